@@ -1,0 +1,3 @@
+from gridtwin.cli import main
+
+raise SystemExit(main())

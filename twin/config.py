@@ -1,0 +1,136 @@
+"""Settings for every GridTwin process: one typed object, loaded from TOML with GRIDTWIN_* overrides.
+
+Environment overrides name the section and the key: `GRIDTWIN_MQTT_HOST`,
+`GRIDTWIN_STORE_URL`, `GRIDTWIN_WEB_PORT`, `GRIDTWIN_GATEWAY_BATCH_SIZE`.
+Values are parsed as the type of the field they replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from twin.errors import ConfigError
+from twin.metrics import MetricCatalog
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    prefix: str = "gridtwin/v1"
+    client_id: str = "gridtwin-gateway"
+    keepalive: int = 30
+    tls: bool = False
+    ca_file: str | None = None
+    session_expiry: int = 86400  # seconds the broker keeps a disconnected gateway's session
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///gridtwin.db"
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    source: str = "demo"  # "demo", or a path to a grid file (GeoJSON, GeoPackage, Shapefile)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    batch_size: int = 2000  # messages processed (and rows written) per batch at most
+    batch_interval: float = 0.02  # seconds a partial batch may wait for more messages
+    max_payload_bytes: int = 256 * 1024
+    max_batch_readings: int = 1000  # readings in one buffered-upload array
+    max_future_s: float = 300.0  # a timestamp further ahead than this is `future_timestamp`
+    max_age_s: float = 7 * 86400.0  # a timestamp older than this is `stale_timestamp`
+    state_publish_interval: float = 1.0  # seconds between two retained state messages of one cell
+    instance: str = "gw-1"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Basemap tile URL template, or "none" for cells on a plain background.
+    tiles: str = "none"
+    tiles_attribution: str = ""
+    title: str = "GridTwin"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    grid: GridSettings = field(default_factory=GridSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
+
+    def replace(self, **sections: Any) -> "Settings":
+        """Copy with some keys of some sections changed: `s.replace(mqtt={"port": 1884})`."""
+        changes = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS = ("mqtt", "store", "grid", "gateway", "web")
+
+
+def _coerce(section: str, key: str, value: Any, target_type: Any) -> Any:
+    type_text = str(target_type)
+    try:
+        if isinstance(value, str):
+            if "bool" in type_text:
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if "int" in type_text:
+                return int(value)
+            if "float" in type_text:
+                return float(value)
+            return value
+        if "float" in type_text and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    except ValueError:
+        raise ConfigError(f"{section}.{key}: {value!r} is not a valid {type_text}") from None
+
+
+def _section(cls: type, name: str, table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(table) - set(fields)
+    if unknown:
+        raise ConfigError(f"[{name}]: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+    values = {k: _coerce(name, k, v, fields[k].type) for k, v in table.items()}
+    for key, f in fields.items():
+        env_name = f"GRIDTWIN_{name.upper()}_{key.upper()}"
+        if env_name in env:
+            values[key] = _coerce(name, key, env[env_name], f.type)
+    return cls(**values)
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from an optional TOML file, then `GRIDTWIN_*` environment overrides."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    unknown = set(data) - set(_SECTIONS) - {"metrics"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    classes = {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name in _SECTIONS}
+    sections = {name: _section(classes[name], name, data.get(name, {}), env) for name in _SECTIONS}
+    return Settings(**sections, metrics=MetricCatalog.from_config(data.get("metrics")))
