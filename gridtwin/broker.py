@@ -1,0 +1,223 @@
+"""Local MQTT brokers for the demo and the tests: a real Mosquitto process when it is
+installed, else an embedded amqtt broker.
+
+Both are context managers that pick a free port unless given one:
+
+    with MosquittoBroker() as broker:
+        print(broker.host, broker.port)
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
+    )
+
+
+class MosquittoBroker:
+    """A Mosquitto process with its own config in a temporary directory.
+
+    `password_file` and `acl_file` are paths of files in Mosquitto's formats;
+    without a password file anonymous clients are allowed. Persistence is on,
+    so `restart()` keeps sessions and queued QoS 1 messages.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        password_file: str | Path | None = None,
+        acl_file: str | Path | None = None,
+        extra_config: str = "",
+        workdir: str | Path | None = None,
+    ):
+        exe = mosquitto_path()
+        if exe is None:
+            raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+        self.exe = exe
+        self.host = host
+        self.port = port or free_port(host)
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="gridtwin-mosquitto-"))
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.extra_config = extra_config
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def write_config(self) -> Path:
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"allow_anonymous {'false' if self.password_file else 'true'}",
+            "persistence true",
+            f"persistence_location {self.dir}/",
+            "autosave_interval 1",
+            # Unlimited queues: a busy gateway must not lose QoS 1 messages at the broker.
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "max_packet_size 2097152",
+            "log_type error",
+            "log_type warning",
+            f"log_dest file {self.dir}/mosquitto.log",
+        ]
+        if os.geteuid() == 0:
+            lines.append(f"user {getpass.getuser()}")
+        if self.password_file:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.extra_config:
+            lines.append(self.extra_config)
+        path = self.dir / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self) -> "MosquittoBroker":
+        config = self.write_config()
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir
+        )
+        try:
+            wait_for_port(self.host, self.port, proc=self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+            self.stop()
+            raise RuntimeError(f"mosquitto did not start on port {self.port}: {exc} {err}") from exc
+        log.info("mosquitto listening on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            (self.proc.kill if kill else self.proc.terminate)()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        path = self.dir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> "MosquittoBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class AmqttBroker:
+    """An embedded amqtt broker in a background thread, for machines without Mosquitto."""
+
+    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1"):
+        self.host = host
+        self.port = port or free_port(host)
+        self._thread: threading.Thread | None = None
+        self._loop = None
+        self._broker = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        import asyncio
+
+        from amqtt.broker import Broker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "sys_interval": 0,
+            "auth": {"allow-anonymous": True, "plugins": ["auth_anonymous"]},
+            "topic-check": {"enabled": False},
+        }
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            self._broker = Broker(config, loop=loop)
+            loop.run_until_complete(self._broker.start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._broker.shutdown())
+        loop.close()
+
+    def start(self) -> "AmqttBroker":
+        self._thread = threading.Thread(target=self._run, name="amqtt-broker", daemon=True)
+        self._thread.start()
+        self._ready.wait(20)
+        if self._error:
+            raise RuntimeError(f"embedded MQTT broker failed to start: {self._error}") from self._error
+        wait_for_port(self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> "AmqttBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def local_broker(port: int | None = None):
+    """Mosquitto when installed, else the embedded broker (not yet started)."""
+    if mosquitto_path():
+        return MosquittoBroker(port)
+    log.warning("mosquitto is not installed; using the embedded amqtt broker (slower)")
+    return AmqttBroker(port)
