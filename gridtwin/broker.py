@@ -74,6 +74,7 @@ class MosquittoBroker:
         self.port = port or free_port(host)
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="gridtwin-mosquitto-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.password_file = password_file
         self.acl_file = acl_file
         self.extra_config = extra_config
