@@ -1,0 +1,13 @@
+"""Fixtures of the simulator tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.firmware_sim.common import small_grid
+from twin.grid import Grid
+
+
+@pytest.fixture
+def grid() -> Grid:
+    return small_grid()
