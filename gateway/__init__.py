@@ -1,0 +1,13 @@
+"""MQTT ingest: connection, payload adapters, validation, batching, dead letters, detectors, outbound.
+
+Public names: Gateway (the service), Pipeline (batch processing without I/O),
+Topics, Reason (dead-letter reasons), GatewayError and ConnectError.
+"""
+
+from gateway.deadletters import Reason
+from gateway.errors import ConnectError, GatewayError
+from gateway.pipeline import Outcome, Pipeline
+from gateway.service import Gateway
+from gateway.topics import Topics
+
+__all__ = ["ConnectError", "Gateway", "GatewayError", "Outcome", "Pipeline", "Reason", "Topics"]

@@ -1,0 +1,170 @@
+"""Detectors that turn readings and camera events into anomalies.
+
+ThresholdDetector: warning/critical thresholds per metric from the catalog,
+with hysteresis so that a value hovering at a threshold does not flap.
+CameraDetector: camera detections above a confidence threshold, paired start/end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from twin.anomalies import Anomaly
+from twin.metrics import Level, Metric, MetricCatalog
+
+# Severity of camera detections; other types are warnings.
+CAMERA_SEVERITY = {
+    "fire": Level.CRITICAL,
+    "smoke": Level.CRITICAL,
+    "waterlogging": Level.CRITICAL,
+    "crowding": Level.WARNING,
+    "illegal_parking": Level.WARNING,
+    "street_vendor": Level.WARNING,
+}
+
+
+def raw_level(metric: Metric, value: float) -> Level:
+    """The level of one value by the metric's thresholds, ignoring history.
+
+    >>> m = Metric("pm25", "ug/m3", "PM2.5", warning=75, critical=150)
+    >>> raw_level(m, 80), raw_level(m, 150), raw_level(m, 10)
+    (<Level.WARNING: 1>, <Level.CRITICAL: 2>, <Level.NORMAL: 0>)
+    """
+    if metric.kind == "bool":
+        return Level.CRITICAL if (metric.alarm_on_true and value) else Level.NORMAL
+    sign = 1.0 if metric.direction == "above" else -1.0
+    if metric.critical is not None and sign * (value - metric.critical) >= 0:
+        return Level.CRITICAL
+    if metric.warning is not None and sign * (value - metric.warning) >= 0:
+        return Level.WARNING
+    return Level.NORMAL
+
+
+def next_level(metric: Metric, current: Level, value: float) -> Level:
+    """The level after `value` given the `current` one: up at once, down only past the hysteresis band.
+
+    >>> m = Metric("pm25", "ug/m3", "PM2.5", warning=75, critical=150, hysteresis=10)
+    >>> next_level(m, Level.NORMAL, 76), next_level(m, Level.WARNING, 70), next_level(m, Level.WARNING, 64)
+    (<Level.WARNING: 1>, <Level.WARNING: 1>, <Level.NORMAL: 0>)
+    """
+    raw = raw_level(metric, value)
+    if raw >= current or metric.kind == "bool":
+        return raw
+    # Going down: judge the value as if it were `hysteresis` worse.
+    shifted = value + metric.hysteresis if metric.direction == "above" else value - metric.hysteresis
+    return min(current, max(raw, raw_level(metric, shifted)))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+@dataclass(slots=True)
+class _Open:
+    anomaly_id: str
+    level: Level
+
+
+class ThresholdDetector:
+    """Per (device, metric) level with hysteresis; emits an anomaly when the level changes."""
+
+    name = "threshold"
+
+    def __init__(self, catalog: MetricCatalog):
+        self.catalog = catalog
+        self.levels: dict[tuple[str, str], Level] = {}
+        self.open: dict[tuple[str, str], _Open] = {}
+
+    def level(self, device_id: str, metric: str) -> Level:
+        return self.levels.get((device_id, metric), Level.NORMAL)
+
+    def update(self, device_id: str, metric_name: str, value: float, ts: float, cell_code: str,
+               lat: float | None, lon: float | None) -> list[Anomaly]:
+        metric = self.catalog[metric_name]
+        key = (device_id, metric_name)
+        current = self.levels.get(key, Level.NORMAL)
+        new = next_level(metric, current, value)
+        if new == current:
+            return []
+        self.levels[key] = new
+        out: list[Anomaly] = []
+        base = dict(cell_code=cell_code, device_id=device_id, detector=self.name, ts=ts, metric=metric_name,
+                    value=value, lat=lat, lon=lon)
+        previous = self.open.pop(key, None)
+        if previous is not None:
+            explanation = (
+                f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}".rstrip()
+                + (f", back below the {previous.level.label} band" if new == Level.NORMAL else f", now {new.label}")
+            )
+            out.append(Anomaly(id=previous.anomaly_id, type=self._type(metric), status="cleared",
+                               severity=previous.level, threshold=self._threshold(metric, previous.level),
+                               explanation=explanation, details=self._details(metric, previous.level), **base))
+        if new > Level.NORMAL:
+            threshold = self._threshold(metric, new)
+            if metric.kind == "bool":
+                explanation = f"{metric.label} reported by {device_id}"
+            else:
+                word = "above" if metric.direction == "above" else "below"
+                explanation = (
+                    f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}, {word} the {new.label} "
+                    f"threshold of {_fmt(threshold)} {metric.unit}"
+                ).replace("  ", " ")
+            anomaly_id = str(uuid.uuid4())
+            self.open[key] = _Open(anomaly_id, new)
+            out.append(Anomaly(id=anomaly_id, type=self._type(metric), status="opened", severity=new,
+                               threshold=threshold, explanation=explanation,
+                               details=self._details(metric, new), **base))
+        return out
+
+    @staticmethod
+    def _type(metric: Metric) -> str:
+        if metric.kind == "bool":
+            return metric.name
+        return f"{metric.name}_{'high' if metric.direction == 'above' else 'low'}"
+
+    @staticmethod
+    def _threshold(metric: Metric, level: Level) -> float | None:
+        if metric.kind == "bool":
+            return None
+        return metric.critical if level == Level.CRITICAL else metric.warning
+
+    @staticmethod
+    def _details(metric: Metric, level: Level) -> dict:
+        return {"warning": metric.warning, "critical": metric.critical, "hysteresis": metric.hysteresis,
+                "direction": metric.direction, "unit": metric.unit, "level": level.label}
+
+
+class CameraDetector:
+    """Camera detections at or above `min_confidence` open an anomaly on start and clear it on end."""
+
+    name = "camera"
+
+    def __init__(self, min_confidence: float = 0.6):
+        self.min_confidence = min_confidence
+        self.open: dict[tuple[str, str], Anomaly] = {}
+
+    def update(self, camera_id: str, event_id: str, type_: str, state: str, confidence: float, ts: float,
+               cell_code: str, lat: float | None, lon: float | None) -> list[Anomaly]:
+        key = (camera_id, event_id)
+        if state == "end":
+            opened = self.open.pop(key, None)
+            if opened is None:
+                return []
+            return [Anomaly(id=opened.id, type=opened.type, status="cleared", severity=opened.severity,
+                            cell_code=opened.cell_code, device_id=camera_id, detector=self.name, ts=ts,
+                            explanation=f"camera {camera_id} reports {type_.replace('_', ' ')} ended",
+                            value=confidence, threshold=self.min_confidence, lat=lat, lon=lon,
+                            details={"event_id": event_id})]
+        if key in self.open or confidence < self.min_confidence:
+            return []
+        severity = CAMERA_SEVERITY.get(type_, Level.WARNING)
+        anomaly = Anomaly(
+            id=str(uuid.uuid4()), type=type_, status="opened", severity=severity, cell_code=cell_code,
+            device_id=camera_id, detector=self.name, ts=ts,
+            explanation=(f"camera {camera_id} detected {type_.replace('_', ' ')} with confidence "
+                         f"{confidence:.2f} (threshold {self.min_confidence:.2f})"),
+            value=confidence, threshold=self.min_confidence, lat=lat, lon=lon, details={"event_id": event_id},
+        )
+        self.open[key] = anomaly
+        return [anomaly]

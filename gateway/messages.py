@@ -1,0 +1,81 @@
+"""Messages inside the gateway: what arrived, what an adapter made of it, and what was rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One MQTT message as received: the topic, raw payload, receive time and broker message id."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    mid: int = 0
+    qos: int = 0
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A decoded reading before validation against the registry and catalog.
+
+    `ts` is None when the payload had no timestamp. `raw` is the item's own
+    JSON, kept so that a rejection can dead-letter exactly what was refused.
+    """
+
+    device_id: str
+    ts: float | None
+    values: dict
+    topic: str
+    raw: bytes
+    seq: int | None = None
+    battery: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraObservation:
+    camera_id: str
+    ts: float | None
+    event_id: str
+    type: str
+    confidence: float
+    state: str
+    topic: str
+    raw: bytes
+    zone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    snapshot_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusObservation:
+    device_id: str
+    online: bool
+    topic: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input refused with one of the dead-letter reasons; `detail` says exactly what was wrong."""
+
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+    device_id: str | None = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Everything an adapter made of a batch of messages."""
+
+    observations: list[Observation] = field(default_factory=list)
+    camera: list[CameraObservation] = field(default_factory=list)
+    statuses: list[StatusObservation] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)

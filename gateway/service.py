@@ -1,0 +1,221 @@
+"""The gateway service: transport -> pipeline -> store -> acks and outbound messages.
+
+Three tasks in one task group: `_consume` drains the transport's inbox and runs
+the pipeline; `_persist` writes outcomes to the store in a worker thread, then
+acks the messages and publishes anomalies, dead letters and cell states;
+`_tick` publishes cell states held back by the publish interval and refreshes
+the device registry cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
+
+from gateway.messages import Inbound
+from gateway.pipeline import Outcome, Pipeline
+from gateway.topics import Topics
+from gateway.transport import MqttTransport
+from twin.cells import CellState
+from twin.cloudevents import anomaly_event, cell_state_event, dead_letter_event
+from twin.config import Settings
+from twin.devices import Device
+
+log = logging.getLogger(__name__)
+
+REGISTRY_REFRESH_S = 30.0
+UNKNOWN_RECHECK_S = 5.0
+
+
+@dataclass(slots=True)
+class _Work:
+    outcome: Outcome
+    messages: list[Inbound] = field(default_factory=list)
+
+
+class Gateway:
+    """An async context manager around one gateway process's work.
+
+        async with Gateway(settings, store, grid) as gw:
+            await gw.run()          # until cancelled
+    """
+
+    def __init__(self, settings: Settings, store, grid, *, clock: Callable[[], float] = time.time,
+                 client_id: str | None = None):
+        self.settings = settings
+        self.store = store
+        self.grid = grid
+        self.clock = clock
+        self.topics = Topics(settings.mqtt.prefix)
+        self.source = f"gridtwin/gateway/{settings.gateway.instance}"
+        self.transport = MqttTransport(settings.mqtt, self.topics.inbound_filters,
+                                       client_id=client_id or settings.mqtt.client_id)
+        self.pipeline: Pipeline | None = None
+        self.stored_readings = 0
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._queue: asyncio.Queue[_Work] | None = None
+        self._unknown_checked: dict[str, float] = {}
+        self._started = time.monotonic()
+
+    async def __aenter__(self) -> "Gateway":
+        devices, states = await asyncio.to_thread(self._load)
+        self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states)
+        self._queue = asyncio.Queue(maxsize=8)
+        await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
+        log.info("gateway %s up: %d devices, %d cells, MQTT %s", self.settings.gateway.instance, len(devices),
+                 len(self.grid), "5" if self.transport.protocol == 5 else "3.1.1")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await asyncio.to_thread(self.transport.stop)
+
+    def _load(self) -> tuple[list[Device], dict[str, CellState]]:
+        return self.store.list_devices(), self.store.cell_states()
+
+    # -- the run loop -----------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Work until `stop` is set (or the task is cancelled); then finish what was received."""
+        stop = stop or asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._consume(stop), name="gateway-consume"),
+            asyncio.create_task(self._persist(), name="gateway-persist"),
+            asyncio.create_task(self._tick(stop), name="gateway-tick"),
+        ]
+        try:
+            await tasks[0]
+            await self._queue.join()
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        batch_size = self.settings.gateway.batch_size
+        while True:
+            if not self.transport.inbox:
+                if stop.is_set():
+                    return
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            batch = self.transport.drain(batch_size)
+            await self._learn_unknown(batch)
+            outcome = self.pipeline.process(batch, self.clock())
+            await self._queue.put(_Work(outcome, batch))
+
+    async def _learn_unknown(self, batch: list[Inbound]) -> None:
+        now = time.monotonic()
+        ids = [i for i in self.pipeline.unknown_ids(batch) if now - self._unknown_checked.get(i, -1e9) > UNKNOWN_RECHECK_S]
+        if not ids:
+            return
+        for i in ids:
+            self._unknown_checked[i] = now
+        found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
+        self.pipeline.learn(found)
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        interval = max(0.05, self.settings.gateway.state_publish_interval / 4)
+        last_refresh = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            states = self.pipeline.flush_states(self.clock())
+            if states:
+                await self._queue.put(_Work(Outcome(states=states)))
+            if time.monotonic() - last_refresh > REGISTRY_REFRESH_S:
+                last_refresh = time.monotonic()
+                self.pipeline.learn(await asyncio.to_thread(self.store.list_devices))
+
+    async def _persist(self) -> None:
+        queue = self._queue
+        while True:
+            works = [await queue.get()]
+            while not queue.empty():
+                works.append(queue.get_nowait())
+            merged = Outcome()
+            for w in works:
+                o = w.outcome
+                merged.readings += o.readings
+                merged.camera_events += o.camera_events
+                merged.anomalies += o.anomalies
+                merged.dead_letters += o.dead_letters
+                merged.statuses += o.statuses
+                merged.states += o.states
+                for device_id, ts in o.last_seen.items():
+                    if ts > merged.last_seen.get(device_id, 0.0):
+                        merged.last_seen[device_id] = ts
+            try:
+                await asyncio.to_thread(self._write, merged)
+            except Exception:
+                # Not acked: the broker redelivers these messages after a reconnect.
+                log.exception("store write of %d readings failed; messages left unacknowledged",
+                              len(merged.readings))
+                for _ in works:
+                    queue.task_done()
+                continue
+            for w in works:
+                self.transport.ack(w.messages)
+            self._publish(merged)
+            for _ in works:
+                queue.task_done()
+
+    def _write(self, o: Outcome) -> None:
+        store = self.store
+        if o.readings:
+            self.stored_readings += store.write_readings(o.readings)
+        if o.camera_events:
+            store.write_camera_events(o.camera_events)
+        if o.anomalies:
+            store.write_anomalies(o.anomalies)
+        if o.dead_letters:
+            store.write_dead_letters(o.dead_letters)
+        for device_id, status, ts in o.statuses:
+            store.set_device_status(device_id, status, ts)
+        if o.last_seen:
+            store.touch_devices(o.last_seen)
+        if o.states:
+            store.put_cell_states(o.states)
+
+    def _publish(self, o: Outcome) -> None:
+        publish, topics, cells = self.transport.publish, self.topics, self.grid.by_code
+        for anomaly in o.anomalies:
+            cell = cells[anomaly.cell_code]
+            publish(topics.event(cell.district, cell.code, anomaly.type),
+                    orjson.dumps(anomaly_event(anomaly, cell, self.source)), qos=1)
+        for letter in o.dead_letters:
+            publish(topics.dead_letter(letter.reason), orjson.dumps(dead_letter_event(letter, self.source)), qos=1)
+        now = self.clock()
+        for state in o.states:
+            cell = cells[state.code]
+            publish(topics.cell_state(cell.district, cell.code),
+                    orjson.dumps(cell_state_event(state, cell, self.source, now)), qos=1, retain=True)
+        self.published += len(o.anomalies) + len(o.dead_letters) + len(o.states)
+
+    # -- figures ----------------------------------------------------------------
+    def summary(self) -> dict:
+        s = self.pipeline.stats
+        return {
+            "messages": s.messages,
+            "readings_stored": self.stored_readings,
+            "camera_events": s.camera_events,
+            "anomalies_opened": s.anomalies_opened,
+            "anomalies_cleared": s.anomalies_cleared,
+            "dead_letters": dict(s.dead_letters),
+            "dead_letters_total": sum(s.dead_letters.values()),
+            "seq_gaps": s.seq_gaps,
+            "reconnects": self.transport.reconnects,
+            "mqtt_protocol": "5" if self.transport.protocol == 5 else "3.1.1",
+        }
