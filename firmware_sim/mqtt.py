@@ -181,6 +181,16 @@ class MqttClient:
         """QoS 1 messages sent (or queued) and not yet acknowledged."""
         return len(self._inflight)
 
+    @property
+    def closed(self) -> asyncio.Future | None:
+        """A future that completes when the current (or last) connection is gone, with the
+        reason (None after a clean disconnect); None before the first connect."""
+        return self._closed
+
+    def unacknowledged(self) -> list[asyncio.Future]:
+        """The futures of QoS 1 messages not yet acknowledged, oldest first."""
+        return [entry[1] for entry in self._inflight.values()]
+
     async def connect(self) -> bool:
         """Open the connection and wait for CONNACK; return the broker's session-present flag.
 
