@@ -36,15 +36,19 @@ def small_grid() -> Grid:
 class Collector:
     """Every message on `topics`, received by an independent client (aiomqtt), as (topic, payload, retain)."""
 
-    def __init__(self, broker, *topics: str):
+    def __init__(self, broker, *topics: str, identifier: str | None = None, clean_session: bool = True):
         self.broker, self.topics = broker, topics
+        self.identifier = identifier or f"test-{uuid.uuid4().hex[:8]}"
+        self.clean_session = clean_session
         self.messages: list[tuple[str, bytes, bool]] = []
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task | None = None
         self._new = asyncio.Event()
 
     async def __aenter__(self) -> "Collector":
-        self._client = aiomqtt.Client(self.broker.host, self.broker.port, identifier=f"test-{uuid.uuid4().hex[:8]}")
+        self._client = aiomqtt.Client(
+            self.broker.host, self.broker.port, identifier=self.identifier, clean_session=self.clean_session
+        )
         await self._client.__aenter__()
         for topic in self.topics:
             await self._client.subscribe(topic, qos=1)
