@@ -22,7 +22,7 @@ from twin.metrics import DEFAULT_METRICS, Level
 from twin.readings import DeadLetter
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SOURCE = "gridtwin/gw-test"
+SOURCE = "gridtwin/gateway/gw-test"
 T0 = 1795939200.123  # 2026-11-29T08:00:00.123Z
 
 
@@ -235,6 +235,7 @@ VALID_READINGS = [
     {"values": {"smoke": True, "manhole_open": False}},  # boolean metrics
     {"seq": 0, "values": {"water_level_cm": -3.5}},  # seq starts at 0; negative values are physical here
     {"values": {"pm25": 1}, "firmware": "1.4.2"},  # unknown members are tolerated (additive changes)
+    {"ts": None, "seq": None, "battery": None, "loc": None, "values": {"pm25": 1}},  # null = left out
 ]
 
 INVALID_READINGS = [
@@ -248,7 +249,6 @@ INVALID_READINGS = [
     {"ts": "2026-11-29", "values": {"pm25": 1}},  # a date only
     {"ts": "29/11/2026 08:00", "values": {"pm25": 1}},  # not RFC 3339
     {"ts": -1, "values": {"pm25": 1}},  # before the epoch
-    {"ts": None, "values": {"pm25": 1}},  # null: omit ts instead
     {"seq": -1, "values": {"pm25": 1}},  # negative sequence number
     {"seq": 1.5, "values": {"pm25": 1}},  # fractional sequence number
     {"seq": "7", "values": {"pm25": 1}},  # sequence number as text
@@ -296,6 +296,8 @@ VALID_CAMERA_EVENTS = [
     CONTRACT_CAMERA_EVENT,
     {"event_id": "e1", "type": "fire", "confidence": 1, "state": "end"},  # the minimum, at full confidence
     {"ts": 1795939205, "event_id": "e1", "type": "illegal_parking", "confidence": 0, "state": "start"},
+    {"ts": None, "event_id": "e1", "type": "fire", "confidence": 0.7, "state": "start", "zone": None,
+     "loc": None, "snapshot_url": None},  # null = left out
 ]
 
 INVALID_CAMERA_EVENTS = [
@@ -304,6 +306,10 @@ INVALID_CAMERA_EVENTS = [
     {"event_id": "e1", "confidence": 0.9, "state": "start"},  # no type
     {"event_id": "e1", "type": "street vendor", "confidence": 0.9, "state": "start"},  # a space in the type
     {"event_id": "e1", "type": "a/b", "confidence": 0.9, "state": "start"},  # a topic separator in the type
+    {"event_id": "e1", "type": "fire+", "confidence": 0.9, "state": "start"},  # a wildcard cannot be published
+    {"event_id": "e1", "type": "x" * 65, "confidence": 0.9, "state": "start"},  # type longer than 64
+    {"event_id": "e" * 201, "type": "fire", "confidence": 0.9, "state": "start"},  # event_id longer than 200
+    {"event_id": "e1", "type": "fire", "confidence": 0.9, "state": "start", "zone": ""},  # empty zone
     {"event_id": "e1", "type": "fire", "confidence": 91, "state": "start"},  # percent instead of a fraction
     {"event_id": "e1", "type": "fire", "state": "start"},  # no confidence
     {"event_id": "e1", "type": "fire", "confidence": 0.9, "state": "begin"},  # state is start or end
