@@ -141,3 +141,20 @@ def test_ci_script_is_executable_bash():
     text = script.read_text(encoding="utf-8")
     assert "set -euo pipefail" in text
     assert "python -m pytest" in text
+
+
+# -- docs/operations.md and the links of the docs -----------------------------
+
+
+def test_operations_md_names_only_real_commands():
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`gridtwin (\w+)", text)) | set(re.findall(r"^gridtwin (\w+)", text, re.M))
+    assert named and named <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("doc", ["mqtt.md", "operations.md"])
+def test_doc_links_resolve(doc):
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not re.match(r"\w+://", target):
+            assert (ROOT / "docs" / target).exists(), f"{doc}: {target}"
