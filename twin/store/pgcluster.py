@@ -1,0 +1,245 @@
+"""A throwaway PostgreSQL + PostGIS cluster: initdb into a temporary directory, start it on a
+free port, hand out fresh databases cloned from a PostGIS template, and remove it all on exit.
+
+Used by the test fixtures (tests/fixtures/postgres.py) and the benchmarks:
+
+    with ThrowawayCluster() as cluster:
+        url = cluster.create_database()     # postgresql://postgres@127.0.0.1:PORT/gt_...
+        ...
+        cluster.drop_database(url)
+
+PostgreSQL refuses to run as root; when the caller is root, initdb and the server run as the
+`postgres` system user (via runuser) and the temporary directory is handed to that user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BINDIR = "/usr/lib/postgresql/15/bin"
+TEMPLATE_DB = "gridtwin_template"
+
+
+def find_bindir() -> Path:
+    """The directory holding initdb and postgres: $GRIDTWIN_PG_BINDIR, pg_config --bindir, or PATH."""
+    candidates = [os.environ.get("GRIDTWIN_PG_BINDIR"), DEFAULT_BINDIR]
+    if shutil.which("pg_config"):
+        try:
+            out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+            candidates.append(out.stdout.strip())
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "PostgreSQL server binaries (initdb, postgres) not found; install postgresql-15 "
+        "or set GRIDTWIN_PG_BINDIR"
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayCluster:
+    """A private PostgreSQL server for tests and benchmarks; a context manager.
+
+    `extensions` are created in the template database that `create_database()` clones.
+    Durability is off (fsync, synchronous_commit, full_page_writes): the cluster is
+    disposable and speed matters more than crash safety.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extensions: tuple[str, ...] = ("postgis",),
+        bindir: str | Path | None = None,
+        settings: dict[str, str] | None = None,
+    ):
+        self.host = host
+        self.port = port or _free_port(host)
+        self.extensions = extensions
+        self.bindir = Path(bindir) if bindir else find_bindir()
+        self.settings = {
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "100",
+            "shared_buffers": "64MB",
+            **(settings or {}),
+        }
+        self.dir: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self._as_postgres = os.geteuid() == 0
+
+    # -- paths and URLs -----------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        assert self.dir is not None, "cluster not started"
+        return self.dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.dir is not None, "cluster not started"
+        return self.dir / "sock"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+
+    # -- lifetime -----------------------------------------------------------
+    def _command(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if self._as_postgres else args
+
+    def start(self) -> "ThrowawayCluster":
+        self.dir = Path(tempfile.mkdtemp(prefix="gridtwin-pg-"))
+        try:
+            self._initdb()
+            self._start_server()
+            self._create_template()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("throwaway PostgreSQL listening on %s:%d (%s)", self.host, self.port, self.dir)
+        return self
+
+    def _initdb(self) -> None:
+        self.socket_dir.mkdir()
+        if self._as_postgres:
+            owner = pwd.getpwnam("postgres")
+            for path in (self.dir, self.socket_dir):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        args = [
+            str(self.bindir / "initdb"),
+            "-D", str(self.data_dir),
+            "-U", "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]  # fmt: skip
+        result = subprocess.run(self._command(args), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write(f"\nlisten_addresses = '{self.host}'\n")
+            conf.write(f"port = {self.port}\n")
+            conf.write(f"unix_socket_directories = '{self.socket_dir}'\n")
+            for key, value in self.settings.items():
+                conf.write(f"{key} = '{value}'\n")
+
+    def _start_server(self) -> None:
+        log_path = self.dir / "postgres.log"
+        log_file = open(log_path, "ab")
+        if self._as_postgres:
+            os.chown(log_path, pwd.getpwnam("postgres").pw_uid, -1)
+        try:
+            self.proc = subprocess.Popen(
+                self._command([str(self.bindir / "postgres"), "-D", str(self.data_dir)]),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log_file.close()
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with code {self.proc.returncode}: {self.log_text()[-2000:]}")
+            try:
+                with psycopg.connect(self.url(), connect_timeout=2, autocommit=True):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"postgres did not accept connections within 30 s: {self.log_text()[-2000:]}")
+                time.sleep(0.05)
+
+    def _create_template(self) -> None:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        with psycopg.connect(self.url(TEMPLATE_DB), autocommit=True) as conn:
+            for ext in self.extensions:
+                conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{ext}"')
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """Fast shutdown (then kill after 10 s) and remove the directory; safe to call twice."""
+        if self.proc is not None:
+            # runuser may not forward signals: signal the postmaster itself.
+            pid = self._postmaster_pid() if self.proc.poll() is None else None
+            try:
+                if pid is not None:
+                    os.kill(pid, signal.SIGINT)
+                elif self.proc.poll() is None:
+                    self.proc.terminate()
+                self.proc.wait(10)
+            except ProcessLookupError:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def log_text(self) -> str:
+        path = self.dir / "postgres.log" if self.dir else None
+        return path.read_text(errors="replace") if path and path.exists() else ""
+
+    def __enter__(self) -> "ThrowawayCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- databases ----------------------------------------------------------
+    def create_database(self, name: str | None = None, template: str = TEMPLATE_DB) -> str:
+        """Create a database cloned from `template` (PostGIS ready); return its URL."""
+        name = name or f"gt_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY file_copy')
+        return self.url(name)
+
+    def drop_database(self, name_or_url: str) -> None:
+        """Drop a database, closing any connection still open to it."""
+        name = name_or_url.rsplit("/", 1)[-1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def mark_template(self, name_or_url: str) -> None:
+        """Let `name_or_url` be cloned by create_database(template=...)."""
+        name = name_or_url.rsplit("/", 1)[-1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
