@@ -1,0 +1,127 @@
+"""The queries both backends run alike, written once against a small `Dialect`.
+
+Both schemas use the same table and column names; they differ in the parameter marker,
+how a time column is stored (SQLite: integer microseconds, PostgreSQL: timestamptz) and
+how JSON comes back (SQLite: text, PostgreSQL: already decoded jsonb). Each query
+builder returns `(sql, params)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from twin.store import _codec as codec
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    param: str  # "?" or "%s"
+    time_out: Callable[[str], str]  # SQL expression giving epoch seconds from a time column
+    time_in: Callable[[float], Any]  # epoch seconds -> the parameter a time column compares with
+    decode_json: Callable[[Any], Any]
+
+
+def select_list(d: Dialect, columns: Sequence[str], times: Iterable[str] = ("ts",), table: str = "") -> str:
+    prefix = f"{table}." if table else ""
+    times = set(times)
+    return ", ".join(d.time_out(prefix + c) if c in times else prefix + c for c in columns)
+
+
+def where(d: Dialect, conditions: Iterable[tuple[str, Any]]) -> tuple[str, list]:
+    """` WHERE a AND b` from (`"column = {}"`, value) pairs whose value is not None."""
+    parts, params = [], []
+    for template, value in conditions:
+        if value is not None:
+            parts.append(template.format(d.param))
+            params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def _time(d: Dialect, ts: float | None):
+    return None if ts is None else d.time_in(ts)
+
+
+def readings(d: Dialect, *, cell_code, device_id, metric, start, end, limit) -> tuple[str, list]:
+    clause, params = where(
+        d,
+        [
+            ("cell_code = {}", cell_code),
+            ("device_id = {}", device_id),
+            ("metric = {}", metric),
+            ("ts >= {}", _time(d, start)),
+            ("ts < {}", _time(d, end)),
+        ],
+    )
+    sql = (
+        f"SELECT {select_list(d, codec.READING_COLUMNS)} FROM readings{clause}"
+        f" ORDER BY ts, device_id, metric LIMIT {d.param}"
+    )
+    return sql, [*params, int(limit)]
+
+
+def aggregate(
+    d: Dialect, bucket_sql: str, bucket_params: list, cell_code: str, metric: str, start: float, end: float
+) -> tuple[str, list]:
+    """Per-bucket figures; `bucket_sql` (with `bucket_params`) is the backend's expression of the
+    bucket start in epoch seconds."""
+    clause, params = where(
+        d, [("cell_code = {}", cell_code), ("metric = {}", metric), ("ts >= {}", d.time_in(start)), ("ts < {}", d.time_in(end))]
+    )
+    sql = (
+        f"SELECT {bucket_sql} AS bucket, count(*), avg(value), min(value), max(value)"
+        f" FROM readings{clause} GROUP BY bucket ORDER BY bucket"
+    )
+    return sql, [*bucket_params, *params]
+
+
+def camera_events(d: Dialect, *, cell_code, start, limit) -> tuple[str, list]:
+    clause, params = where(d, [("cell_code = {}", cell_code), ("ts >= {}", _time(d, start))])
+    sql = (
+        f"SELECT {select_list(d, codec.CAMERA_EVENT_COLUMNS)} FROM camera_events{clause}"
+        f" ORDER BY ts DESC, camera_id, event_id, state LIMIT {d.param}"
+    )
+    return sql, [*params, int(limit)]
+
+
+def anomalies(d: Dialect, *, cell_code, start, open_only, limit) -> tuple[str, list]:
+    conditions = [("a.cell_code = {}", cell_code), ("a.ts >= {}", _time(d, start))]
+    clause, params = where(d, conditions)
+    if open_only:
+        opened = "a.status = 'opened' AND NOT EXISTS (SELECT 1 FROM anomalies c WHERE c.id = a.id AND c.status = 'cleared')"
+        clause = f"{clause} AND {opened}" if clause else f" WHERE {opened}"
+    sql = (
+        f"SELECT {select_list(d, codec.ANOMALY_COLUMNS, table='a')} FROM anomalies a{clause}"
+        f" ORDER BY a.ts DESC, a.id, a.status LIMIT {d.param}"
+    )
+    return sql, [*params, int(limit)]
+
+
+DEVICE_TIMES = ("registered_at", "last_seen")
+
+
+def devices(d: Dialect, *, device_id=None, cell_code=None, status=None) -> tuple[str, list]:
+    clause, params = where(
+        d,
+        [("id = {}", device_id), ("cell_code = {}", cell_code), ("status = {}", None if status is None else str(status))],
+    )
+    return f"SELECT {select_list(d, codec.DEVICE_COLUMNS, DEVICE_TIMES)} FROM devices{clause} ORDER BY id", params
+
+
+def cell_states(d: Dialect) -> tuple[str, list]:
+    return f"SELECT {select_list(d, codec.CELL_STATE_COLUMNS, ('updated_at',))} FROM cell_states ORDER BY code", []
+
+
+def dead_letter_counts(d: Dialect, device_id: str | None) -> tuple[str, list]:
+    clause, params = where(d, [("device_id = {}", device_id)])
+    return f"SELECT reason, count(*) FROM dead_letters{clause} GROUP BY reason ORDER BY reason", params
+
+
+def insert(
+    d: Dialect, table: str, columns: Sequence[str], *, verb: str = "INSERT", wrap: dict[str, str] | None = None, suffix: str = ""
+) -> str:
+    """`{verb} INTO table (columns) VALUES (...){suffix}`, one marker per column; `wrap` maps a
+    column to an SQL template around its marker, e.g. `{"meta": "{}::jsonb"}`."""
+    wrap = wrap or {}
+    markers = ", ".join(wrap.get(c, "{}").format(d.param) for c in columns)
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({markers}){suffix}"

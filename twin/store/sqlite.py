@@ -1,0 +1,269 @@
+"""The embedded twin store: one SQLite file in WAL mode, shared by the gateway (writer) and
+the web app (reader, possibly another process).
+
+One connection per store, guarded by a lock, so the store can be used from several threads.
+Times are stored as integer microseconds since the Unix epoch, JSON as text, geometry as WKB;
+spatial work happens in shapely, not in SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from twin.anomalies import Anomaly
+from twin.cells import CellState
+from twin.devices import Device, DeviceStatus
+from twin.errors import DeviceNotFound, StoreError
+from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.store import _codec as codec
+from twin.store import _sql as sql
+from twin.store.base import TwinStore
+from twin.store.migrations import pending
+from twin.store.migrations.sqlite import MIGRATIONS, SCHEMA_MIGRATIONS
+
+__all__ = ["SqliteStore", "sqlite_path"]
+
+DIALECT = sql.Dialect(param="?", time_out=lambda column: f"{column} / 1e6", time_in=codec.to_us, decode_json=codec.loads)
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a `sqlite:///path` URL (relative unless the path starts with '/').
+
+    >>> sqlite_path("sqlite:///gridtwin.db"), sqlite_path("sqlite:////var/lib/gt.db")
+    ('gridtwin.db', '/var/lib/gt.db')
+    >>> sqlite_path("sqlite:///:memory:"), sqlite_path("sqlite://")
+    (':memory:', ':memory:')
+    """
+    if not url.startswith("sqlite://"):
+        raise StoreError(f"{url!r} is not a sqlite:// URL")
+    rest = url[len("sqlite://") :]
+    if rest in ("", "/"):
+        return ":memory:"
+    if not rest.startswith("/"):
+        raise StoreError(f"store URL {url!r} needs three slashes: sqlite:///relative.db or sqlite:////absolute.db")
+    return rest[1:]
+
+
+class SqliteStore(TwinStore):
+    """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 10.0):
+        self.url = url
+        self.path = sqlite_path(url)
+        self._lock = threading.RLock()
+        with self._errors("opening the store"):
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            self._conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA temp_store=MEMORY")
+            self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+
+    # -- plumbing -----------------------------------------------------------
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        try:
+            with codec.translate_errors(operation, (sqlite3.Error,)):
+                yield
+        except StoreError as exc:
+            if "no such table" in str(exc):
+                raise StoreError(f"{exc}; the store at {self.url} is not migrated: run `gridtwin db migrate`") from exc.__cause__
+            raise
+
+    @contextmanager
+    def _transaction(self, operation: str) -> Iterator[sqlite3.Cursor]:
+        with self._lock, self._errors(operation):
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:
+        text, params = query
+        with self._lock, self._errors(operation):
+            return self._conn.execute(text, params).fetchall()
+
+    # -- lifetime -----------------------------------------------------------
+    def migrate(self) -> list[str]:
+        with self._transaction("migrate") as cur:
+            cur.execute(SCHEMA_MIGRATIONS)
+            applied = {name for (name,) in cur.execute("SELECT name FROM schema_migrations")}
+            done = []
+            for migration in pending(MIGRATIONS, applied):
+                for statement in migration.statements():
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.name, codec.to_us(time.time())),
+                )
+                done.append(migration.name)
+        return done
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- grid ---------------------------------------------------------------
+    def put_grid(self, grid) -> None:
+        rows = codec.cell_rows(grid)
+        with self._transaction("put_grid") as cur:
+            cur.execute("DELETE FROM cells")
+            cur.executemany(sql.insert(DIALECT, "cells", codec.CELL_COLUMNS), rows)
+            cur.execute("INSERT OR REPLACE INTO grid_meta (id, meta) VALUES (1, ?)", (codec.dumps(grid.meta),))
+
+    def load_grid(self):
+        with self._lock, self._errors("load_grid"):
+            meta = self._conn.execute("SELECT meta FROM grid_meta WHERE id = 1").fetchone()
+            if meta is None:
+                return None
+            rows = self._conn.execute(f"SELECT {', '.join(codec.CELL_COLUMNS)} FROM cells ORDER BY code").fetchall()
+        return codec.grid_from_rows(rows, codec.loads(meta[0]))
+
+    # -- devices ------------------------------------------------------------
+    def put_devices(self, devices: Iterable[Device]) -> int:
+        rows = [codec.device_row(d, codec.to_us) for d in devices]
+        with self._transaction("put_devices") as cur:
+            cur.executemany(sql.insert(DIALECT, "devices", codec.DEVICE_COLUMNS, verb="INSERT OR REPLACE"), rows)
+        return len(rows)
+
+    def get_device(self, device_id: str) -> Device | None:
+        rows = self._fetch("get_device", sql.devices(DIALECT, device_id=device_id))
+        return codec.device_from_row(rows[0]) if rows else None
+
+    def list_devices(self, cell_code: str | None = None, status: DeviceStatus | None = None) -> list[Device]:
+        rows = self._fetch("list_devices", sql.devices(DIALECT, cell_code=cell_code, status=status))
+        return [codec.device_from_row(r) for r in rows]
+
+    def set_device_status(self, device_id: str, status: DeviceStatus, ts: float) -> None:
+        us = codec.to_us(ts)
+        with self._transaction("set_device_status") as cur:
+            cur.execute(
+                "UPDATE devices SET status = ?, last_seen = CASE WHEN ? = 'online' "
+                "THEN max(coalesce(last_seen, ?), ?) ELSE last_seen END WHERE id = ?",
+                (str(status), str(status), us, us, device_id),
+            )
+            if cur.rowcount == 0:
+                raise DeviceNotFound(device_id)
+
+    def touch_devices(self, last_seen: dict[str, float]) -> None:
+        rows = [(codec.to_us(ts), device_id, codec.to_us(ts)) for device_id, ts in last_seen.items()]
+        with self._transaction("touch_devices") as cur:
+            cur.executemany(
+                "UPDATE devices SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)", rows
+            )
+
+    # -- readings -----------------------------------------------------------
+    def write_readings(self, readings: Sequence[Reading]) -> int:
+        if not readings:
+            return 0
+        us = codec.US
+        rows = [
+            (r.device_id, r.metric, round(r.ts * us), r.value, r.cell_code, r.seq, r.lat, r.lon, r.ts_estimated)
+            for r in readings
+        ]
+        with self._transaction("write_readings") as cur:
+            cur.executemany(
+                sql.insert(DIALECT, "readings", codec.READING_COLUMNS, verb="INSERT OR IGNORE"), rows
+            )
+            return cur.rowcount
+
+    def readings(
+        self,
+        *,
+        cell_code: str | None = None,
+        device_id: str | None = None,
+        metric: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 10_000,
+    ) -> list[Reading]:
+        query = sql.readings(
+            DIALECT, cell_code=cell_code, device_id=device_id, metric=metric, start=start, end=end, limit=limit
+        )
+        return [codec.reading_from_row(r) for r in self._fetch("readings", query)]
+
+    def aggregate(self, cell_code: str, metric: str, start: float, end: float, bucket_s: float) -> list[Bucket]:
+        width = codec.bucket_us(bucket_s)
+        # Floor to a multiple of the width (SQLite's % keeps the dividend's sign).
+        bucket = f"(ts - ((ts % {width}) + {width}) % {width}) / 1e6"
+        query = sql.aggregate(DIALECT, bucket, [], cell_code, metric, start, end)
+        return [codec.bucket_from_row(r) for r in self._fetch("aggregate", query)]
+
+    def count_readings(self) -> int:
+        return self._fetch("count_readings", ("SELECT count(*) FROM readings", []))[0][0]
+
+    # -- camera events ------------------------------------------------------
+    def write_camera_events(self, events: Sequence[CameraEvent]) -> int:
+        rows = [codec.camera_event_row(e, codec.to_us) for e in events]
+        if not rows:
+            return 0
+        with self._transaction("write_camera_events") as cur:
+            cur.executemany(
+                sql.insert(DIALECT, "camera_events", codec.CAMERA_EVENT_COLUMNS, verb="INSERT OR IGNORE"),
+                rows,
+            )
+            return cur.rowcount
+
+    def camera_events(self, *, cell_code: str | None = None, start: float | None = None, limit: int = 1000) -> list[CameraEvent]:
+        query = sql.camera_events(DIALECT, cell_code=cell_code, start=start, limit=limit)
+        return [codec.camera_event_from_row(r) for r in self._fetch("camera_events", query)]
+
+    # -- cell state ---------------------------------------------------------
+    def put_cell_states(self, states: Iterable[CellState]) -> None:
+        rows = [codec.cell_state_row(s, codec.to_us) for s in states]
+        with self._transaction("put_cell_states") as cur:
+            cur.executemany(
+                sql.insert(DIALECT, "cell_states", codec.CELL_STATE_COLUMNS, verb="INSERT OR REPLACE"),
+                rows,
+            )
+
+    def cell_states(self) -> dict[str, CellState]:
+        rows = self._fetch("cell_states", sql.cell_states(DIALECT))
+        return {r[0]: codec.cell_state_from_row(r) for r in rows}
+
+    # -- anomalies ----------------------------------------------------------
+    def write_anomalies(self, anomalies: Sequence[Anomaly]) -> int:
+        rows = [codec.anomaly_row(a, codec.to_us) for a in anomalies]
+        if not rows:
+            return 0
+        with self._transaction("write_anomalies") as cur:
+            cur.executemany(
+                sql.insert(DIALECT, "anomalies", codec.ANOMALY_COLUMNS, verb="INSERT OR IGNORE"), rows
+            )
+            return cur.rowcount
+
+    def anomalies(
+        self,
+        *,
+        cell_code: str | None = None,
+        start: float | None = None,
+        open_only: bool = False,
+        limit: int = 1000,
+    ) -> list[Anomaly]:
+        query = sql.anomalies(DIALECT, cell_code=cell_code, start=start, open_only=open_only, limit=limit)
+        return [codec.anomaly_from_row(r) for r in self._fetch("anomalies", query)]
+
+    # -- dead letters -------------------------------------------------------
+    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        rows = [codec.dead_letter_row(d, codec.to_us) for d in letters]
+        if not rows:
+            return 0
+        with self._transaction("write_dead_letters") as cur:
+            cur.executemany(sql.insert(DIALECT, "dead_letters", codec.DEAD_LETTER_COLUMNS), rows)
+        return len(rows)
+
+    def dead_letter_counts(self, device_id: str | None = None) -> dict[str, int]:
+        return dict(self._fetch("dead_letter_counts", sql.dead_letter_counts(DIALECT, device_id)))
