@@ -127,3 +127,13 @@ def test_normalize_code_numpy_scalars():
 
     assert normalize_code(np.int64(410204001002003)) == "410204001002003"
     assert normalize_code(np.float64("nan")) is None
+
+
+@pytest.mark.parametrize("module", ["twin.codes", "twin.grid", "twin.gridgen"])  # the Examples in docstrings hold
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0
+    assert result.failed == 0
