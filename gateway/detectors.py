@@ -7,7 +7,7 @@ CameraDetector: camera detections above a confidence threshold, paired start/end
 
 from __future__ import annotations
 
-import uuid
+from twin.ids import new_id
 from dataclasses import dataclass
 
 from twin.anomalies import Anomaly
@@ -110,7 +110,7 @@ class ThresholdDetector:
                     f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}, {word} the {new.label} "
                     f"threshold of {_fmt(threshold)} {metric.unit}"
                 ).replace("  ", " ")
-            anomaly_id = str(uuid.uuid4())
+            anomaly_id = new_id()
             self.open[key] = _Open(anomaly_id, new)
             out.append(Anomaly(id=anomaly_id, type=self._type(metric), status="opened", severity=new,
                                threshold=threshold, explanation=explanation,
@@ -160,7 +160,7 @@ class CameraDetector:
             return []
         severity = CAMERA_SEVERITY.get(type_, Level.WARNING)
         anomaly = Anomaly(
-            id=str(uuid.uuid4()), type=type_, status="opened", severity=severity, cell_code=cell_code,
+            id=new_id(), type=type_, status="opened", severity=severity, cell_code=cell_code,
             device_id=camera_id, detector=self.name, ts=ts,
             explanation=(f"camera {camera_id} detected {type_.replace('_', ' ')} with confidence "
                          f"{confidence:.2f} (threshold {self.min_confidence:.2f})"),

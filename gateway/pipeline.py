@@ -68,14 +68,23 @@ class Pipeline:
         self.live = LiveState(self.limits.state_publish_interval, initial_states)
         self.stats = PipelineStats()
         self._last_ts: dict[tuple[str, str], float] = {}
+        self._routes: dict[str, object] = {}  # topic -> Route | None; topics repeat per device
         self._last_seq: dict[str, int] = {}
 
     # -- registry cache -------------------------------------------------------
+    def route(self, topic: str):
+        route = self._routes.get(topic, False)
+        if route is False:
+            if len(self._routes) > 200_000:
+                self._routes.clear()
+            route = self._routes[topic] = self.topics.route(topic)
+        return route
+
     def unknown_ids(self, batch: list[Inbound]) -> set[str]:
         """Device ids addressed by the batch that the registry cache does not know."""
         ids = set()
         for message in batch:
-            route = self.topics.route(message.topic)
+            route = self.route(message.topic)
             if route is not None and route.device_id not in self.devices:
                 ids.add(route.device_id)
         return ids
@@ -95,7 +104,7 @@ class Pipeline:
                 detail = f"{len(message.payload)} bytes; at most {self.limits.max_payload_bytes} are accepted"
                 decoded.rejections.append(Rejection(Reason.OVERSIZED, detail, message.topic, message.payload[:4096]))
                 continue
-            route = self.topics.route(message.topic)
+            route = self.route(message.topic)
             if route is None:
                 decoded.rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
                                                     message.topic, message.payload))

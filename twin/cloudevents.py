@@ -7,7 +7,7 @@ Schemas and the tests validate real outbound messages against them.
 from __future__ import annotations
 
 import base64
-import uuid
+from twin.ids import new_id
 from datetime import datetime, timezone
 
 from twin.anomalies import Anomaly
@@ -36,7 +36,7 @@ def envelope(type_: str, source: str, subject: str, time: float, data: dict, sch
         "specversion": SPEC_VERSION,
         "type": type_,
         "source": source,
-        "id": str(uuid.uuid4()),
+        "id": new_id(),
         "time": rfc3339(time),
         "subject": subject,
         "datacontenttype": "application/json",

@@ -1,0 +1,19 @@
+"""`python -m bench NAME [options]`: run one benchmark (ingest, latency)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ("ingest", "latency")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m bench {{{','.join(BENCHMARKS)}}} [--json] [options]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"bench.{argv[0]}")
+    return module.main(argv[1:])
+
+
+raise SystemExit(main(sys.argv[1:]))
