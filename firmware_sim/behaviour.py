@@ -11,6 +11,7 @@ metric's valid range.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import zlib
@@ -75,14 +76,23 @@ class Weather:
     def rain(self, t: float) -> float:
         """Rain intensity in mm/h at `t` (0 when dry)."""
         block = int(t // 21600)
-        rng = random.Random(self.seed * 1_000_003 + block)
-        if rng.random() >= self.chance:
+        shower = _shower(self.seed, self.chance, block)
+        if shower is None:
             return 0.0
-        begin, length = rng.uniform(0, 3 * 3600), rng.uniform(3600, 3 * 3600)
+        begin, length, peak = shower
         offset = t - block * 21600 - begin
         if not 0.0 <= offset < length:
             return 0.0
-        return rng.uniform(1.0, 10.0) * math.sin(math.pi * offset / length)
+        return peak * math.sin(math.pi * offset / length)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shower(seed: int, chance: float, block: int) -> tuple[float, float, float] | None:
+    """The shower of one six-hour block: (start offset s, length s, peak mm/h), or None when dry."""
+    rng = random.Random(seed * 1_000_003 + block)
+    if rng.random() >= chance:
+        return None
+    return rng.uniform(0, 3 * 3600), rng.uniform(3600, 3 * 3600), rng.uniform(1.0, 10.0)
 
 
 def stable_seed(*parts: object) -> int:
@@ -145,17 +155,9 @@ class SensorModel:
         self.water = 0.0
         self.parked = False
         self._first = True
-        self.noise = {
-            "pm25": _Noise(0.2, 1800.0, rng),
-            "pm10": _Noise(0.08, 600.0, rng),
-            "noise_db": _Noise(2.5, 120.0, rng),
-            "temperature_c": _Noise(0.5, 1800.0, rng),
-            "humidity_pct": _Noise(3.0, 3600.0, rng),
-            "tilt": _Noise(0.15, 600.0, rng),
-            "smoke": _Noise(0.03, 300.0, rng),
-            "water": _Noise(0.3, 300.0, rng),
-            "other": _Noise(0.1, 600.0, rng),
-        }
+        # Only the noise processes this sensor's metrics use, in a fixed order for determinism.
+        wanted = {n for m in self.metrics for n in _NOISES_OF.get(m, ("other",))}
+        self.noise = {name: _Noise(sigma, tau, rng) for name, (sigma, tau) in _NOISE.items() if name in wanted}
 
     # -- values --------------------------------------------------------------
     def sample(self, t: float, incidents: Iterable[Incident] = ()) -> dict[str, float | bool]:
@@ -238,6 +240,34 @@ class SensorModel:
         low = metric.valid_min if metric.valid_min is not None else 0.0
         high = metric.warning if metric.warning is not None else (metric.valid_max if metric.valid_max is not None else low + 100.0)
         return round(low + (high - low) * (0.3 + step["other"]), 2)
+
+
+# Noise processes: name -> (sigma, time constant s); and the processes each metric draws on.
+_NOISE = {
+    "pm25": (0.2, 1800.0),
+    "pm10": (0.08, 600.0),
+    "noise_db": (2.5, 120.0),
+    "temperature_c": (0.5, 1800.0),
+    "humidity_pct": (3.0, 3600.0),
+    "tilt": (0.15, 600.0),
+    "smoke": (0.03, 300.0),
+    "water": (0.3, 300.0),
+    "other": (0.1, 600.0),
+}
+_NOISES_OF = {
+    "pm25": ("pm25",),
+    "pm10": ("pm25", "pm10"),
+    "noise_db": ("noise_db",),
+    "temperature_c": ("temperature_c",),
+    "humidity_pct": ("humidity_pct",),
+    "water_level_cm": ("water",),
+    "manhole_tilt_deg": ("tilt",),
+    "smoke_obscuration": ("smoke",),
+    "bin_fill_pct": (),
+    "manhole_open": (),
+    "parking_occupied": (),
+    "smoke": (),
+}
 
 
 def _false(self, t, hour, dt, rain, step) -> bool:
