@@ -128,6 +128,9 @@ class Simulator:
         ids = [d.id for d in self.devices]
         if len(set(ids)) != len(ids):
             raise SimError("device ids must be unique")
+        mute = [d.id for d in self.devices if d.kind is DeviceKind.SENSOR and not d.metrics]
+        if mute:
+            raise SimError(f"sensor(s) {', '.join(mute[:5])} have no metrics to report; give them metrics or leave them out")
         self.interval, self.qos, self.jitter = float(interval), qos, jitter
         self.clock: Clock = clock or RealClock()
         self.incidents: tuple[Incident, ...] = tuple(incidents)
@@ -145,6 +148,7 @@ class Simulator:
         self._slots: asyncio.Semaphore | None = None
         self._started = 0.0
         self._never_connected = 0
+        self._failure_reported = False
 
     # -- lifetime ------------------------------------------------------------
     async def __aenter__(self) -> "Simulator":
@@ -235,6 +239,15 @@ class Simulator:
             self.stats.connect_s = round(asyncio.get_running_loop().time() - self._started, 3)
             log.info("all %d devices connected in %.2f s", len(self.devices), self.stats.connect_s)
 
+    def _connect_failed(self, device: Device, exc: Exception) -> None:
+        self.stats.connect_failures += 1
+        # Thousands of devices fail alike when the broker is away: say it once, then only in debug.
+        if not self._failure_reported:
+            self._failure_reported = True
+            log.warning("device %s: %s; devices keep retrying with backoff", device.id, exc)
+        else:
+            log.debug("device %s: %s", device.id, exc)
+
     def _walk_area(self):
         if not any(d.mobile for d in self.devices):
             return None
@@ -288,8 +301,7 @@ class _DeviceRunner:
                 async with sim._slots:
                     await client.connect()
             except ConnectError as exc:
-                sim.stats.connect_failures += 1
-                log.debug("device %s cannot connect to %s:%d: %s", self.device.id, client.host, client.port, exc)
+                sim._connect_failed(self.device, exc)
                 await self._tick_until(loop.time() + delay * self.rng.uniform(0.5, 1.0))
                 delay = min(delay * 2.0, BACKOFF_MAX)
                 continue

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import shapely
 
-from firmware_sim import Incident, SimError, Simulator, make_fleet
+from firmware_sim import AcceleratedClock, Incident, SimError, Simulator, make_fleet
 from firmware_sim.movement import grid_area
 from tests.firmware_sim.common import Collector, unique
 from twin.config import MqttSettings
@@ -221,6 +221,8 @@ async def test_misuse_is_reported(mosquitto, grid):
         Simulator(mqtt_for(mosquitto), fleet + fleet)
     with pytest.raises(SimError, match="interval"):
         Simulator(mqtt_for(mosquitto), fleet, interval=0)
+    with pytest.raises(SimError, match="no metrics"):
+        Simulator(mqtt_for(mosquitto), [Device("x-1", DeviceKind.SENSOR, 34.79, 114.34)])
     sim = Simulator(mqtt_for(mosquitto), fleet, interval=0.1)
     with pytest.raises(SimError, match="async with"):
         await sim.run(0.1)
@@ -228,3 +230,20 @@ async def test_misuse_is_reported(mosquitto, grid):
         await sim.run(0.1)
         with pytest.raises(SimError, match="runs once"):
             await sim.run(0.1)
+
+
+async def test_accelerated_clock_stamps_simulated_time_and_qos0_works(mosquitto, grid):
+    mqtt = mqtt_for(mosquitto)
+    fleet = make_fleet(grid, sensors=2, cameras=0, seed=18)
+    start = 1795881600.0  # a local midnight, far from now
+    clock = AcceleratedClock(start, speed=3600)  # an hour per second
+    async with Collector(mosquitto, f"{mqtt.prefix}/readings/#") as sub:
+        async with Simulator(mqtt, fleet, interval=0.1, qos=0, clock=clock, grid=grid) as sim:
+            await sim.run(0.7)
+        await sub.wait_for(lambda m: len(m) >= sim.stats.messages)
+    for readings in readings_by_device(sub.messages).values():
+        times = [parse_ts(r["ts"]) for r in readings]
+        assert len(times) >= 4 and start <= times[0] < start + 3600
+        steps = [b - a for a, b in zip(times, times[1:])]
+        # 0.1 s (+-10 %) of wall time is 360 simulated seconds; a busy machine may only delay a tick.
+        assert min(steps) > 300 and 320 < sum(steps) / len(steps) < 700, steps
