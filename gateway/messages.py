@@ -30,6 +30,7 @@ class Observation:
     values: dict
     topic: str
     raw: bytes
+    received_at: float = 0.0
     seq: int | None = None
     battery: float | None = None
     lat: float | None = None
@@ -46,6 +47,7 @@ class CameraObservation:
     state: str
     topic: str
     raw: bytes
+    received_at: float = 0.0
     zone: str | None = None
     lat: float | None = None
     lon: float | None = None
@@ -69,13 +71,20 @@ class Rejection:
     topic: str
     payload: bytes
     device_id: str | None = None
+    received_at: float = 0.0
 
 
 @dataclass(slots=True)
 class Decoded:
-    """Everything an adapter made of a batch of messages."""
+    """Everything the adapters made of a batch of messages."""
 
     observations: list[Observation] = field(default_factory=list)
     camera: list[CameraObservation] = field(default_factory=list)
     statuses: list[StatusObservation] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    messages: list[Inbound] = field(default_factory=list)
+
+    def device_ids(self) -> set[str]:
+        """Every device the decoded batch speaks of."""
+        return ({o.device_id for o in self.observations} | {c.camera_id for c in self.camera}
+                | {s.device_id for s in self.statuses})

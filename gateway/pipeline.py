@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,60 +61,68 @@ class Pipeline:
         self.catalog = settings.metrics
         self.grid = grid
         self.topics = Topics(settings.mqtt.prefix)
-        self.native = NativeAdapter(self.limits.max_batch_readings)
+        self.adapters = [NativeAdapter(self.topics, self.limits.max_batch_readings)]
         self.devices: dict[str, Device] = dict(devices or {})
         self.thresholds = ThresholdDetector(self.catalog)
         self.cameras = CameraDetector()
         self.live = LiveState(self.limits.state_publish_interval, initial_states)
         self.stats = PipelineStats()
         self._last_ts: dict[tuple[str, str], float] = {}
-        self._routes: dict[str, object] = {}  # topic -> Route | None; topics repeat per device
+        self._routes: dict[str, object] = {}  # topic -> (adapter, route) | None; topics repeat
         self._last_seq: dict[str, int] = {}
 
     # -- registry cache -------------------------------------------------------
-    def route(self, topic: str):
-        route = self._routes.get(topic, False)
-        if route is False:
-            if len(self._routes) > 200_000:
-                self._routes.clear()
-            route = self._routes[topic] = self.topics.route(topic)
-        return route
-
-    def unknown_ids(self, batch: list[Inbound]) -> set[str]:
-        """Device ids addressed by the batch that the registry cache does not know."""
-        ids = set()
-        for message in batch:
-            route = self.route(message.topic)
-            if route is not None and route.device_id not in self.devices:
-                ids.add(route.device_id)
-        return ids
+    def unknown_ids(self, decoded: Decoded) -> set[str]:
+        """Devices the decoded batch speaks of that the registry cache does not know."""
+        return {i for i in decoded.device_ids() if i not in self.devices}
 
     def learn(self, devices: list[Device]) -> None:
         for device in devices:
             self.devices[device.id] = device
 
     # -- processing -----------------------------------------------------------
-    def process(self, batch: list[Inbound], now: float) -> Outcome:
-        out = Outcome()
-        decoded = Decoded()
-        received_at: dict[str, float] = {}
+    def match(self, topic: str):
+        """(adapter, route) of the first adapter that accepts `topic`, or None; cached per topic."""
+        found = self._routes.get(topic, False)
+        if found is False:
+            if len(self._routes) > 200_000:
+                self._routes.clear()
+            found = None
+            for adapter in self.adapters:
+                route = adapter.match(topic)
+                if route is not None:
+                    found = (adapter, route)
+                    break
+            self._routes[topic] = found
+        return found
+
+    def decode(self, batch: list[Inbound]) -> Decoded:
+        """Step 1, no state: every message decoded by its adapter or rejected."""
+        decoded = Decoded(messages=batch)
+        rejections = decoded.rejections
         for message in batch:
             self.stats.messages += 1
+            before = len(rejections)
             if len(message.payload) > self.limits.max_payload_bytes:
                 detail = f"{len(message.payload)} bytes; at most {self.limits.max_payload_bytes} are accepted"
-                decoded.rejections.append(Rejection(Reason.OVERSIZED, detail, message.topic, message.payload[:4096]))
-                continue
-            route = self.route(message.topic)
-            if route is None:
-                decoded.rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
-                                                    message.topic, message.payload))
-                continue
-            received_at[message.topic] = message.received_at
-            self.native.decode(message, route, decoded)
+                rejections.append(Rejection(Reason.OVERSIZED, detail, message.topic, message.payload[:4096]))
+            else:
+                found = self.match(message.topic)
+                if found is None:
+                    rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
+                                                message.topic, message.payload))
+                else:
+                    found[0].decode(message, found[1], decoded)
+            for i in range(before, len(rejections)):
+                rejections[i] = replace(rejections[i], received_at=message.received_at)
+        return decoded
 
+    def resolve(self, decoded: Decoded, now: float) -> Outcome:
+        """Step 2, against the registry cache: readings, detections, live state, dead letters."""
+        out = Outcome()
         self._statuses(decoded, out)
-        self._readings(decoded, received_at, now, out)
-        self._camera(decoded, received_at, now, out)
+        self._readings(decoded, now, out)
+        self._camera(decoded, now, out)
 
         for anomaly in out.anomalies:
             self.live.apply(anomaly)
@@ -127,30 +135,36 @@ class Pipeline:
             self.stats.dead_letters[rejection.reason] += 1
             out.dead_letters.append(DeadLetter(
                 reason=str(rejection.reason), topic=rejection.topic, payload=rejection.payload,
-                received_at=received_at.get(rejection.topic, now), device_id=rejection.device_id,
+                received_at=rejection.received_at or now, device_id=rejection.device_id,
                 detail=rejection.detail,
             ))
         self.stats.readings += len(out.readings)
         self.stats.camera_events += len(out.camera_events)
         return out
 
+    def process(self, batch: list[Inbound], now: float) -> Outcome:
+        """decode + resolve, for callers that keep the registry cache complete themselves."""
+        return self.resolve(self.decode(batch), now)
+
     def flush_states(self, now: float) -> list[CellState]:
         """Cell states whose publication was held back by the interval and is now due."""
         return self.live.take_due(now)
 
     # -- steps ----------------------------------------------------------------
-    def _device(self, device_id: str, topic: str, raw: bytes, kind: DeviceKind, rejections: list) -> Device | None:
+    def _device(self, device_id: str, topic: str, raw: bytes, kind: DeviceKind, rejections: list,
+                received_at: float) -> Device | None:
         device = self.devices.get(device_id)
         if device is None:
             rejections.append(Rejection(Reason.UNKNOWN_DEVICE, f"device {device_id} is not registered",
-                                        topic, raw, device_id))
+                                        topic, raw, device_id, received_at))
             return None
         if device.status == DeviceStatus.DISABLED:
-            rejections.append(Rejection(Reason.UNAUTHORIZED, f"device {device_id} is disabled", topic, raw, device_id))
+            rejections.append(Rejection(Reason.UNAUTHORIZED, f"device {device_id} is disabled", topic, raw,
+                                        device_id, received_at))
             return None
         if kind == DeviceKind.CAMERA and device.kind != DeviceKind.CAMERA:
             rejections.append(Rejection(Reason.UNAUTHORIZED, f"device {device_id} is a {device.kind}, not a camera",
-                                        topic, raw, device_id))
+                                        topic, raw, device_id, received_at))
             return None
         return device
 
@@ -180,23 +194,23 @@ class Pipeline:
             if device.status != DeviceStatus.DISABLED:
                 out.statuses.append((status.device_id, value, status.received_at))
 
-    def _readings(self, decoded: Decoded, received_at: dict[str, float], now: float, out: Outcome) -> None:
+    def _readings(self, decoded: Decoded, now: float, out: Outcome) -> None:
         rejections = decoded.rejections
         accepted = []  # (observation, device, ts, estimated)
         to_locate: list[int] = []
         for obs in decoded.observations:
             self.stats.observations += 1
-            device = self._device(obs.device_id, obs.topic, obs.raw, DeviceKind.SENSOR, rejections)
+            device = self._device(obs.device_id, obs.topic, obs.raw, DeviceKind.SENSOR, rejections, obs.received_at)
             if device is None:
                 continue
-            ts, estimated, problem = self._time(obs.ts, received_at.get(obs.topic, now), now)
+            ts, estimated, problem = self._time(obs.ts, obs.received_at or now, now)
             if problem:
                 rejections.append(Rejection(problem, f"ts {ts:.3f} is outside the accepted window", obs.topic,
                                             obs.raw, obs.device_id))
                 continue
             if obs.lat is None and device.mobile:
                 rejections.append(Rejection(Reason.SCHEMA, f"device {device.id} is mobile: loc is required",
-                                            obs.topic, obs.raw, obs.device_id))
+                                            obs.topic, obs.raw, obs.device_id, obs.received_at))
                 continue
             if obs.lat is not None:
                 to_locate.append(len(accepted))
@@ -212,7 +226,7 @@ class Pipeline:
             if cell is None:
                 where = f"lat {obs.lat}, lon {obs.lon}" if obs.lat is not None else "its registered location"
                 rejections.append(Rejection(Reason.OUT_OF_AREA, f"{where} is outside every grid cell",
-                                            obs.topic, obs.raw, obs.device_id))
+                                            obs.topic, obs.raw, obs.device_id, obs.received_at))
                 continue
             self._track_seq(obs.device_id, obs.seq)
             previous_seen = out.last_seen.get(obs.device_id, 0.0)
@@ -222,12 +236,12 @@ class Pipeline:
                 metric = catalog.get(name)
                 if metric is None:
                     rejections.append(Rejection(Reason.UNKNOWN_METRIC, f"metric {str(name)[:64]!r} is not in the catalog",
-                                                obs.topic, obs.raw, obs.device_id))
+                                                obs.topic, obs.raw, obs.device_id, obs.received_at))
                     continue
                 if isinstance(raw_value, bool):
                     if metric.kind != "bool":
                         rejections.append(Rejection(Reason.SCHEMA, f"{name} must be a number, not a boolean",
-                                                    obs.topic, obs.raw, obs.device_id))
+                                                    obs.topic, obs.raw, obs.device_id, obs.received_at))
                         continue
                     value = 1.0 if raw_value else 0.0
                 elif isinstance(raw_value, (int, float)) and math.isfinite(raw_value):
@@ -236,11 +250,11 @@ class Pipeline:
                         rejections.append(Rejection(
                             Reason.OUT_OF_RANGE,
                             f"{name} = {value:g} is outside {metric.valid_min:g}..{metric.valid_max:g} {metric.unit}",
-                            obs.topic, obs.raw, obs.device_id))
+                            obs.topic, obs.raw, obs.device_id, obs.received_at))
                         continue
                 else:
                     rejections.append(Rejection(Reason.SCHEMA, f"{str(name)[:64]} must be a finite number or boolean",
-                                                obs.topic, obs.raw, obs.device_id))
+                                                obs.topic, obs.raw, obs.device_id, obs.received_at))
                     continue
                 out.readings.append(Reading(obs.device_id, name, ts, value, cell, obs.seq, obs.lat, obs.lon, estimated))
                 key = (obs.device_id, name)
@@ -259,22 +273,22 @@ class Pipeline:
         if last is None or seq > last:
             self._last_seq[device_id] = seq
 
-    def _camera(self, decoded: Decoded, received_at: dict[str, float], now: float, out: Outcome) -> None:
+    def _camera(self, decoded: Decoded, now: float, out: Outcome) -> None:
         rejections = decoded.rejections
         for obs in decoded.camera:
-            device = self._device(obs.camera_id, obs.topic, obs.raw, DeviceKind.CAMERA, rejections)
+            device = self._device(obs.camera_id, obs.topic, obs.raw, DeviceKind.CAMERA, rejections, obs.received_at)
             if device is None:
                 continue
-            ts, _, problem = self._time(obs.ts, received_at.get(obs.topic, now), now)
+            ts, _, problem = self._time(obs.ts, obs.received_at or now, now)
             if problem:
                 rejections.append(Rejection(problem, f"ts {ts:.3f} is outside the accepted window", obs.topic,
-                                            obs.raw, obs.camera_id))
+                                            obs.raw, obs.camera_id, obs.received_at))
                 continue
             lat, lon = (obs.lat, obs.lon) if obs.lat is not None else (device.lat, device.lon)
             cell = self._locate([(obs.lat, obs.lon)])[0] if obs.lat is not None else device.cell_code
             if cell is None:
                 rejections.append(Rejection(Reason.OUT_OF_AREA, "the event's location is outside every grid cell",
-                                            obs.topic, obs.raw, obs.camera_id))
+                                            obs.topic, obs.raw, obs.camera_id, obs.received_at))
                 continue
             if ts > out.last_seen.get(obs.camera_id, 0.0):
                 out.last_seen[obs.camera_id] = ts

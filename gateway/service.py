@@ -53,8 +53,8 @@ class Gateway:
         self.clock = clock
         self.topics = Topics(settings.mqtt.prefix)
         self.source = f"gridtwin/gateway/{settings.gateway.instance}"
-        self.transport = MqttTransport(settings.mqtt, self.topics.inbound_filters,
-                                       client_id=client_id or settings.mqtt.client_id)
+        self.transport: MqttTransport | None = None
+        self._client_id = client_id or settings.mqtt.client_id
         self.pipeline: Pipeline | None = None
         self.stored_readings = 0
         self.published = 0
@@ -67,6 +67,8 @@ class Gateway:
         devices, states = await asyncio.to_thread(self._load)
         self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states)
         self._queue = asyncio.Queue(maxsize=8)
+        filters = tuple(dict.fromkeys(f for a in self.pipeline.adapters for f in a.filters))
+        self.transport = MqttTransport(self.settings.mqtt, filters, client_id=self._client_id)
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", self.settings.gateway.instance, len(devices),
                  len(self.grid), "5" if self.transport.protocol == 5 else "3.1.1")
@@ -113,13 +115,14 @@ class Gateway:
                 stopper.cancel()
                 continue
             batch = self.transport.drain(batch_size)
-            await self._learn_unknown(batch)
-            outcome = self.pipeline.process(batch, self.clock())
+            decoded = self.pipeline.decode(batch)
+            await self._learn_unknown(decoded)
+            outcome = self.pipeline.resolve(decoded, self.clock())
             await self._queue.put(_Work(outcome, batch))
 
-    async def _learn_unknown(self, batch: list[Inbound]) -> None:
+    async def _learn_unknown(self, decoded) -> None:
         now = time.monotonic()
-        ids = [i for i in self.pipeline.unknown_ids(batch) if now - self._unknown_checked.get(i, -1e9) > UNKNOWN_RECHECK_S]
+        ids = [i for i in self.pipeline.unknown_ids(decoded) if now - self._unknown_checked.get(i, -1e9) > UNKNOWN_RECHECK_S]
         if not ids:
             return
         for i in ids:

@@ -9,7 +9,7 @@ import orjson
 
 from gateway.deadletters import Reason
 from gateway.messages import CameraObservation, Decoded, Inbound, Observation, Rejection, StatusObservation
-from gateway.topics import Route
+from gateway.topics import Route, Topics
 
 CAMERA_STATES = ("start", "end")
 
@@ -65,7 +65,7 @@ def parse_loc(value: object) -> tuple[float | None, float | None]:
     return float(lat), float(lon)
 
 
-def _reading(item: object, device_id: str, topic: str, raw: bytes) -> Observation:
+def _reading(item: object, device_id: str, topic: str, raw: bytes, received_at: float) -> Observation:
     if not isinstance(item, dict):
         raise PayloadError(Reason.SCHEMA, "a reading must be a JSON object")
     values = item.get("values")
@@ -85,6 +85,7 @@ def _reading(item: object, device_id: str, topic: str, raw: bytes) -> Observatio
         values=values,
         topic=topic,
         raw=raw,
+        received_at=received_at,
         seq=seq,
         battery=None if battery is None else float(battery),
         lat=lat,
@@ -101,7 +102,7 @@ def _text(item: dict, key: str, required: bool = True, limit: int = 200) -> str 
     return value
 
 
-def _camera(item: object, camera_id: str, topic: str, raw: bytes) -> CameraObservation:
+def _camera(item: object, camera_id: str, topic: str, raw: bytes, received_at: float) -> CameraObservation:
     if not isinstance(item, dict):
         raise PayloadError(Reason.SCHEMA, "a camera event must be a JSON object")
     confidence = item.get("confidence")
@@ -120,6 +121,7 @@ def _camera(item: object, camera_id: str, topic: str, raw: bytes) -> CameraObser
         state=state,
         topic=topic,
         raw=raw,
+        received_at=received_at,
         zone=_text(item, "zone", required=False),
         lat=lat,
         lon=lon,
@@ -128,10 +130,20 @@ def _camera(item: object, camera_id: str, topic: str, raw: bytes) -> CameraObser
 
 
 class NativeAdapter:
-    """Decodes the contract's own payloads. Limits come from the gateway settings."""
+    """Decodes the contract's own payloads on `{prefix}/readings|camera|status/...`."""
 
-    def __init__(self, max_batch_readings: int = 1000):
+    name = "native"
+
+    def __init__(self, topics: Topics | None = None, max_batch_readings: int = 1000):
+        self.topics = topics or Topics()
         self.max_batch_readings = max_batch_readings
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return self.topics.inbound_filters
+
+    def match(self, topic: str) -> Route | None:
+        return self.topics.route(topic)
 
     def decode(self, message: Inbound, route: Route, out: Decoded) -> None:
         topic, payload, device_id = message.topic, message.payload, route.device_id
@@ -151,7 +163,7 @@ class NativeAdapter:
             return
         if route.kind == "camera":
             try:
-                out.camera.append(_camera(doc, device_id, topic, payload))
+                out.camera.append(_camera(doc, device_id, topic, payload, message.received_at))
             except PayloadError as exc:
                 out.rejections.append(Rejection(exc.reason, str(exc), topic, payload, device_id))
             return
@@ -166,11 +178,11 @@ class NativeAdapter:
             for index, item in enumerate(doc):
                 raw = orjson.dumps(item)
                 try:
-                    out.observations.append(_reading(item, device_id, topic, raw))
+                    out.observations.append(_reading(item, device_id, topic, raw, message.received_at))
                 except PayloadError as exc:
                     out.rejections.append(Rejection(exc.reason, f"item {index}: {exc}", topic, raw, device_id))
             return
         try:
-            out.observations.append(_reading(doc, device_id, topic, payload))
+            out.observations.append(_reading(doc, device_id, topic, payload, message.received_at))
         except PayloadError as exc:
             out.rejections.append(Rejection(exc.reason, str(exc), topic, payload, device_id))
