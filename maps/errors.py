@@ -1,0 +1,46 @@
+"""Errors the web app answers with: each one becomes a 4xx JSON body `{"error": ..., "detail": ...}`.
+
+    ApiError                 status 400 unless a subclass says otherwise
+    ├── BadRequest   400     a query parameter is missing or malformed
+    ├── NotFound     404     no such cell, device or route
+    ├── Conflict     409     the resource already exists
+    └── Unprocessable 422    a request body is well-formed JSON but invalid
+
+Twin errors (DeviceError, OutsideGrid, ...) are translated into these at the
+handler that calls the twin, so the message a user reads is the twin's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error answered as JSON. `message` says what is wrong and how to fix it;
+    `detail` carries machine-readable specifics (the parameter, the list of problems)."""
+
+    status = 400
+
+    def __init__(self, message: str, detail: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def body(self) -> dict:
+        return {"error": self.message, "detail": self.detail}
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Unprocessable(ApiError):
+    status = 422

@@ -1,0 +1,92 @@
+"""JSON shapes of the HTTP API and the live stream: cells as GeoJSON features, devices, anomalies.
+
+Times are RFC 3339 strings in UTC (or null), like the outbound MQTT payloads.
+Anomalies have exactly the `data` shape of the `org.gridtwin.anomaly.*` CloudEvents.
+"""
+
+from __future__ import annotations
+
+import orjson
+import shapely
+
+from twin.anomalies import Anomaly
+from twin.cells import CellState
+from twin.cloudevents import anomaly_event, rfc3339
+from twin.devices import Device
+from twin.grid import Cell, Grid
+
+
+def cell_ref(cell: Cell | None, code: str | None) -> dict | None:
+    if cell is None:
+        return None if code is None else {"code": code, "name": "", "path": "", "district": code[:6]}
+    return {"code": cell.code, "name": cell.name, "path": cell.path, "district": cell.district}
+
+
+def state_json(state: CellState) -> dict:
+    """The live part of a cell, as sent in `cell` stream events."""
+    return {
+        "code": state.code,
+        "level": state.level.label,
+        "values": state.values,
+        "updated_at": rfc3339(state.updated_at),
+        "open_anomalies": state.open_anomalies,
+    }
+
+
+def cell_properties(cell: Cell, state: CellState | None) -> dict:
+    state = state or CellState(cell.code)
+    return {
+        "code": cell.code,
+        "name": cell.name,
+        "path": cell.path,
+        "district": cell.district,
+        "worker": cell.worker,
+        "level": state.level.label,
+        "values": state.values,
+        "updated_at": rfc3339(state.updated_at),
+        "open_anomalies": state.open_anomalies,
+    }
+
+
+class CellFeatures:
+    """GeoJSON of a grid's cells. Geometry never changes for a grid, so its JSON is written once
+    (vectorized) and only the properties are serialized per request."""
+
+    def __init__(self, grid: Grid):
+        self.grid = grid
+        geometry = shapely.to_geojson([c.geometry for c in grid.cells]) if len(grid) else []
+        self._geometry: dict[str, bytes] = {c.code: g.encode() for c, g in zip(grid.cells, geometry)}
+
+    def feature(self, cell: Cell, state: CellState | None, *, geometry: bool = True) -> bytes:
+        geom = self._geometry[cell.code] if geometry else b"null"
+        props = orjson.dumps(cell_properties(cell, state))
+        return b'{"type":"Feature","id":' + orjson.dumps(cell.code) + b',"geometry":' + geom + b',"properties":' + props + b"}"
+
+    def collection(self, states: dict[str, CellState], *, geometry: bool = True) -> bytes:
+        features = b",".join(self.feature(c, states.get(c.code), geometry=geometry) for c in self.grid.cells)
+        return b'{"type":"FeatureCollection","features":[' + features + b"]}"
+
+
+def device_json(device: Device, grid: Grid) -> dict:
+    return {
+        "id": device.id,
+        "kind": device.kind.value,
+        "name": device.name,
+        "model": device.model,
+        "metrics": list(device.metrics),
+        "mobile": device.mobile,
+        "lat": device.lat,
+        "lon": device.lon,
+        "cell": cell_ref(grid.by_code.get(device.cell_code or ""), device.cell_code),
+        "status": device.status.value,
+        "registered_at": rfc3339(device.registered_at),
+        "last_seen": rfc3339(device.last_seen),
+    }
+
+
+def anomaly_json(anomaly: Anomaly, grid: Grid) -> dict:
+    """The `data` of the anomaly's CloudEvent, so HTTP and MQTT integrators parse one shape."""
+    cell = grid.by_code.get(anomaly.cell_code)
+    if cell is None:  # the grid was replaced since; keep the code, lose the names
+        cell = Cell(code=anomaly.cell_code, name="", geometry=None)
+    return anomaly_event(anomaly, cell, source="gridtwin/web")["data"]

@@ -1,0 +1,179 @@
+"""The map page: a folium/Leaflet map of every cell coloured by level, with device markers,
+a legend, a title and a live-connection indicator.
+
+Two forms share one page script (maps/static/gridtwin-map.js):
+`render_page` for the web app (Leaflet and our files linked from the app's own
+/static, cells and devices fetched from the API, live updates from /api/stream),
+and `render_map` for a standalone file (everything inlined, a snapshot).
+Neither form loads anything from another host.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Iterable
+
+import folium
+import orjson
+import shapely
+from branca.element import Element, Figure
+from xstatic.pkg import leaflet as xleaflet
+
+from maps.payloads import CellFeatures, device_json
+from twin.cells import CellState
+from twin.config import Settings
+from twin.devices import Device, DeviceKind
+from twin.grid import Grid
+from twin.metrics import Level
+
+STATIC_DIR = Path(__file__).parent / "static"
+LEAFLET_DIR = Path(xleaflet.BASE_DIR)
+LEAFLET_URL = "/static/vendor/leaflet"
+STATIC_URL = "/static/gridtwin"
+
+# Colour-blind-safe enough at a glance: hue and lightness both differ between levels.
+LEVEL_STYLE = {
+    Level.NORMAL.label: {"color": "#2e9d57", "label": "Normal"},
+    Level.WARNING.label: {"color": "#f2a900", "label": "Warning"},
+    Level.CRITICAL.label: {"color": "#d62839", "label": "Critical"},
+    Level.NO_DATA.label: {"color": "#9aa3ad", "label": "No data"},
+}
+KIND_STYLE = {
+    DeviceKind.SENSOR.value: {"fill": "#ffffff", "stroke": "#1d2733", "radius": 4, "label": "Sensor"},
+    DeviceKind.CAMERA.value: {"fill": "#1d2733", "stroke": "#ffffff", "radius": 5, "label": "AI camera"},
+}
+
+
+class RawHtml(Element):
+    """Markup put into the page as is (branca would otherwise parse it as a Jinja template)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+def _script_safe(text: str) -> str:
+    return text.replace("</", "<\\/")
+
+
+def _json_block(element_id: str, data: dict) -> str:
+    payload = orjson.dumps(data).decode().replace("</", "<\\/")
+    return f'<script type="application/json" id="{element_id}">{payload}</script>'
+
+
+def _overlays(settings: Settings, grid: Grid) -> str:
+    """Title, connection indicator, legend and the anomaly feed; the page script fills in figures."""
+    subtitle = grid.meta.get("title") or grid.meta.get("name") or ""
+    esc = html.escape
+    levels = "".join(
+        f'<li data-level="{level}"><span class="gt-swatch" style="background:{style["color"]}"></span>'
+        f'{esc(style["label"])}<b class="gt-count">0</b></li>'
+        for level, style in LEVEL_STYLE.items()
+    )
+    kinds = "".join(
+        f'<li><span class="gt-dot" style="background:{style["fill"]};border-color:{style["stroke"]}"></span>'
+        f'{esc(style["label"])}</li>'
+        for style in KIND_STYLE.values()
+    )
+    return f"""
+<div class="gt-panel gt-title" id="gt-title">
+  <h1>{esc(settings.web.title)}</h1>
+  <div class="gt-subtitle">{esc(str(subtitle))}</div>
+  <div class="gt-summary" id="gt-summary">{len(grid)} cells</div>
+</div>
+<div class="gt-status" id="gt-status" data-state="connecting"><span class="gt-led"></span><span id="gt-status-text">Connecting</span></div>
+<div class="gt-panel gt-legend" id="gt-legend">
+  <h2>Cell level</h2><ul class="gt-levels">{levels}</ul>
+  <h2>Devices</h2><ul class="gt-kinds">{kinds}</ul>
+</div>
+<div class="gt-panel gt-feed" id="gt-feed"><h2>Anomalies</h2><ol id="gt-feed-list"><li class="gt-empty">No open anomalies</li></ol></div>
+"""
+
+
+def _page_config(settings: Settings, map_name: str, **sources) -> dict:
+    return {
+        "mapName": map_name,
+        "levels": LEVEL_STYLE,
+        "kinds": KIND_STYLE,
+        "metrics": {m.name: {"label": m.label, "unit": m.unit, "kind": m.kind} for m in settings.metrics},
+        **sources,
+    }
+
+
+def _bounds(grid: Grid) -> list[list[float]] | None:
+    if not len(grid):
+        return None
+    minx, miny, maxx, maxy = shapely.total_bounds([c.geometry for c in grid.cells])
+    return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
+
+
+def _build(grid: Grid, settings: Settings, *, assets: list[Element], config: dict) -> Figure:
+    figure = Figure(title=html.escape(settings.web.title))
+    # Without an icon link browsers ask for /favicon.ico and log the 404 as a console error.
+    figure.header.add_child(RawHtml('<link rel="icon" href="data:,"/>'), name="gridtwin_icon")
+    bounds = _bounds(grid)
+    center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2] if bounds else [0.0, 0.0]
+    fmap = folium.Map(
+        location=center,
+        zoom_start=15,
+        tiles=None,
+        prefer_canvas=True,
+        zoom_control="bottomright",
+        zoomSnap=0.25,  # fit the grid to the screen, not to the nearest whole zoom level
+    )
+    # folium's defaults come from public CDNs; the page must work on an intranet.
+    fmap.default_js = []
+    fmap.default_css = []
+    if settings.web.tiles.lower() != "none":
+        folium.TileLayer(
+            tiles=settings.web.tiles, attr=settings.web.tiles_attribution or "Basemap", name="Basemap"
+        ).add_to(fmap)
+    if bounds:
+        # Keep the grid clear of the title and legend (left) and the anomaly list (right).
+        fmap.fit_bounds(bounds, padding_top_left=(210, 24), padding_bottom_right=(310, 24))
+    figure.add_child(fmap)
+    for number, element in enumerate(assets):
+        figure.header.add_child(element, name=f"gridtwin_asset_{number}")
+    config = config | {"mapName": fmap.get_name()}
+    figure.html.add_child(RawHtml(_json_block("gridtwin-config", config)), name="gridtwin_config")
+    figure.html.add_child(RawHtml(_overlays(settings, grid)), name="gridtwin_overlays")
+    return figure
+
+
+def render_page(grid: Grid, settings: Settings) -> str:
+    """The web app's page at `/`: assets from the app's /static, data from /api, live from /api/stream."""
+    assets = [
+        RawHtml(f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css"/>'),
+        RawHtml(f'<link rel="stylesheet" href="{STATIC_URL}/gridtwin-map.css"/>'),
+        RawHtml(f'<script src="{LEAFLET_URL}/leaflet.js"></script>'),
+        RawHtml(f'<script src="{STATIC_URL}/gridtwin-map.js"></script>'),
+    ]
+    config = _page_config(
+        settings,
+        "",
+        cellsUrl="/api/cells",
+        devicesUrl="/api/devices",
+        eventsUrl="/api/events?open=true&limit=6",
+        streamUrl="/api/stream",
+    )
+    return _build(grid, settings, assets=assets, config=config).render()
+
+
+def render_map(
+    grid: Grid, states: dict[str, CellState], devices: Iterable[Device], settings: Settings
+) -> str:
+    """A standalone HTML snapshot of the map (no server needed, nothing fetched from any host
+    except basemap tiles when `settings.web.tiles` names them)."""
+    inline = [
+        RawHtml(f"<style>{(LEAFLET_DIR / 'leaflet.css').read_text()}</style>"),
+        RawHtml(f"<style>{(STATIC_DIR / 'gridtwin-map.css').read_text()}</style>"),
+        RawHtml(f"<script>{_script_safe((LEAFLET_DIR / 'leaflet.js').read_text())}</script>"),
+        RawHtml(f"<script>{_script_safe((STATIC_DIR / 'gridtwin-map.js').read_text())}</script>"),
+    ]
+    cells = orjson.loads(CellFeatures(grid).collection(states))
+    config = _page_config(settings, "", cells=cells, devices=[device_json(d, grid) for d in devices])
+    return _build(grid, settings, assets=inline, config=config).render()
