@@ -1,0 +1,59 @@
+"""Web app fixtures: a real SQLite store filled with a small grid, devices and readings, and the app
+over httpx's ASGI transport with its lifespan running."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import httpx
+import pytest
+
+from gridtwin.broker import free_port
+from maps.app import create_app
+from tests.maps.common import fill_store, small_grid
+from twin.config import Settings
+from twin.grid import Grid
+from twin.store import open_store
+
+
+@pytest.fixture(autouse=True)
+def no_logged_errors(caplog):
+    """Fail a test whose background work (feed, handlers) only logged an error."""
+    caplog.set_level(logging.WARNING)
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith(("maps", "uvicorn"))]
+    assert not errors, "errors were logged: " + "; ".join(r.getMessage() for r in errors)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    # No broker listens on this port unless a test says otherwise; every test has its own topic prefix.
+    return Settings().replace(
+        mqtt={"port": free_port(), "prefix": f"t{uuid.uuid4().hex[:10]}/v1"},
+        store={"url": f"sqlite:///{tmp_path}/t.db"},
+    )
+
+
+@pytest.fixture
+def store(settings):
+    store = open_store(settings.store.url)
+    store.migrate()
+    fill_store(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def grid() -> Grid:
+    return small_grid()
+
+
+@pytest.fixture
+async def client(settings, store, grid):
+    app = create_app(settings, store=store, grid=grid)
+    # ASGITransport does not run the lifespan; the app's live feed (polling, no broker) should run.
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gridtwin.test") as c:
+            c.app = app
+            yield c
