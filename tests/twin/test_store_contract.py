@@ -12,7 +12,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.errors import DeviceNotFound, StoreError
+from twin.errors import StoreError
 from twin.grid import Cell, Grid
 from twin.metrics import Level
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
@@ -109,6 +109,12 @@ def test_readings_keep_every_field_and_microseconds(store):
     ]
     assert store.write_readings(stored) == 3
     assert store.readings() == stored
+
+
+def test_integer_and_boolean_values_are_stored_as_floats(store):
+    assert store.write_readings([reading(value=3), reading(metric="smoke", value=True)]) == 2
+    values = [r.value for r in store.readings()]
+    assert values == [3.0, 1.0] and all(type(v) is float for v in values)
 
 
 def test_readings_filters_and_half_open_range(store):
@@ -279,9 +285,9 @@ def test_device_status_and_last_seen_never_move_backwards(store):
     store.touch_devices({"aq-0001": T0 + 25, "aq-0002": T0 + 4})
     assert store.get_device("aq-0001").last_seen == T0 + 30.000001
     assert store.get_device("aq-0002").last_seen == T0 + 4
+    # An unknown device is ignored (and not created): a removed device must not fail a gateway batch.
+    store.set_device_status("nobody", DeviceStatus.ONLINE, T0)
     assert store.get_device("nobody") is None
-    with pytest.raises(DeviceNotFound):
-        store.set_device_status("nobody", DeviceStatus.ONLINE, T0)
 
 
 # -- grid --------------------------------------------------------------------------------

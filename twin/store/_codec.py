@@ -9,6 +9,7 @@ microseconds in SQL, PostgreSQL through a timestamptz loader).
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator, Sequence
 
 import orjson
@@ -207,3 +208,14 @@ def translate_errors(operation: str, errors: tuple[type[BaseException], ...]) ->
         yield
     except errors as exc:
         raise StoreError(f"{operation} failed: {exc}".strip()) from exc
+
+
+def redact(url: str) -> str:
+    """A store URL without its password, for messages and logs.
+
+    >>> redact("postgresql://gt:s3cret@db:5432/twin")
+    'postgresql://gt:***@db:5432/twin'
+    >>> redact("sqlite:///var/gridtwin.db")
+    'sqlite:///var/gridtwin.db'
+    """
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

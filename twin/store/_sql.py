@@ -117,11 +117,21 @@ def dead_letter_counts(d: Dialect, device_id: str | None) -> tuple[str, list]:
     return f"SELECT reason, count(*) FROM dead_letters{clause} GROUP BY reason ORDER BY reason", params
 
 
-def insert(
-    d: Dialect, table: str, columns: Sequence[str], *, verb: str = "INSERT", wrap: dict[str, str] | None = None, suffix: str = ""
-) -> str:
-    """`{verb} INTO table (columns) VALUES (...){suffix}`, one marker per column; `wrap` maps a
+def insert(d: Dialect, table: str, columns: Sequence[str], *, wrap: dict[str, str] | None = None, suffix: str = "") -> str:
+    """`INSERT INTO table (columns) VALUES (...){suffix}`, one marker per column; `wrap` maps a
     column to an SQL template around its marker, e.g. `{"meta": "{}::jsonb"}`."""
     wrap = wrap or {}
     markers = ", ".join(wrap.get(c, "{}").format(d.param) for c in columns)
-    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({markers}){suffix}"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({markers}){suffix}"
+
+
+def insert_new(d: Dialect, table: str, columns: Sequence[str], *, wrap: dict[str, str] | None = None) -> str:
+    """An insert that skips rows whose key is stored. (Not SQLite's INSERT OR IGNORE, which would
+    also skip rows breaking NOT NULL or CHECK constraints instead of failing like PostgreSQL.)"""
+    return insert(d, table, columns, wrap=wrap, suffix=" ON CONFLICT DO NOTHING")
+
+
+def upsert(d: Dialect, table: str, columns: Sequence[str], key: str, *, wrap: dict[str, str] | None = None) -> str:
+    """An insert that replaces every other column of the row with the same `key`."""
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    return insert(d, table, columns, wrap=wrap, suffix=f" ON CONFLICT ({key}) DO UPDATE SET {update}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import struct
 import threading
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.devices import Device, DeviceStatus
-from twin.errors import DeviceNotFound, StoreError
+from twin.errors import StoreError
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
@@ -38,7 +37,7 @@ from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations import postgres as schema
 
-__all__ = ["PostgresStore", "redact"]
+__all__ = ["PostgresStore"]
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +74,6 @@ WRAP = {
 _READING_COPY_TYPES = ["text", "text", "int8", "float8", "text", "int8", "float8", "float8", "bool"]
 _READING_COLUMN_LIST = ", ".join(codec.READING_COLUMNS)
 _STAGE = "readings_stage"
-
-
-def redact(url: str) -> str:
-    """The URL without its password.
-
-    >>> redact("postgresql://gt:s3cret@db:5432/twin")
-    'postgresql://gt:***@db:5432/twin'
-    """
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -125,7 +115,7 @@ class PostgresStore(TwinStore):
         try:
             psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the store at {redact(url)}: {exc}".strip()) from exc
+            raise StoreError(f"cannot connect to the store at {codec.redact(url)}: {exc}".strip()) from exc
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -147,7 +137,7 @@ class PostgresStore(TwinStore):
         except StoreError as exc:
             if isinstance(exc.__cause__, psycopg.errors.UndefinedTable):
                 raise StoreError(
-                    f"{exc}; the store at {redact(self.url)} is not migrated: run `gridtwin db migrate`"
+                    f"{exc}; the store at {codec.redact(self.url)} is not migrated: run `gridtwin db migrate`"
                 ) from exc.__cause__
             raise
 
@@ -171,7 +161,7 @@ class PostgresStore(TwinStore):
         if self._layout is None:
             rows = self._fetch("reading the store layout", ("SELECT value FROM store_meta WHERE key = 'readings_layout'", []))
             if not rows:
-                raise StoreError(f"the store at {redact(self.url)} is not migrated: run `gridtwin db migrate`")
+                raise StoreError(f"the store at {codec.redact(self.url)} is not migrated: run `gridtwin db migrate`")
             self._layout = rows[0][0]
         return self._layout
 
@@ -195,7 +185,7 @@ class PostgresStore(TwinStore):
                     cur.execute(statement)
                 cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", [migration.name])
                 done.append(migration.name)
-                log.info("store %s: applied migration %s", redact(self.url), migration.name)
+                log.info("store %s: applied migration %s", codec.redact(self.url), migration.name)
         self._layout = None
         return done
 
@@ -207,18 +197,13 @@ class PostgresStore(TwinStore):
         rows = codec.cell_rows(grid)
         with self._cursor("put_grid") as cur:
             cur.execute("DELETE FROM cells")
-            cur.executemany(
-sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
-            )
-            cur.execute(
-                "INSERT INTO grid_meta (id, meta) VALUES (1, %s::jsonb) "
-                "ON CONFLICT (id) DO UPDATE SET meta = EXCLUDED.meta, stored_at = now()",
-                [codec.dumps(grid.meta)],
-            )
+            cur.executemany(sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows)
+            cur.execute(sql.upsert(DIALECT, "grid_meta", ("id", "meta"), "id", wrap=WRAP), (1, codec.dumps(grid.meta)))
 
     def load_grid(self):
         columns = ", ".join(codec.CELL_COLUMNS[:-1]) + ", ST_AsBinary(geometry)"
-        with self._cursor("load_grid", transaction=True) as cur:  # one snapshot for meta and cells
+        with self._cursor("load_grid") as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # meta and cells of one put_grid
             meta = cur.execute("SELECT meta FROM grid_meta WHERE id = 1").fetchone()
             if meta is None:
                 return None
@@ -244,8 +229,7 @@ sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
         rows = [codec.device_row(d, pg_time) for d in devices]
         if not rows:
             return 0
-        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in codec.DEVICE_COLUMNS[1:])
-        statement = sql.insert(DIALECT, "devices", codec.DEVICE_COLUMNS, wrap=WRAP, suffix=f" ON CONFLICT (id) DO UPDATE SET {update}")
+        statement = sql.upsert(DIALECT, "devices", codec.DEVICE_COLUMNS, "id", wrap=WRAP)
         with self._cursor("put_devices") as cur:
             cur.executemany(statement, rows)
         return len(rows)
@@ -267,7 +251,9 @@ sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
             )
             found = cur.rowcount
         if not found:
-            raise DeviceNotFound(device_id)
+            # Not an error: the device may have been removed while a gateway still knew it, and
+            # failing here would fail (and redeliver) the whole batch it came with.
+            log.warning("status %s of device %s not recorded: the device is not registered", status, device_id)
 
     def touch_devices(self, last_seen: dict[str, float]) -> None:
         if not last_seen:
@@ -327,7 +313,7 @@ sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
                 for statement in schema.partition_statements(day):
                     cur.execute(statement)
             if new:
-                log.info("store %s: created %d reading partition(s) %s..%s", redact(self.url), len(new),
+                log.info("store %s: created %d reading partition(s) %s..%s", codec.redact(self.url), len(new),
                          schema.partition_name(new[0]), schema.partition_name(new[-1]))  # fmt: skip
         self._partitions = existing | set(new)
 
@@ -368,7 +354,7 @@ sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
         """Insert rows, skipping those whose key is stored; the number inserted."""
         if not rows:
             return 0
-        statement = sql.insert(DIALECT, table, columns, wrap=WRAP, suffix=" ON CONFLICT DO NOTHING")
+        statement = sql.insert_new(DIALECT, table, columns, wrap=WRAP)
         with self._cursor(operation) as cur:
             cur.executemany(statement, rows)
             return cur.rowcount
@@ -378,10 +364,7 @@ sql.insert(DIALECT, "cells", codec.CELL_COLUMNS, wrap=WRAP), rows
         rows = [codec.cell_state_row(s, pg_time) for s in states]
         if not rows:
             return
-        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in codec.CELL_STATE_COLUMNS[1:])
-        statement = sql.insert(
-            DIALECT, "cell_states", codec.CELL_STATE_COLUMNS, wrap=WRAP, suffix=f" ON CONFLICT (code) DO UPDATE SET {update}"
-        )
+        statement = sql.upsert(DIALECT, "cell_states", codec.CELL_STATE_COLUMNS, "code", wrap=WRAP)
         with self._cursor("put_cell_states") as cur:
             cur.executemany(statement, rows)
 

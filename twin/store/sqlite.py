@@ -8,6 +8,7 @@ spatial work happens in shapely, not in SQL.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Iterable, Iterator, Sequence
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.devices import Device, DeviceStatus
-from twin.errors import DeviceNotFound, StoreError
+from twin.errors import StoreError
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
@@ -27,6 +28,8 @@ from twin.store.migrations import pending
 from twin.store.migrations.sqlite import MIGRATIONS, SCHEMA_MIGRATIONS
 
 __all__ = ["SqliteStore", "sqlite_path"]
+
+log = logging.getLogger(__name__)
 
 DIALECT = sql.Dialect(param="?", time_out=lambda column: f"{column} / 1e6", time_in=codec.to_us, decode_json=codec.loads)
 
@@ -72,18 +75,19 @@ class SqliteStore(TwinStore):
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:
         try:
-            with codec.translate_errors(operation, (sqlite3.Error,)):
+            with codec.translate_errors(operation, (sqlite3.Error, OSError)):
                 yield
         except StoreError as exc:
             if "no such table" in str(exc):
-                raise StoreError(f"{exc}; the store at {self.url} is not migrated: run `gridtwin db migrate`") from exc.__cause__
+                raise StoreError(f"{exc}; the store at {codec.redact(self.url)} is not migrated: run `gridtwin db migrate`") from exc.__cause__
             raise
 
     @contextmanager
-    def _transaction(self, operation: str) -> Iterator[sqlite3.Cursor]:
+    def _transaction(self, operation: str, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Cursor]:
+        """A transaction; IMMEDIATE takes the write lock up front, DEFERRED is a read snapshot."""
         with self._lock, self._errors(operation):
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute(f"BEGIN {mode}")
             try:
                 yield cur
             except BaseException:
@@ -122,21 +126,21 @@ class SqliteStore(TwinStore):
         with self._transaction("put_grid") as cur:
             cur.execute("DELETE FROM cells")
             cur.executemany(sql.insert(DIALECT, "cells", codec.CELL_COLUMNS), rows)
-            cur.execute("INSERT OR REPLACE INTO grid_meta (id, meta) VALUES (1, ?)", (codec.dumps(grid.meta),))
+            cur.execute(sql.upsert(DIALECT, "grid_meta", ("id", "meta"), "id"), (1, codec.dumps(grid.meta)))
 
     def load_grid(self):
-        with self._lock, self._errors("load_grid"):
-            meta = self._conn.execute("SELECT meta FROM grid_meta WHERE id = 1").fetchone()
+        with self._transaction("load_grid", "DEFERRED") as cur:  # meta and cells of one put_grid
+            meta = cur.execute("SELECT meta FROM grid_meta WHERE id = 1").fetchone()
             if meta is None:
                 return None
-            rows = self._conn.execute(f"SELECT {', '.join(codec.CELL_COLUMNS)} FROM cells ORDER BY code").fetchall()
+            rows = cur.execute(f"SELECT {', '.join(codec.CELL_COLUMNS)} FROM cells ORDER BY code").fetchall()
         return codec.grid_from_rows(rows, codec.loads(meta[0]))
 
     # -- devices ------------------------------------------------------------
     def put_devices(self, devices: Iterable[Device]) -> int:
         rows = [codec.device_row(d, codec.to_us) for d in devices]
         with self._transaction("put_devices") as cur:
-            cur.executemany(sql.insert(DIALECT, "devices", codec.DEVICE_COLUMNS, verb="INSERT OR REPLACE"), rows)
+            cur.executemany(sql.upsert(DIALECT, "devices", codec.DEVICE_COLUMNS, "id"), rows)
         return len(rows)
 
     def get_device(self, device_id: str) -> Device | None:
@@ -155,8 +159,9 @@ class SqliteStore(TwinStore):
                 "THEN max(coalesce(last_seen, ?), ?) ELSE last_seen END WHERE id = ?",
                 (str(status), str(status), us, us, device_id),
             )
-            if cur.rowcount == 0:
-                raise DeviceNotFound(device_id)
+            found = cur.rowcount
+        if not found:
+            log.warning("status %s of device %s not recorded: the device is not registered", status, device_id)
 
     def touch_devices(self, last_seen: dict[str, float]) -> None:
         rows = [(codec.to_us(ts), device_id, codec.to_us(ts)) for device_id, ts in last_seen.items()]
@@ -176,7 +181,7 @@ class SqliteStore(TwinStore):
         ]
         with self._transaction("write_readings") as cur:
             cur.executemany(
-                sql.insert(DIALECT, "readings", codec.READING_COLUMNS, verb="INSERT OR IGNORE"), rows
+                sql.insert_new(DIALECT, "readings", codec.READING_COLUMNS), rows
             )
             return cur.rowcount
 
@@ -212,7 +217,7 @@ class SqliteStore(TwinStore):
             return 0
         with self._transaction("write_camera_events") as cur:
             cur.executemany(
-                sql.insert(DIALECT, "camera_events", codec.CAMERA_EVENT_COLUMNS, verb="INSERT OR IGNORE"),
+                sql.insert_new(DIALECT, "camera_events", codec.CAMERA_EVENT_COLUMNS),
                 rows,
             )
             return cur.rowcount
@@ -226,7 +231,7 @@ class SqliteStore(TwinStore):
         rows = [codec.cell_state_row(s, codec.to_us) for s in states]
         with self._transaction("put_cell_states") as cur:
             cur.executemany(
-                sql.insert(DIALECT, "cell_states", codec.CELL_STATE_COLUMNS, verb="INSERT OR REPLACE"),
+                sql.upsert(DIALECT, "cell_states", codec.CELL_STATE_COLUMNS, "code"),
                 rows,
             )
 
@@ -241,7 +246,7 @@ class SqliteStore(TwinStore):
             return 0
         with self._transaction("write_anomalies") as cur:
             cur.executemany(
-                sql.insert(DIALECT, "anomalies", codec.ANOMALY_COLUMNS, verb="INSERT OR IGNORE"), rows
+                sql.insert_new(DIALECT, "anomalies", codec.ANOMALY_COLUMNS), rows
             )
             return cur.rowcount
 

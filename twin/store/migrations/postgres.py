@@ -58,8 +58,7 @@ CORE = (
     "CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL)",
     """CREATE TABLE grid_meta (
         id int PRIMARY KEY CHECK (id = 1),
-        meta jsonb NOT NULL,
-        stored_at timestamptz NOT NULL DEFAULT now()
+        meta jsonb NOT NULL
     )""",
     """CREATE TABLE cells (
         code text PRIMARY KEY,
