@@ -114,7 +114,7 @@ class Simulator:
         credentials: Mapping[str, tuple[str, str | None]] | None = None,
         jitter: float = 0.1,
         keepalive: int = 60,
-        connect_concurrency: int = 64,
+        connect_concurrency: int = 128,
         utc_offset_h: float = DEFAULT_UTC_OFFSET_H,
     ):
         if interval <= 0:

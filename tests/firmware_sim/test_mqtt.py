@@ -74,7 +74,7 @@ async def test_keepalive_pings_hold_an_idle_connection(mosquitto):
     client = _client(mosquitto, unique("dev"), keepalive=1, will=Will(topic, b"offline"))
     async with Collector(mosquitto, topic) as sub:
         async with client:
-            await asyncio.sleep(2.2)
+            await asyncio.sleep(1.9)
             assert client.connected
             await asyncio.wait_for(client.publish(topic, b"still here", qos=1), 5)
         await sub.wait_for(lambda m: len(m) == 1)
