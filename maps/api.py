@@ -140,7 +140,7 @@ async def list_devices(request: Request) -> Response:
 async def get_device(request: Request) -> Response:
     check_known(request.query_params, ())
     ctx = _ctx(request)
-    device_id = request.path_params["device_id"]
+    device_id = request.path_params["id"]
     device = await run_in_threadpool(ctx.store.get_device, device_id)
     if device is None:
         raise NotFound(f"device {device_id} is not registered; register it with POST /api/devices",

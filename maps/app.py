@@ -30,7 +30,7 @@ from maps import api
 from maps.context import Context
 from maps.errors import ApiError
 from maps.hub import Hub, sse_event
-from maps.live import CellBoard, LiveFeed
+from maps.live import CellBoard, LiveFeed, level_counts
 from maps.metrics import RequestCounter, render_metrics
 from maps.openapi import openapi_document
 from maps.payloads import CellFeatures
@@ -70,7 +70,9 @@ async def stream(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(render_metrics(_ctx(request)), media_type="text/plain; version=0.0.4")
+    ctx = _ctx(request)
+    counts = level_counts(ctx.grid, await api.current_states(ctx))
+    return PlainTextResponse(render_metrics(ctx, counts), media_type="text/plain; version=0.0.4")
 
 
 async def healthz(request: Request) -> Response:
@@ -121,7 +123,7 @@ ROUTES = [
     Route("/api/cells/{code}", api.get_cell, methods=["GET"]),
     Route("/api/cells/{code}/series", api.cell_series, methods=["GET"]),
     Route("/api/devices", api.devices, methods=["GET", "POST"]),
-    Route("/api/devices/{device_id}", api.get_device, methods=["GET"]),
+    Route("/api/devices/{id}", api.get_device, methods=["GET"]),
     Route("/api/events", api.list_events, methods=["GET"]),
     Route("/api/stream", stream, methods=["GET"]),
     Route("/api/openapi.json", openapi, methods=["GET"]),

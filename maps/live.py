@@ -103,12 +103,19 @@ class CellBoard:
         return True
 
     def counts(self) -> dict[str, int]:
-        """Cells by level; cells without a state count as no data."""
-        counts = {level.label: 0 for level in Level}
-        for state in self.states.values():
+        return level_counts(self.grid, self.states)
+
+
+def level_counts(grid: Grid, states: dict[str, CellState]) -> dict[str, int]:
+    """Cells of `grid` by level; cells without a state count as no data."""
+    counts = {level.label: 0 for level in Level}
+    known = 0
+    for code, state in states.items():
+        if code in grid.by_code:
             counts[state.level.label] += 1
-        counts[Level.NO_DATA.label] += len(self.grid) - len(self.states)
-        return counts
+            known += 1
+    counts[Level.NO_DATA.label] += len(grid) - known
+    return counts
 
 
 class LiveFeed:

@@ -255,10 +255,11 @@ def openapi_document(settings: Settings) -> dict:
                               "422": _error("Unprocessable")},
             },
         },
-        "/api/devices/{device_id}": {"get": {
+        "/api/devices/{id}": {"get": {
             "summary": "One device",
             "operationId": "getDevice",
-            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "id", "in": "path", "required": True, "description": "device id",
+                            "schema": {"type": "string"}, "example": "aq-0012"}],
             "responses": {"200": _json(_ref("Device"), "The device"), "404": _error("NotFound")},
         }},
         "/api/events": {"get": {
