@@ -8,7 +8,12 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -393,3 +398,26 @@ def test_throwaway_cluster_stops_and_removes_itself():
     assert not directory.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2)
+
+
+def test_the_server_dies_with_the_process_that_started_it(tmp_path):
+    """A test run killed without teardown must not leave a server running."""
+    script = (
+        "import os, sys\n"
+        "from twin.store.pgcluster import ThrowawayCluster\n"
+        "c = ThrowawayCluster(extensions=()).start()\n"
+        "print(c.proc.pid, c.dir, flush=True)\n"
+        "os._exit(0)\n"  # no teardown at all
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    pid, directory = out.stdout.split()
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

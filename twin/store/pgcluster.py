@@ -9,7 +9,8 @@ Used by the test fixtures (tests/fixtures/postgres.py) and the benchmarks:
         cluster.drop_database(url)
 
 PostgreSQL refuses to run as root; when the caller is root, initdb and the server run as the
-`postgres` system user (via runuser) and the temporary directory is handed to that user.
+`postgres` system user (subprocess switches user before exec) and the temporary directory is
+handed to that user.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -53,6 +55,19 @@ def find_bindir() -> Path:
         "PostgreSQL server binaries (initdb, postgres) not found; install postgresql-15 "
         "or set GRIDTWIN_PG_BINDIR"
     )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (after its user switch, which would clear it): get SIGTERM when
+    the process that started the server dies, so a test run killed without teardown does not
+    leave a server behind (Linux only)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _free_port(host: str) -> int:
@@ -92,7 +107,8 @@ class ThrowawayCluster:
         }
         self.dir: Path | None = None
         self.proc: subprocess.Popen | None = None
-        self._as_postgres = os.geteuid() == 0
+        # Keyword arguments that make a subprocess run as the postgres user when we are root.
+        self._user = {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
 
     # -- paths and URLs -----------------------------------------------------
     @property
@@ -109,9 +125,6 @@ class ThrowawayCluster:
         return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
 
     # -- lifetime -----------------------------------------------------------
-    def _command(self, args: list[str]) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *args] if self._as_postgres else args
-
     def start(self) -> "ThrowawayCluster":
         self.dir = Path(tempfile.mkdtemp(prefix="gridtwin-pg-"))
         try:
@@ -126,7 +139,7 @@ class ThrowawayCluster:
 
     def _initdb(self) -> None:
         self.socket_dir.mkdir()
-        if self._as_postgres:
+        if self._user:
             owner = pwd.getpwnam("postgres")
             for path in (self.dir, self.socket_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
@@ -140,7 +153,7 @@ class ThrowawayCluster:
             "--no-sync",
             "--no-instructions",
         ]  # fmt: skip
-        result = subprocess.run(self._command(args), capture_output=True, text=True)
+        result = subprocess.run(args, capture_output=True, text=True, cwd=self.dir, **self._user)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
         with open(self.data_dir / "postgresql.conf", "a") as conf:
@@ -153,14 +166,15 @@ class ThrowawayCluster:
     def _start_server(self) -> None:
         log_path = self.dir / "postgres.log"
         log_file = open(log_path, "ab")
-        if self._as_postgres:
-            os.chown(log_path, pwd.getpwnam("postgres").pw_uid, -1)
         try:
             self.proc = subprocess.Popen(
-                self._command([str(self.bindir / "postgres"), "-D", str(self.data_dir)]),
+                [str(self.bindir / "postgres"), "-D", str(self.data_dir)],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                cwd=self.dir,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                **self._user,
             )
         finally:
             log_file.close()
@@ -185,30 +199,16 @@ class ThrowawayCluster:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
 
-    def _postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return None
-
     def stop(self) -> None:
-        """Fast shutdown (then kill after 10 s) and remove the directory; safe to call twice."""
+        """Fast shutdown (killed after 10 s) and remove the directory; safe to call twice."""
         if self.proc is not None:
-            # runuser may not forward signals: signal the postmaster itself.
-            pid = self._postmaster_pid() if self.proc.poll() is None else None
-            try:
-                if pid is not None:
-                    os.kill(pid, signal.SIGINT)
-                elif self.proc.poll() is None:
-                    self.proc.terminate()
-                self.proc.wait(10)
-            except ProcessLookupError:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                if pid is not None:
-                    os.kill(pid, signal.SIGKILL)
-                self.proc.kill()
-                self.proc.wait()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)  # fast shutdown: end sessions, checkpoint, exit
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
             self.proc = None
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
