@@ -64,6 +64,7 @@ def bench_sqlite(readings: list[Reading], repeat: int) -> dict:
                 conn = sqlite3.connect(Path(tmp) / f"{table}.db", isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA cache_size=-65536")
                 conn.execute(f"CREATE TABLE readings ({columns})")
                 if table == "indexed":
                     conn.execute("CREATE UNIQUE INDEX readings_key ON readings (device_id, ts, metric)")
