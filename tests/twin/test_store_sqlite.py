@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import gridtwin.cli as cli
-from twin.devices import Device, DeviceKind
+from twin.devices import DeviceKind
 from twin.errors import StoreError
 from twin.readings import Reading
 from twin.store import open_store
