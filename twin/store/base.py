@@ -57,7 +57,8 @@ class TwinStore(abc.ABC):
 
     @abc.abstractmethod
     def set_device_status(self, device_id: str, status: DeviceStatus, ts: float) -> None:
-        """Record a status change (online/offline/...) and, for online, the last-seen time."""
+        """Record a status change (online/offline/...) and, for online, the last-seen time
+        (never moved backwards). An unregistered device is logged and ignored."""
 
     @abc.abstractmethod
     def touch_devices(self, last_seen: dict[str, float]) -> None:
@@ -95,7 +96,8 @@ class TwinStore(abc.ABC):
         """Store camera events, idempotent on (camera_id, event_id, state); return new rows."""
 
     @abc.abstractmethod
-    def camera_events(self, *, cell_code: str | None = None, start: float | None = None, limit: int = 1000) -> list[CameraEvent]: ...
+    def camera_events(self, *, cell_code: str | None = None, start: float | None = None, limit: int = 1000) -> list[CameraEvent]:
+        """Camera events newest first, `ts >= start`."""
 
     # -- cell state ---------------------------------------------------------
     @abc.abstractmethod
