@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 import orjson
@@ -12,6 +13,8 @@ from gateway.messages import CameraObservation, Decoded, Inbound, Observation, R
 from gateway.topics import Route, Topics
 
 CAMERA_STATES = ("start", "end")
+# An event type becomes the last level of the event topic: no '/', '+', '#' or spaces.
+EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class PayloadError(ValueError):
@@ -102,6 +105,12 @@ def _text(item: dict, key: str, required: bool = True, limit: int = 200) -> str 
     return value
 
 
+def _event_type(value: object) -> str:
+    if not isinstance(value, str) or not EVENT_TYPE.match(value):
+        raise PayloadError(Reason.SCHEMA, "type must be 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
 def _camera(item: object, camera_id: str, topic: str, raw: bytes, received_at: float) -> CameraObservation:
     if not isinstance(item, dict):
         raise PayloadError(Reason.SCHEMA, "a camera event must be a JSON object")
@@ -116,7 +125,7 @@ def _camera(item: object, camera_id: str, topic: str, raw: bytes, received_at: f
         camera_id=camera_id,
         ts=parse_ts(item.get("ts")),
         event_id=_text(item, "event_id"),
-        type=_text(item, "type", limit=64),
+        type=_event_type(item.get("type")),
         confidence=float(confidence),
         state=state,
         topic=topic,

@@ -81,7 +81,13 @@ def test_camera_event_decodes_and_validates():
     out = decode(T.camera_events("cam-1"), good)
     (cam,) = out.camera
     assert (cam.type, cam.state, cam.confidence, cam.zone) == ("fire", "start", 0.91, "north_gate")
-    for bad in (dict(good, state="middle"), dict(good, confidence=2), dict(good, event_id="")):
+    for bad in (
+        dict(good, state="middle"),
+        dict(good, confidence=2),
+        dict(good, event_id=""),
+        dict(good, type="fire/smoke"),  # would break the event topic's levels
+        dict(good, type="fire+"),  # a wildcard cannot be published
+    ):
         out = decode(T.camera_events("cam-1"), bad)
         assert [r.reason for r in out.rejections] == [Reason.SCHEMA]
 
