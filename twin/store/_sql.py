@@ -117,6 +117,14 @@ def dead_letter_counts(d: Dialect, device_id: str | None) -> tuple[str, list]:
     return f"SELECT reason, count(*) FROM dead_letters{clause} GROUP BY reason ORDER BY reason", params
 
 
+def assign_cell(d: Dialect) -> tuple[str, str]:
+    """The updates that give a device's cell-less readings and camera events a cell: (cell_code, device_id)."""
+    return (
+        f"UPDATE readings SET cell_code = {d.param} WHERE device_id = {d.param} AND cell_code IS NULL",
+        f"UPDATE camera_events SET cell_code = {d.param} WHERE camera_id = {d.param} AND cell_code IS NULL",
+    )
+
+
 def insert(d: Dialect, table: str, columns: Sequence[str], *, wrap: dict[str, str] | None = None, suffix: str = "") -> str:
     """`INSERT INTO table (columns) VALUES (...){suffix}`, one marker per column; `wrap` maps a
     column to an SQL template around its marker, e.g. `{"meta": "{}::jsonb"}`."""

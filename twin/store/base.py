@@ -90,6 +90,11 @@ class TwinStore(abc.ABC):
     @abc.abstractmethod
     def count_readings(self) -> int: ...
 
+    @abc.abstractmethod
+    def assign_cell(self, device_id: str, cell_code: str) -> int:
+        """Give the readings and camera events of `device_id` that have no cell the cell `cell_code`
+        (a pending device that a technician placed); return how many readings changed."""
+
     # -- camera events ------------------------------------------------------
     @abc.abstractmethod
     def write_camera_events(self, events: Sequence[CameraEvent]) -> int:

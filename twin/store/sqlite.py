@@ -210,6 +210,13 @@ class SqliteStore(TwinStore):
     def count_readings(self) -> int:
         return self._fetch("count_readings", ("SELECT count(*) FROM readings", []))[0][0]
 
+    def assign_cell(self, device_id: str, cell_code: str) -> int:
+        readings, camera_events = sql.assign_cell(DIALECT)
+        with self._transaction("assign_cell") as cur:
+            changed = cur.execute(readings, (cell_code, device_id)).rowcount
+            cur.execute(camera_events, (cell_code, device_id))
+        return changed
+
     # -- camera events ------------------------------------------------------
     def write_camera_events(self, events: Sequence[CameraEvent]) -> int:
         rows = [codec.camera_event_row(e, codec.to_us) for e in events]
