@@ -121,6 +121,8 @@ def level_counts(grid: Grid, states: dict[str, CellState]) -> dict[str, int]:
 class LiveFeed:
     """Subscribes to the broker (reconnecting with backoff) and polls the store while it cannot."""
 
+    seen_limit = 10_000  # anomaly (id, status) pairs remembered to drop QoS 1 redeliveries
+
     def __init__(
         self,
         mqtt: MqttSettings,
@@ -209,6 +211,8 @@ class LiveFeed:
         if key in self._anomalies_seen:
             return
         self._anomalies_seen[key] = _epoch(data.get("ts")) or time.time()
+        while len(self._anomalies_seen) > self.seen_limit:  # oldest first: dicts keep insertion order
+            del self._anomalies_seen[next(iter(self._anomalies_seen))]
         self.hub.publish("anomaly", data)
 
     # -- store polling ------------------------------------------------------

@@ -187,3 +187,22 @@ async def test_shutdown_ends_open_streams(settings, store, grid):
         with pytest.raises((EOFError, httpx.HTTPError)):
             await events.next()
         await response.aclose()
+
+
+def test_feed_drops_redelivered_anomalies_and_remembers_only_so_many(settings, store, grid):
+    feed = create_app(settings, store=store, grid=grid).state.ctx.feed
+    feed.seen_limit = 3
+    received = []
+    feed.hub.publish = lambda event, data: received.append(data["anomaly_id"])
+    prefix = settings.mqtt.prefix
+
+    def deliver(anomaly_id: str) -> None:
+        anomaly = Anomaly(anomaly_id, "smoke", "opened", Level.CRITICAL, A, "sm-1", "boolean", T0, "Smoke alarm is on")
+        feed.on_message(f"{prefix}/events/410204/{A}/smoke", orjson.dumps(anomaly_event(anomaly, grid.by_code[A], "gw")))
+
+    for anomaly_id in ("s-1", "s-1", "s-2", "s-3", "s-4", "s-4"):  # QoS 1 may deliver twice
+        deliver(anomaly_id)
+    assert received == ["s-1", "s-2", "s-3", "s-4"]
+    assert len(feed._anomalies_seen) == 3
+    deliver("s-1")  # forgotten by now: sent again rather than remembered forever
+    assert received[-1] == "s-1" and feed.messages["anomaly"] == 7
