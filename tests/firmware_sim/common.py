@@ -56,9 +56,22 @@ class Collector:
         return self
 
     async def _read(self) -> None:
-        async for message in self._client.messages:
-            self.messages.append((message.topic.value, bytes(message.payload), message.retain))
-            self._new.set()
+        # Straight from aiomqtt's queue rather than `client.messages`: cancelling that iterator
+        # can drop a message it already took, and Queue.get() is safe to cancel.
+        queue = self._client._queue
+        while True:
+            self._keep(await queue.get())
+
+    def _keep(self, message) -> None:
+        self.messages.append((message.topic.value, bytes(message.payload), message.retain))
+        self._new.set()
+
+    def _drain(self) -> None:
+        # Messages the client already acknowledged but nobody read yet; a persistent-session
+        # test would otherwise miss them.
+        queue = self._client._queue
+        while not queue.empty():
+            self._keep(queue.get_nowait())
 
     async def wait_for(self, predicate, timeout: float = 5.0) -> list[tuple[str, bytes, bool]]:
         """Wait until `predicate(messages)` is true; return the messages."""
@@ -83,7 +96,9 @@ class Collector:
             await self._task
         except (asyncio.CancelledError, aiomqtt.MqttError):
             pass
+        self._drain()
         await self._client.__aexit__(None, None, None)
+        self._drain()
 
 
 def unique(prefix: str) -> str:

@@ -179,9 +179,10 @@ async def test_devices_reconnect_and_upload_what_they_measured_offline(fresh_mos
     topic = f"{mqtt.prefix}/readings/#"
     messages = []
     async with Simulator(mqtt, fleet, interval=0.1, grid=grid) as sim:
-        running = asyncio.create_task(sim.run())
-        async with Collector(broker, topic, identifier="collector", clean_session=False) as sub:
-            await sub.wait_for(lambda m: len(readings_by_device(m)) == 4)
+        sub = await Collector(broker, topic, identifier="collector", clean_session=False).__aenter__()
+        running = asyncio.create_task(sim.run())  # after the subscription: no reading may be missed
+        await sub.wait_for(lambda m: len(readings_by_device(m)) == 4)
+        await sub.__aexit__(None, None, None)
         messages += sub.messages
         await asyncio.to_thread(broker.stop)
         await asyncio.sleep(0.8)  # the devices go on measuring into their buffers
