@@ -1,10 +1,11 @@
 """The gateway service: transport -> pipeline -> store -> acks and outbound messages.
 
-Three tasks in one task group: `_consume` drains the transport's inbox and runs
-the pipeline; `_persist` writes outcomes to the store in a worker thread, then
-acks the messages and publishes anomalies, dead letters and cell states;
-`_tick` publishes cell states held back by the publish interval and refreshes
-the device registry cache.
+Four tasks in one task group: `_consume` drains the transport's inbox and runs
+the pipeline; `_persist` writes outcomes to the store in a worker thread (handing
+the stored anomalies to the case desk), then acks the messages and publishes
+anomalies, dead letters and cell states; `_tick` publishes cell states held back
+by the publish interval and refreshes the device registry cache; the case desk
+publishes case updates and escalates overdue cases (gateway/casedesk.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 
 import orjson
 
+from gateway.casedesk import CaseDesk
 from gateway.messages import Inbound
 from gateway.pipeline import Outcome, Pipeline
 from gateway.topics import Topics
@@ -70,6 +72,7 @@ class Gateway:
         filters = tuple(dict.fromkeys(f for a in self.pipeline.adapters for f in a.filters))
         self.transport = MqttTransport(self.settings.mqtt, filters, client_id=self._client_id)
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
+        self.cases = CaseDesk(self.settings, self.store, self.grid, self.transport.publish, source=self.source)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", self.settings.gateway.instance, len(devices),
                  len(self.grid), "5" if self.transport.protocol == 5 else "3.1.1")
         return self
@@ -88,10 +91,22 @@ class Gateway:
             asyncio.create_task(self._consume(stop), name="gateway-consume"),
             asyncio.create_task(self._persist(), name="gateway-persist"),
             asyncio.create_task(self._tick(stop), name="gateway-tick"),
+            asyncio.create_task(self.cases.run(), name="gateway-cases"),
         ]
         try:
-            await tasks[0]
-            await self._queue.join()
+            # The consumer returns once stopped and drained; the others never return, so
+            # if one ends first it failed and takes the gateway down with its error.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not tasks[0]:
+                    task.result()
+                    raise RuntimeError(f"gateway task {task.get_name()} ended unexpectedly")
+            tasks[0].result()
+            joined = asyncio.ensure_future(self._queue.join())
+            await asyncio.wait({joined, tasks[1]}, return_when=asyncio.FIRST_COMPLETED)
+            if not joined.done():
+                joined.cancel()
+                tasks[1].result()
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
@@ -116,9 +131,17 @@ class Gateway:
                 continue
             batch = self.transport.drain(batch_size)
             decoded = self.pipeline.decode(batch)
+            await self._subscribe_learned()
             await self._learn_unknown(decoded)
             outcome = self.pipeline.resolve(decoded, self.clock())
             await self._queue.put(_Work(outcome, batch))
+
+    async def _subscribe_learned(self) -> None:
+        """Subscribe to the topics adapters learned (Home Assistant discovery's state topics)."""
+        topics = [t for a in self.pipeline.adapters if hasattr(a, "take_subscriptions") for t in a.take_subscriptions()]
+        if topics:
+            log.info("subscribing to %d learned topic(s), e.g. %s", len(topics), topics[0])
+            await asyncio.to_thread(self.transport.subscribe, topics)
 
     async def _learn_unknown(self, decoded) -> None:
         now = time.monotonic()
@@ -141,6 +164,9 @@ class Gateway:
             if time.monotonic() - last_refresh > REGISTRY_REFRESH_S:
                 last_refresh = time.monotonic()
                 self.pipeline.learn(await asyncio.to_thread(self.store.list_devices))
+                placed = self.pipeline.take_placed()
+                if placed:
+                    await self._queue.put(_Work(Outcome(placed=placed)))
 
     async def _persist(self) -> None:
         queue = self._queue
@@ -157,6 +183,8 @@ class Gateway:
                 merged.dead_letters += o.dead_letters
                 merged.statuses += o.statuses
                 merged.states += o.states
+                merged.pending += o.pending
+                merged.placed += o.placed
                 for device_id, ts in o.last_seen.items():
                     if ts > merged.last_seen.get(device_id, 0.0):
                         merged.last_seen[device_id] = ts
@@ -166,23 +194,37 @@ class Gateway:
                 # Not acked: the broker redelivers these messages after a reconnect.
                 log.exception("store write of %d readings failed; messages left unacknowledged",
                               len(merged.readings))
+                self.pipeline.forget_pending(merged.pending)
                 for _ in works:
                     queue.task_done()
                 continue
             for w in works:
                 self.transport.ack(w.messages)
-            self._publish(merged)
+            try:
+                self._publish(merged)
+            except Exception:
+                log.exception("publishing %d anomalies and %d cell states failed", len(merged.anomalies),
+                              len(merged.states))
             for _ in works:
                 queue.task_done()
 
     def _write(self, o: Outcome) -> None:
         store = self.store
+        # Pending devices first, so that their readings and statuses find them; one a technician
+        # registered in the meantime is not overwritten.
+        new = [d for d in o.pending if store.get_device(d.id) is None]
+        if new:
+            store.put_devices(new)
+            for device in new:
+                log.info("device %s (%s) seen for the first time: registered as pending for a technician to place",
+                         device.id, device.attributes.get("adapter", "?"))
         if o.readings:
             self.stored_readings += store.write_readings(o.readings)
         if o.camera_events:
             store.write_camera_events(o.camera_events)
         if o.anomalies:
             store.write_anomalies(o.anomalies)
+            self.cases.intake(o.anomalies)
         if o.dead_letters:
             store.write_dead_letters(o.dead_letters)
         for device_id, status, ts in o.statuses:
@@ -191,6 +233,10 @@ class Gateway:
             store.touch_devices(o.last_seen)
         if o.states:
             store.put_cell_states(o.states)
+        for device_id, cell_code in o.placed:
+            moved = store.assign_cell(device_id, cell_code)
+            if moved:
+                log.info("device %s placed in cell %s: %d more readings counted there", device_id, cell_code, moved)
 
     def _publish(self, o: Outcome) -> None:
         publish, topics, cells = self.transport.publish, self.topics, self.grid.by_code
@@ -219,6 +265,8 @@ class Gateway:
             "dead_letters": dict(s.dead_letters),
             "dead_letters_total": sum(s.dead_letters.values()),
             "seq_gaps": s.seq_gaps,
+            "case_updates_published": self.cases.published,
+            "escalations": self.cases.escalations,
             "reconnects": self.transport.reconnects,
             "mqtt_protocol": "5" if self.transport.protocol == 5 else "3.1.1",
         }

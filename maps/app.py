@@ -170,8 +170,10 @@ def create_app(
         finally:
             hub.close()
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # A broker that does not answer the DISCONNECT must not hold up the shutdown.
+            await asyncio.wait({task}, timeout=3.0)
+            if not task.done():
+                log.warning("the live feed did not stop within 3 s; leaving it behind")
             if own_store:
                 await run_in_threadpool(store.close)
 

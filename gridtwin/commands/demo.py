@@ -51,11 +51,9 @@ def run(args, console) -> int:
 
 
 async def _demo(args, console, broker, data_dir: Path) -> dict:
-    import uvicorn
-
     from firmware_sim import Simulator, make_fleet, random_incidents
     from gateway import Gateway
-    from maps.app import create_app
+    from maps.app import WebServer, create_app
     from twin.config import Settings
     from twin.grid import demo_grid
     from twin.registry import register_devices
@@ -81,7 +79,7 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
         loop.add_signal_handler(sig, stop.set)
 
     app = create_app(settings, store=store, grid=grid)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=port, log_level="warning", lifespan="on"))
+    server = WebServer(app, args.host, port)
     started = time.monotonic()
     async with Gateway(settings, store, grid) as gw:
         gateway_task = asyncio.create_task(gw.run(stop), name="demo-gateway")
