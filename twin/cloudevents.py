@@ -1,4 +1,4 @@
-"""Outbound payloads: CloudEvents 1.0 structured JSON for anomalies, cell state and dead letters.
+"""Outbound payloads: CloudEvents 1.0 structured JSON for anomalies, cases, cell state and dead letters.
 
 The shapes here are the integrators' contract; docs/schemas/*.json hold their JSON
 Schemas and the tests validate real outbound messages against them.
@@ -11,6 +11,7 @@ from twin.ids import new_id
 from datetime import datetime, timezone
 
 from twin.anomalies import Anomaly
+from twin.cases import Action, Case, allowed_actions
 from twin.cells import CellState
 from twin.grid import Cell
 from twin.readings import DeadLetter
@@ -93,3 +94,75 @@ def dead_letter_event(letter: DeadLetter, source: str) -> dict:
         "received_at": rfc3339(letter.received_at),
     }
     return envelope(DEAD_LETTER, source, letter.topic, letter.received_at, data, "deadletter")
+
+
+# -- cases ------------------------------------------------------------------------------
+CASE_EVENT_PREFIX = "org.gridtwin.case."
+
+
+def _cell_or_code(cell: Cell | None, code: str) -> dict:
+    return cell_ref(cell) if cell is not None else {"code": code, "name": "", "path": "", "district": code[:6]}
+
+
+def case_json(case, cell: Cell | None, now: float) -> dict:
+    """A case as integrators and the HTTP API see it (twin.cases.Case; `now` decides `overdue`)."""
+    return {
+        "id": case.id,
+        "type": case.type,
+        "severity": case.severity.label,
+        "status": str(case.status),
+        "level": str(case.level),
+        "cell": _cell_or_code(cell, case.cell_code),
+        "assignee": case.assignee,
+        "responsible": case.responsible,
+        "source": case.source,
+        "reporter": case.reporter,
+        "title": case.title,
+        "description": case.description,
+        "location": None if case.lat is None or case.lon is None else {"lat": case.lat, "lon": case.lon},
+        "anomaly_count": case.anomaly_count,
+        "created_at": rfc3339(case.created_at),
+        "updated_at": rfc3339(case.updated_at),
+        "last_anomaly_at": rfc3339(case.last_anomaly_at),
+        "filed_at": rfc3339(case.filed_at),
+        "dispatched_at": rfc3339(case.dispatched_at),
+        "accepted_at": rfc3339(case.accepted_at),
+        "handled_at": rfc3339(case.handled_at),
+        "closed_at": rfc3339(case.closed_at),
+        "evaluated_at": rfc3339(case.evaluated_at),
+        "cancelled_at": rfc3339(case.cancelled_at),
+        "cancel_reason": case.cancel_reason,
+        "accept_due": rfc3339(case.accept_due),
+        "handle_due": rfc3339(case.handle_due),
+        "due_at": rfc3339(case.due_at),
+        "escalate_at": rfc3339(case.escalate_at),
+        "overdue": case.overdue(now),
+        "late": case.late,
+        "escalations": case.escalations,
+        "satisfaction": case.satisfaction,
+        "feedback": case.feedback,
+        "photo_url": case.photo_url,
+        "allowed_actions": allowed_actions(case.status),
+    }
+
+
+def case_update_event(record, cell: Cell | None, source: str) -> dict:
+    """`gridtwin/v1/cases/{district}/{case_id}` payload from one audit row of a case
+    (twin.audit.AuditRecord). The CloudEvents id is `<case id>:<seq>`, the same every time
+    the row is published, so a consumer can drop a redelivery."""
+    case = Case.from_record(record.snapshot_json())
+    data = {
+        "case_id": case.id,
+        "seq": record.seq,
+        "action": record.action,
+        "actor": record.actor,
+        "at": rfc3339(record.at),
+        "from_status": record.from_status,
+        "to_status": record.to_status,
+        "note": record.note,
+        "details": record.details_json(),
+        "case": case_json(case, cell, record.at),
+    }
+    event = envelope(CASE_EVENT_PREFIX + Action(record.action).past, source, case.id, record.at, data, "case-update")
+    event["id"] = f"{case.id}:{record.seq}"
+    return event

@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from twin.autodispatch import DEFAULT_RULES, DispatchRule, rules_from_config
 from twin.errors import ConfigError
+from twin.limits import TimeLimits
 from twin.metrics import MetricCatalog
+from twin.responsibility import Responsibility
+from twin.users import Role
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,56 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class CaseSettings:
+    """`[cases]`: how anomalies become cases, their time limits and auto-dispatch rules.
+    `limits` and `dispatch_rules` take the TOML tables described in twin/limits.py and
+    twin/autodispatch.py."""
+
+    enabled: bool = True  # this gateway opens cases, publishes their updates and escalates them
+    merge_window_s: float = 1800.0  # an anomaly joins an open case of its type and cell this recent
+    relay_interval_s: float = 0.5  # how often the gateway looks for case changes made elsewhere
+    limits: TimeLimits = field(default_factory=TimeLimits)
+    dispatch_rules: tuple[DispatchRule, ...] = DEFAULT_RULES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limits, TimeLimits):
+            object.__setattr__(self, "limits", TimeLimits.from_config(self.limits))
+        if isinstance(self.dispatch_rules, list):
+            object.__setattr__(self, "dispatch_rules", rules_from_config(self.dispatch_rules))
+        for key in ("merge_window_s", "relay_interval_s"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"cases.{key} must be positive")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`[auth]`: who may use the web app without logging in, and the session cookies."""
+
+    anonymous: str = "viewer"  # the role of requests without credentials, or "none" to require a login
+    secret: str | None = None  # signs session cookies; unset: a random one per process (logins end on restart)
+    session_hours: float = 12.0
+    cookie_secure: bool = False  # send cookies over HTTPS only (set it behind TLS)
+
+    def __post_init__(self) -> None:
+        known = [str(r) for r in Role] + ["none"]
+        if self.anonymous not in known:
+            raise ConfigError(f"auth.anonymous: {self.anonymous!r} is not one of {', '.join(known)}")
+        if self.secret is not None and len(self.secret) < 16:
+            raise ConfigError("auth.secret must have at least 16 characters")
+        if not self.session_hours > 0:
+            raise ConfigError("auth.session_hours must be positive")
+
+
+@dataclass(frozen=True)
 class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     grid: GridSettings = field(default_factory=GridSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     web: WebSettings = field(default_factory=WebSettings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    responsibility: Responsibility = field(default_factory=Responsibility)
     metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
 
     def replace(self, **sections: Any) -> "Settings":
@@ -79,7 +127,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = ("mqtt", "store", "grid", "gateway", "web")
+_SECTIONS = ("mqtt", "store", "grid", "gateway", "web", "cases", "auth", "responsibility")
 
 
 def _coerce(section: str, key: str, value: Any, target_type: Any) -> Any:

@@ -7,7 +7,14 @@
     ├── DeviceError           a device cannot be registered or found
     │   ├── DeviceNotFound
     │   └── OutsideGrid       the device's location is in no cell
-    └── StoreError            the store failed (connection, migration, query)
+    ├── StoreError            the store failed (connection, migration, query)
+    ├── CaseError             a case cannot be created, found or moved
+    │   ├── CaseNotFound
+    │   ├── IllegalTransition     the action is not allowed in the case's status (lists the allowed ones)
+    │   ├── InvalidTransition     the action's fields are missing or wrong (lists every problem)
+    │   └── StaleCase             the case changed between reading and writing it
+    ├── AccessDenied          the user's role (or assignment) does not allow the action
+    └── AuditChainBroken      a row of the audit log does not match its hash
 """
 
 from __future__ import annotations
@@ -57,3 +64,51 @@ class OutsideGrid(DeviceError):
 
 class StoreError(TwinError):
     """The twin store failed; the message says which operation."""
+
+
+class CaseError(TwinError):
+    """A case cannot be created, found or moved through its workflow."""
+
+
+class CaseNotFound(CaseError):
+    def __init__(self, case_id: str):
+        self.case_id = case_id
+        super().__init__(f"case {case_id} does not exist; GET /api/cases lists the cases")
+
+
+class IllegalTransition(CaseError):
+    """`action` is not allowed in `status`; `allowed` lists what is."""
+
+    def __init__(self, case_id: str, status: str, action: str, allowed: list[str]):
+        self.case_id, self.status, self.action, self.allowed = case_id, status, action, list(allowed)
+        can = ", ".join(self.allowed) if self.allowed else "nothing (the case is finished)"
+        super().__init__(f"case {case_id} is {status}: {action} is not allowed; allowed now: {can}")
+
+
+class InvalidTransition(CaseError):
+    """The action's fields are missing or wrong; `problems` lists each as {field, message}."""
+
+    def __init__(self, problems: list[dict]):
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" if p.get("field") else p["message"]
+                                   for p in self.problems))
+
+
+class StaleCase(CaseError):
+    """The case was changed by someone else between reading and writing it."""
+
+    def __init__(self, case_id: str, version: int):
+        self.case_id, self.version = case_id, version
+        super().__init__(f"case {case_id} changed while version {version} was being updated; read it again")
+
+
+class AccessDenied(TwinError):
+    """The user may not do this: the message names the role or assignment needed."""
+
+
+class AuditChainBroken(TwinError):
+    """The audit log does not verify; `seq` is the first row that fails."""
+
+    def __init__(self, seq: int, reason: str):
+        self.seq, self.reason = seq, reason
+        super().__init__(f"audit log broken at row {seq}: {reason}")

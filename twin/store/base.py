@@ -11,9 +11,13 @@ import abc
 from typing import Iterable, Sequence
 
 from twin.anomalies import Anomaly
+from twin.audit import AuditEntry, AuditRecord
+from twin.cases import Case, CaseQuery
 from twin.cells import CellState
 from twin.devices import Device, DeviceStatus
+from twin.kpi import KpiCounts
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.users import Credential, User
 
 
 class TwinStore(abc.ABC):
@@ -136,3 +140,97 @@ class TwinStore(abc.ABC):
     @abc.abstractmethod
     def dead_letter_counts(self, device_id: str | None = None) -> dict[str, int]:
         """Reason -> number of dead letters (of one device, when given)."""
+
+    # -- cases ----------------------------------------------------------------
+    # Implemented once for both backends in twin/store/_cases.py.
+    @abc.abstractmethod
+    def save_case(self, case: Case, entries: Sequence[AuditEntry], *,
+                  anomalies: Sequence[tuple[str, float]] = ()) -> tuple[Case, list[AuditRecord]]:
+        """Store a case with the audit entries of its change, and link (anomaly id, ts) pairs to it;
+        one transaction. A case without an id is new: the store numbers it `C-YYYYMMDD-NNNN` by the
+        UTC day of `created_at` and fills the id into the entries. A stored case is replaced only if
+        its stored version is `case.version` (else StaleCase); the returned case has the new version.
+        An anomaly already linked to a case stays with that case."""
+
+    @abc.abstractmethod
+    def get_case(self, case_id: str) -> Case | None: ...
+
+    @abc.abstractmethod
+    def find_cases(self, query: CaseQuery) -> tuple[list[Case], int]:
+        """One page of the cases matching `query`, newest first, and how many match in all."""
+
+    @abc.abstractmethod
+    def open_case_to_merge(self, cell_code: str, type_: str, since: float) -> Case | None:
+        """The newest open case of this type in this cell whose latest anomaly (or report) is at or
+        after `since`, or None."""
+
+    @abc.abstractmethod
+    def case_anomaly_ids(self, case_id: str) -> list[str]:
+        """Ids of the anomalies that make up a case, oldest first."""
+
+    @abc.abstractmethod
+    def cases_of_anomalies(self, anomaly_ids: Sequence[str]) -> dict[str, str]:
+        """Anomaly id -> case id, for those of `anomaly_ids` linked to a case."""
+
+    @abc.abstractmethod
+    def next_escalation(self) -> float | None:
+        """The earliest `escalate_at` of any case, or None when no case will escalate."""
+
+    @abc.abstractmethod
+    def cases_to_escalate(self, now: float, limit: int = 100) -> list[Case]:
+        """Cases whose `escalate_at` is at or before `now`, earliest first."""
+
+    # -- the audit log --------------------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append entries that change no case (logins, ...) to the hash-chained log."""
+
+    @abc.abstractmethod
+    def audit_log(self, *, subject: str | None = None, subject_id: str | None = None, after_seq: int = 0,
+                  actor: str | None = None, action: str | None = None, start: float | None = None,
+                  end: float | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """Rows with `seq > after_seq` matching every given filter (`start <= at < end`), in `seq` order."""
+
+    @abc.abstractmethod
+    def last_audit_seq(self) -> int:
+        """The `seq` of the last row of the audit log (0 when it is empty)."""
+
+    @abc.abstractmethod
+    def audit_cursor(self, name: str) -> int | None:
+        """How far the reader `name` (a case relay) got in the audit log; None for a new reader."""
+
+    @abc.abstractmethod
+    def set_audit_cursor(self, name: str, seq: int) -> None: ...
+
+    # -- people ---------------------------------------------------------------
+    @abc.abstractmethod
+    def put_user(self, user: User, entry: AuditEntry) -> AuditRecord:
+        """Insert or replace a user by name, recording `entry` in the audit log."""
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    def add_credential(self, credential: Credential, entry: AuditEntry | None = None) -> None:
+        """Store a bearer token or session by its digest (and the audit entry of its creation).
+        Adding a session also removes the sessions that have ended."""
+
+    @abc.abstractmethod
+    def credential_user(self, digest: str, kind: str, now: float) -> User | None:
+        """The enabled user holding the unexpired credential with this digest and kind, or None."""
+
+    @abc.abstractmethod
+    def delete_credential(self, digest: str, entry: AuditEntry | None = None) -> bool:
+        """Remove a credential (logout, revocation); False when there was none."""
+
+    @abc.abstractmethod
+    def list_credentials(self, user_name: str | None = None) -> list[Credential]: ...
+
+    # -- governance figures ---------------------------------------------------
+    @abc.abstractmethod
+    def kpi_counts(self, group: str, start: float, end: float, now: float) -> list[KpiCounts]:
+        """Counts and sums over the cases created in `start <= created_at < end`, per cell
+        (`group` "grid"), street ("street") or district ("district"); see twin/kpi.py."""

@@ -33,6 +33,7 @@ from twin.errors import StoreError
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
+from twin.store._cases import CaseTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations import postgres as schema
@@ -82,7 +83,7 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET temp_buffers = '32MB'")
 
 
-class PostgresStore(TwinStore):
+class PostgresStore(CaseTables, TwinStore):
     """TwinStore on PostgreSQL + PostGIS (`postgresql://user@host:port/db`).
 
     The pool opens on construction (StoreError when the server cannot be reached) and
@@ -90,6 +91,8 @@ class PostgresStore(TwinStore):
     TimescaleDB layout only; `max_new_partitions` bounds the day partitions one write may
     create (rows of further days go to the default partition until a later write).
     """
+
+    _dialect = DIALECT
 
     def __init__(
         self,
@@ -155,6 +158,17 @@ class PostgresStore(TwinStore):
         text, params = query
         with self._cursor(operation, transaction=False) as cur:
             return cur.execute(text, params).fetchall()
+
+    @contextmanager
+    def _audit_transaction(self, operation: str) -> Iterator[psycopg.Cursor]:
+        """A transaction holding the audit log's lock: appends are chained one at a time, and a
+        reader following `seq` never sees a later row commit before an earlier one."""
+        with self._cursor(operation) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.AUDIT_LOCK])
+            yield cur
+
+    def _epoch_sql(self, column: str) -> str:
+        return f"CAST(extract(epoch from {column}) AS DOUBLE PRECISION)"
 
     def readings_layout(self) -> str:
         """'partitioned' or 'hypertable', as recorded by the migration."""

@@ -23,6 +23,7 @@ from twin.errors import StoreError
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
+from twin.store._cases import CaseTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations.sqlite import MIGRATIONS, SCHEMA_MIGRATIONS
@@ -52,8 +53,10 @@ def sqlite_path(url: str) -> str:
     return rest[1:]
 
 
-class SqliteStore(TwinStore):
+class SqliteStore(CaseTables, TwinStore):
     """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
+
+    _dialect = DIALECT
 
     def __init__(self, url: str, *, busy_timeout_s: float = 10.0):
         self.url = url
@@ -70,6 +73,7 @@ class SqliteStore(TwinStore):
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA temp_store=MEMORY")
             self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+            self._conn.execute("PRAGMA foreign_keys=ON")  # as PostgreSQL does: a case's anomalies, a token's user
 
     # -- plumbing -----------------------------------------------------------
     @contextmanager
@@ -99,6 +103,12 @@ class SqliteStore(TwinStore):
         text, params = query
         with self._lock, self._errors(operation):
             return self._conn.execute(text, params).fetchall()
+
+    def _audit_transaction(self, operation: str):
+        return self._transaction(operation)  # IMMEDIATE: one writer at a time already
+
+    def _epoch_sql(self, column: str) -> str:
+        return f"({column} / 1e6)"
 
     # -- lifetime -----------------------------------------------------------
     def migrate(self) -> list[str]:

@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 HYPERTABLE = "hypertable"
 PARTITIONED = "partitioned"
 
-# pg_advisory_xact_lock keys: one for migrations, one for creating partitions.
+# pg_advisory_xact_lock keys: one for migrations, one for creating partitions, one for
+# appending to the audit log (one writer at a time keeps the hash chain and the commit order).
 MIGRATION_LOCK = 0x67726964_0001
 PARTITION_LOCK = 0x67726964_0002
+AUDIT_LOCK = 0x67726964_0003
 
 SCHEMA_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -177,9 +179,106 @@ def hypertable_statements(ctx: Context) -> list[str]:
     return statements
 
 
+# Cases, their audit log (append-only: a trigger refuses changes), the people who work them
+# and the relay cursors. Cases are numbered per UTC day (C-20261129-0001).
+CASES = (
+    """CREATE TABLE cases (
+        id text PRIMARY KEY,
+        day text NOT NULL,
+        number int NOT NULL,
+        type text NOT NULL,
+        severity text NOT NULL,
+        cell_code text NOT NULL,
+        status text NOT NULL,
+        level text NOT NULL,
+        assignee text,
+        responsible text,
+        source text NOT NULL,
+        reporter text NOT NULL,
+        title text NOT NULL DEFAULT '',
+        description text NOT NULL DEFAULT '',
+        lat double precision,
+        lon double precision,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        last_anomaly_at timestamptz,
+        anomaly_count int NOT NULL DEFAULT 0,
+        filed_at timestamptz,
+        dispatched_at timestamptz,
+        accepted_at timestamptz,
+        handled_at timestamptz,
+        closed_at timestamptz,
+        evaluated_at timestamptz,
+        cancelled_at timestamptz,
+        cancel_reason text,
+        accept_due timestamptz,
+        handle_due timestamptz,
+        due_at timestamptz,
+        escalate_at timestamptz,
+        escalations int NOT NULL DEFAULT 0,
+        late boolean NOT NULL DEFAULT false,
+        satisfaction int CHECK (satisfaction BETWEEN 1 AND 5),
+        feedback text NOT NULL DEFAULT '',
+        photo_url text,
+        version int NOT NULL,
+        UNIQUE (day, number)
+    )""",
+    "CREATE INDEX cases_merge ON cases (cell_code, type, status)",
+    "CREATE INDEX cases_status ON cases (status, created_at)",
+    "CREATE INDEX cases_assignee ON cases (assignee, status)",
+    "CREATE INDEX cases_escalate_at ON cases (escalate_at) WHERE escalate_at IS NOT NULL",
+    "CREATE INDEX cases_created_at ON cases (created_at)",
+    """CREATE TABLE case_anomalies (
+        anomaly_id text PRIMARY KEY,
+        case_id text NOT NULL REFERENCES cases (id),
+        ts timestamptz NOT NULL
+    )""",
+    "CREATE INDEX case_anomalies_case ON case_anomalies (case_id)",
+    # details and snapshot are text, not jsonb: the hash chain covers their exact bytes.
+    """CREATE TABLE audit_log (
+        seq bigint PRIMARY KEY,
+        at timestamptz NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        subject text NOT NULL,
+        subject_id text NOT NULL,
+        from_status text,
+        to_status text,
+        note text NOT NULL DEFAULT '',
+        details text NOT NULL,
+        snapshot text NOT NULL,
+        hash text NOT NULL
+    )""",
+    "CREATE INDEX audit_log_subject ON audit_log (subject, subject_id, seq)",
+    "CREATE INDEX audit_log_at ON audit_log (at)",
+    """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""",
+    """CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+    """CREATE TABLE users (
+        name text PRIMARY KEY,
+        role text NOT NULL,
+        password_hash text,
+        display_name text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL,
+        disabled boolean NOT NULL DEFAULT false
+    )""",
+    """CREATE TABLE credentials (
+        digest text PRIMARY KEY,
+        kind text NOT NULL,
+        user_name text NOT NULL REFERENCES users (name),
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        label text NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX credentials_user ON credentials (user_name, kind)",
+    "CREATE TABLE audit_cursors (name text PRIMARY KEY, seq bigint NOT NULL)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_core", CORE),
     Migration("0002_readings", readings_statements),
+    Migration("0003_cases", CASES),
 )
 
 

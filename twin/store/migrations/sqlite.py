@@ -111,4 +111,102 @@ INITIAL = (
     "CREATE INDEX dead_letters_device_reason ON dead_letters (device_id, reason)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial", INITIAL),)
+# Cases, their audit log (append-only: triggers refuse changes), the people who work them
+# and the relay cursors. Cases are numbered per UTC day (C-20261129-0001).
+CASES = (
+    """CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        cell_code TEXT NOT NULL,
+        status TEXT NOT NULL,
+        level TEXT NOT NULL,
+        assignee TEXT,
+        responsible TEXT,
+        source TEXT NOT NULL,
+        reporter TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        lat REAL,
+        lon REAL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_anomaly_at INTEGER,
+        anomaly_count INTEGER NOT NULL DEFAULT 0,
+        filed_at INTEGER,
+        dispatched_at INTEGER,
+        accepted_at INTEGER,
+        handled_at INTEGER,
+        closed_at INTEGER,
+        evaluated_at INTEGER,
+        cancelled_at INTEGER,
+        cancel_reason TEXT,
+        accept_due INTEGER,
+        handle_due INTEGER,
+        due_at INTEGER,
+        escalate_at INTEGER,
+        escalations INTEGER NOT NULL DEFAULT 0,
+        late INTEGER NOT NULL DEFAULT 0,
+        satisfaction INTEGER CHECK (satisfaction BETWEEN 1 AND 5),
+        feedback TEXT NOT NULL DEFAULT '',
+        photo_url TEXT,
+        version INTEGER NOT NULL,
+        UNIQUE (day, number)
+    )""",
+    "CREATE INDEX cases_merge ON cases (cell_code, type, status)",
+    "CREATE INDEX cases_status ON cases (status, created_at)",
+    "CREATE INDEX cases_assignee ON cases (assignee, status)",
+    "CREATE INDEX cases_escalate_at ON cases (escalate_at) WHERE escalate_at IS NOT NULL",
+    "CREATE INDEX cases_created_at ON cases (created_at)",
+    """CREATE TABLE case_anomalies (
+        anomaly_id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        ts INTEGER NOT NULL
+    )""",
+    "CREATE INDEX case_anomalies_case ON case_anomalies (case_id)",
+    """CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        details TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX audit_log_subject ON audit_log (subject, subject_id, seq)",
+    "CREATE INDEX audit_log_at ON audit_log (at)",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT,
+        display_name TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE credentials (
+        digest TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_name TEXT NOT NULL REFERENCES users (name),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        label TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX credentials_user ON credentials (user_name, kind)",
+    "CREATE TABLE audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial", INITIAL),
+    Migration("0002_cases", CASES),
+)
