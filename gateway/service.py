@@ -90,7 +90,7 @@ class Gateway:
         tasks = [
             asyncio.create_task(self._consume(stop), name="gateway-consume"),
             asyncio.create_task(self._persist(), name="gateway-persist"),
-            asyncio.create_task(self._tick(stop), name="gateway-tick"),
+            asyncio.create_task(self._tick(), name="gateway-tick"),
             asyncio.create_task(self.cases.run(), name="gateway-cases"),
         ]
         try:
@@ -153,10 +153,10 @@ class Gateway:
         found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
         self.pipeline.learn(found)
 
-    async def _tick(self, stop: asyncio.Event) -> None:
+    async def _tick(self) -> None:
         interval = max(0.05, self.settings.gateway.state_publish_interval / 4)
         last_refresh = time.monotonic()
-        while not stop.is_set():
+        while True:
             await asyncio.sleep(interval)
             states = self.pipeline.flush_states(self.clock())
             if states:
