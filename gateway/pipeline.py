@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gateway.adapters.native import NativeAdapter
+from gateway.adapters import IGNORE, build_adapters
 from gateway.deadletters import Reason
 from gateway.detectors import CameraDetector, ThresholdDetector
 from gateway.livestate import LiveState
@@ -23,6 +23,7 @@ from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.config import Settings
 from twin.devices import Device, DeviceKind, DeviceStatus
+from twin.errors import ConfigError
 from twin.readings import CameraEvent, DeadLetter, Reading
 
 
@@ -37,6 +38,10 @@ class Outcome:
     statuses: list[tuple[str, DeviceStatus, float]] = field(default_factory=list)
     last_seen: dict[str, float] = field(default_factory=dict)
     states: list[CellState] = field(default_factory=list)
+    # Devices first seen through a third-party adapter, to be registered as pending (written first).
+    pending: list[Device] = field(default_factory=list)
+    # (device id, cell code) of pending devices that were placed: their cell-less readings move to the cell.
+    placed: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -61,8 +66,17 @@ class Pipeline:
         self.catalog = settings.metrics
         self.grid = grid
         self.topics = Topics(settings.mqtt.prefix)
-        self.adapters = [NativeAdapter(self.topics, self.limits.max_batch_readings)]
+        self.adapters = build_adapters(settings, self.topics)
+        self.zone_cells: dict[tuple[str, str], str] = {}  # (camera id, zone) -> cell, from the adapters' zone maps
+        for adapter in self.adapters:
+            for key, code in getattr(adapter, "zone_cells", {}).items():
+                if code not in grid.by_code:
+                    raise ConfigError(f"adapters.{adapter.name}: zone {key[1]} of camera {key[0]} maps to cell {code}, "
+                                      "which is not in the grid")
+                self.zone_cells[key] = code
         self.devices: dict[str, Device] = dict(devices or {})
+        self._sources: dict[str, object] = {}  # unregistered device id -> the third-party adapter that reported it
+        self._placed: list[tuple[str, str]] = []
         self.thresholds = ThresholdDetector(self.catalog)
         self.cameras = CameraDetector()
         self.live = LiveState(self.limits.state_publish_interval, initial_states)
@@ -73,12 +87,34 @@ class Pipeline:
 
     # -- registry cache -------------------------------------------------------
     def unknown_ids(self, decoded: Decoded) -> set[str]:
-        """Devices the decoded batch speaks of that the registry cache does not know."""
-        return {i for i in decoded.device_ids() if i not in self.devices}
+        """Devices the decoded batch speaks of that the registry cache does not know, or knows as pending
+        (a technician may have placed them since)."""
+        devices = self.devices
+        return {i for i in decoded.device_ids()
+                if i not in devices or devices[i].status == DeviceStatus.PENDING}
 
-    def learn(self, devices: list[Device]) -> None:
+    def learn(self, devices: list[Device]) -> list[tuple[str, str]]:
+        """Update the registry cache; returns (id, cell) of the cached pending devices that are now placed."""
+        placed = []
         for device in devices:
+            before = self.devices.get(device.id)
+            if (before is not None and before.status == DeviceStatus.PENDING
+                    and device.status != DeviceStatus.PENDING and device.cell_code is not None):
+                placed.append((device.id, device.cell_code))
             self.devices[device.id] = device
+        self._placed += placed
+        return placed
+
+    def take_placed(self) -> list[tuple[str, str]]:
+        """(id, cell) of the devices placed since the last call, whose cell-less readings need their cell."""
+        placed, self._placed = self._placed, []
+        return placed
+
+    def forget_pending(self, devices: list[Device]) -> None:
+        """Drop pending devices whose registration was not stored, so that they are registered again."""
+        for device in devices:
+            if self.devices.get(device.id) is device:
+                del self.devices[device.id]
 
     # -- processing -----------------------------------------------------------
     def match(self, topic: str):
@@ -103,23 +139,48 @@ class Pipeline:
         for message in batch:
             self.stats.messages += 1
             before = len(rejections)
+            found = self.match(message.topic)
+            if found is not None and found[1].kind == IGNORE:
+                continue  # received on purpose and dropped (a bridge's chatter, binary snapshots)
             if len(message.payload) > self.limits.max_payload_bytes:
                 detail = f"{len(message.payload)} bytes; at most {self.limits.max_payload_bytes} are accepted"
                 rejections.append(Rejection(Reason.OVERSIZED, detail, message.topic, message.payload[:4096]))
+            elif found is None:
+                rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
+                                            message.topic, message.payload))
+            elif getattr(found[0], "creates_pending", False):
+                self._decode_third_party(found[0], message, found[1], decoded)
             else:
-                found = self.match(message.topic)
-                if found is None:
-                    rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
-                                                message.topic, message.payload))
-                else:
-                    found[0].decode(message, found[1], decoded)
+                found[0].decode(message, found[1], decoded)
             for i in range(before, len(rejections)):
                 rejections[i] = replace(rejections[i], received_at=message.received_at)
         return decoded
 
+    def _decode_third_party(self, adapter, message: Inbound, route, decoded: Decoded) -> None:
+        """Decode, and remember which adapter reported each device the registry does not know."""
+        sizes = len(decoded.observations), len(decoded.camera), len(decoded.statuses)
+        adapter.decode(message, route, decoded)
+        new = (decoded.observations[sizes[0]:], decoded.camera[sizes[1]:], decoded.statuses[sizes[2]:])
+        for device_id in [o.device_id for o in new[0]] + [c.camera_id for c in new[1]] + [s.device_id for s in new[2]]:
+            if device_id not in self.devices and device_id not in self._sources:
+                self._sources[device_id] = adapter
+
+    def _pending(self, device_id: str, kind: DeviceKind, now: float, out: Outcome) -> Device | None:
+        """A device first seen through a third-party adapter: registered as pending, without a place."""
+        adapter = self._sources.pop(device_id, None)
+        if adapter is None:
+            return None
+        info = adapter.describe(device_id)
+        device = Device(device_id, info.get("kind", kind), None, None, model=info.get("model", ""),
+                        status=DeviceStatus.PENDING, name=info.get("name", ""), registered_at=now,
+                        attributes=info.get("attributes", {}))
+        self.devices[device_id] = device
+        out.pending.append(device)
+        return device
+
     def resolve(self, decoded: Decoded, now: float) -> Outcome:
         """Step 2, against the registry cache: readings, detections, live state, dead letters."""
-        out = Outcome()
+        out = Outcome(placed=self.take_placed())
         self._statuses(decoded, out)
         self._readings(decoded, now, out)
         self._camera(decoded, now, out)
@@ -152,8 +213,8 @@ class Pipeline:
 
     # -- steps ----------------------------------------------------------------
     def _device(self, device_id: str, topic: str, raw: bytes, kind: DeviceKind, rejections: list,
-                received_at: float) -> Device | None:
-        device = self.devices.get(device_id)
+                received_at: float, out: Outcome) -> Device | None:
+        device = self.devices.get(device_id) or self._pending(device_id, kind, received_at, out)
         if device is None:
             rejections.append(Rejection(Reason.UNKNOWN_DEVICE, f"device {device_id} is not registered",
                                         topic, raw, device_id, received_at))
@@ -186,10 +247,15 @@ class Pipeline:
 
     def _statuses(self, decoded: Decoded, out: Outcome) -> None:
         for status in decoded.statuses:
-            device = self.devices.get(status.device_id)
+            device = self.devices.get(status.device_id) or self._pending(status.device_id, DeviceKind.SENSOR,
+                                                                          status.received_at, out)
             if device is None:
                 # A status of an unregistered device is not worth a dead letter per retained message.
                 continue
+            if device.status == DeviceStatus.PENDING:
+                if status.online:
+                    out.last_seen[status.device_id] = max(out.last_seen.get(status.device_id, 0.0), status.received_at)
+                continue  # stays pending until a technician places it
             value = DeviceStatus.ONLINE if status.online else DeviceStatus.OFFLINE
             if device.status != DeviceStatus.DISABLED:
                 out.statuses.append((status.device_id, value, status.received_at))
@@ -200,7 +266,8 @@ class Pipeline:
         to_locate: list[int] = []
         for obs in decoded.observations:
             self.stats.observations += 1
-            device = self._device(obs.device_id, obs.topic, obs.raw, DeviceKind.SENSOR, rejections, obs.received_at)
+            device = self._device(obs.device_id, obs.topic, obs.raw, DeviceKind.SENSOR, rejections, obs.received_at,
+                                  out)
             if device is None:
                 continue
             ts, estimated, problem = self._time(obs.ts, obs.received_at or now, now)
@@ -223,7 +290,8 @@ class Pipeline:
 
         catalog = self.catalog.metrics
         for (obs, device, ts, estimated), cell in zip(accepted, cells):
-            if cell is None:
+            unplaced = cell is None and obs.lat is None and device.status == DeviceStatus.PENDING
+            if cell is None and not unplaced:
                 where = f"lat {obs.lat}, lon {obs.lon}" if obs.lat is not None else "its registered location"
                 rejections.append(Rejection(Reason.OUT_OF_AREA, f"{where} is outside every grid cell",
                                             obs.topic, obs.raw, obs.device_id, obs.received_at))
@@ -257,6 +325,8 @@ class Pipeline:
                                                 obs.topic, obs.raw, obs.device_id, obs.received_at))
                     continue
                 out.readings.append(Reading(obs.device_id, name, ts, value, cell, obs.seq, obs.lat, obs.lon, estimated))
+                if unplaced:
+                    continue  # kept without a cell; counted to its cell once a technician places the device
                 key = (obs.device_id, name)
                 if ts < self._last_ts.get(key, float("-inf")):
                     continue  # late (out of order): stored, but it does not move live state backwards
@@ -276,7 +346,8 @@ class Pipeline:
     def _camera(self, decoded: Decoded, now: float, out: Outcome) -> None:
         rejections = decoded.rejections
         for obs in decoded.camera:
-            device = self._device(obs.camera_id, obs.topic, obs.raw, DeviceKind.CAMERA, rejections, obs.received_at)
+            device = self._device(obs.camera_id, obs.topic, obs.raw, DeviceKind.CAMERA, rejections, obs.received_at,
+                                  out)
             if device is None:
                 continue
             ts, _, problem = self._time(obs.ts, obs.received_at or now, now)
@@ -285,8 +356,11 @@ class Pipeline:
                                             obs.raw, obs.camera_id, obs.received_at))
                 continue
             lat, lon = (obs.lat, obs.lon) if obs.lat is not None else (device.lat, device.lon)
-            cell = self._locate([(obs.lat, obs.lon)])[0] if obs.lat is not None else device.cell_code
+            cell = self.zone_cells.get((obs.camera_id, obs.zone)) if obs.zone is not None else None
             if cell is None:
+                cell = self._locate([(obs.lat, obs.lon)])[0] if obs.lat is not None else device.cell_code
+            unplaced = cell is None and obs.lat is None and device.status == DeviceStatus.PENDING
+            if cell is None and not unplaced:
                 rejections.append(Rejection(Reason.OUT_OF_AREA, "the event's location is outside every grid cell",
                                             obs.topic, obs.raw, obs.camera_id, obs.received_at))
                 continue
@@ -294,5 +368,7 @@ class Pipeline:
                 out.last_seen[obs.camera_id] = ts
             out.camera_events.append(CameraEvent(obs.camera_id, obs.event_id, ts, obs.type, obs.confidence, obs.state,
                                                  cell, obs.zone, lat, lon, obs.snapshot_url))
+            if unplaced:
+                continue
             out.anomalies.extend(self.cameras.update(obs.camera_id, obs.event_id, obs.type, obs.state,
                                                      obs.confidence, ts, cell, lat, lon))

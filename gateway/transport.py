@@ -182,6 +182,15 @@ class MqttTransport:
             if m.qos > 0:
                 ack(m.mid, m.qos)
 
+    def subscribe(self, filters: list[str]) -> None:
+        """Subscribe to more topic filters at run time; they are subscribed again after a reconnect."""
+        new = tuple(f for f in dict.fromkeys(filters) if f not in self.filters)
+        if not new:
+            return
+        self.filters = self.filters + new
+        if self._client is not None and self.connected.is_set():
+            self._client.subscribe([(f, 1) for f in new])
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         if self._client is not None:
             self._client.publish(topic, payload, qos=qos, retain=retain)

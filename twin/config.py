@@ -58,6 +58,18 @@ class GatewaySettings:
     instance: str = "gw-1"
 
 
+ALL_ADAPTERS = ("native", "frigate", "ttn", "zigbee2mqtt", "senml", "tasmota", "esphome", "alink", "homeassistant")
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """Which payload adapters the gateway runs, and each one's options (`[adapters.NAME]` tables,
+    checked by the adapter itself). The default runs them all, each on its source's default topics."""
+
+    enabled: tuple[str, ...] = ALL_ADAPTERS
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class WebSettings:
     host: str = "127.0.0.1"
@@ -119,6 +131,7 @@ class Settings:
     cases: CaseSettings = field(default_factory=CaseSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     responsibility: Responsibility = field(default_factory=Responsibility)
+    adapters: AdapterSettings = field(default_factory=AdapterSettings)
     metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
 
     def replace(self, **sections: Any) -> "Settings":
@@ -176,9 +189,26 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             raise ConfigError(f"configuration file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
-    unknown = set(data) - set(_SECTIONS) - {"metrics"}
+    unknown = set(data) - set(_SECTIONS) - {"metrics", "adapters"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     classes = {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name in _SECTIONS}
     sections = {name: _section(classes[name], name, data.get(name, {}), env) for name in _SECTIONS}
-    return Settings(**sections, metrics=MetricCatalog.from_config(data.get("metrics")))
+    return Settings(**sections, adapters=_adapters(data.get("adapters", {}), env),
+                    metrics=MetricCatalog.from_config(data.get("metrics")))
+
+
+def _adapters(table: Mapping[str, Any], env: Mapping[str, str]) -> AdapterSettings:
+    """`[adapters]`: `enabled` (a list, or GRIDTWIN_ADAPTERS_ENABLED="native,ttn"), and one table per adapter."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("[adapters] must be a table")
+    enabled = table.get("enabled", ALL_ADAPTERS)
+    if "GRIDTWIN_ADAPTERS_ENABLED" in env:
+        enabled = [name.strip() for name in env["GRIDTWIN_ADAPTERS_ENABLED"].split(",") if name.strip()]
+    if not isinstance(enabled, (list, tuple)) or not all(isinstance(name, str) for name in enabled):
+        raise ConfigError("adapters.enabled must be a list of adapter names")
+    options = {name: value for name, value in table.items() if name != "enabled"}
+    for name, value in options.items():
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"adapters.{name} must be a table ([adapters.{name}]); the only other key is `enabled`")
+    return AdapterSettings(tuple(enabled), options)
