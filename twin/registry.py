@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from twin.devices import Device, DeviceKind, check_device_id
+from twin.devices import Device, DeviceKind, DeviceStatus, check_device_id
 from twin.errors import DeviceError, OutsideGrid, TwinError
 from twin.grid import Grid
 from twin.metrics import MetricCatalog
@@ -97,6 +97,7 @@ class RegistrationReport:
     accepted: list[Device] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)  # ids that were registered before
+    placed: list[str] = field(default_factory=list)  # ids of pending devices that now have a cell
 
     @property
     def ok(self) -> bool:
@@ -173,7 +174,9 @@ def register_devices(
     devices may have no location, and keep cell None when they have one
     outside the grid. With `catalog`, metric names must be in it. A device
     already registered is replaced but keeps its registration time, status
-    and last-seen time. Refused devices never stop the others.
+    and last-seen time; a pending one (first seen through an adapter) that is
+    placed in a cell becomes registered, and the readings it sent while
+    pending are counted to that cell. Refused devices never stop the others.
     """
     now = time.time() if now is None else now
     report = RegistrationReport()
@@ -205,14 +208,26 @@ def register_devices(
         before = existing.get(device.id)
         if before is not None:
             report.replaced.append(device.id)
+            status, attributes = before.status, device.attributes
+            if status == DeviceStatus.PENDING and (code is not None or device.mobile):
+                # Placed by a technician; keep what the adapter said about its source.
+                status, attributes = DeviceStatus.REGISTERED, {**before.attributes, **device.attributes}
+                if code is not None:
+                    report.placed.append(device.id)
             device = dataclasses.replace(
-                device, registered_at=before.registered_at, status=before.status, last_seen=before.last_seen
+                device, registered_at=before.registered_at, status=status, last_seen=before.last_seen,
+                attributes=attributes,
             )
         else:
             device = dataclasses.replace(device, registered_at=now)
         report.accepted.append(dataclasses.replace(device, cell_code=code))
     if report.accepted:
         store.put_devices(report.accepted)
+    cells = {d.id: d.cell_code for d in report.accepted}
+    for device_id in report.placed:
+        moved = store.assign_cell(device_id, cells[device_id])
+        log.info("pending device %s placed in cell %s: %d readings it sent before counted there",
+                 device_id, cells[device_id], moved)
     for refusal in report.refused:
         log.warning("device %s refused: %s", refusal.device_id, refusal.reason)
     return report

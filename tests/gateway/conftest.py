@@ -110,12 +110,14 @@ def twin_store(tmp_path):
 
 
 @asynccontextmanager
-async def running_gateway(broker, store, grid, **gateway_settings):
+async def running_gateway(broker, store, grid, adapters: dict | None = None, **gateway_settings):
+    """A gateway on `broker` and `store`; `adapters` is the `[adapters]` settings (enabled, options)."""
     prefix = f"t{uuid.uuid4().hex[:6]}/v1"  # own topic tree: the session broker is shared
     settings = Settings().replace(
         mqtt={"host": broker.host, "port": broker.port, "prefix": prefix, "client_id": f"gw-{uuid.uuid4().hex[:8]}"},
         store={"url": store.url},
         gateway={"state_publish_interval": 0.2, **gateway_settings},
+        adapters=adapters or {},
     )
     async with Gateway(settings, store, grid) as gw:
         stop = asyncio.Event()
