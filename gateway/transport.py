@@ -14,6 +14,7 @@ import collections
 import enum
 import logging
 import ssl
+import struct
 import threading
 import time
 from typing import Callable
@@ -27,6 +28,8 @@ from gateway.messages import Inbound
 from twin.config import MqttSettings
 
 log = logging.getLogger(__name__)
+
+_PUBACK = struct.Struct("!BBH")
 
 
 class ConnectionState(enum.Enum):
@@ -175,12 +178,22 @@ class MqttTransport:
         return batch
 
     def ack(self, messages: list[Inbound]) -> None:
+        """Acknowledge QoS 1 messages (QoS 0 needs none), all of a batch in one write.
+
+        paho sends each PUBACK as its own queued packet with a wake-up of its
+        network thread; a batch of 2,000 would cost 4,000 system calls. The
+        PUBACKs are concatenated into one packet instead: a QoS 1 PUBACK is the
+        same four bytes in MQTT 3.1.1 and 5 (success needs no reason code)."""
         if not self.manual_ack or self._client is None:
             return
-        ack = self._client.ack
-        for m in messages:
-            if m.qos > 0:
-                ack(m.mid, m.qos)
+        mids = [m.mid for m in messages if m.qos == 1]
+        if any(m.qos == 2 for m in messages):
+            for m in messages:
+                if m.qos == 2:
+                    self._client.ack(m.mid, m.qos)
+        if mids:
+            packet = b"".join(_PUBACK.pack(0x40, 2, mid) for mid in mids)
+            self._client._packet_queue(0x40, packet, 0, 0)
 
     def subscribe(self, filters: list[str]) -> None:
         """Subscribe to more topic filters at run time; they are subscribed again after a reconnect."""
