@@ -171,7 +171,7 @@ class Pipeline:
         if adapter is None:
             return None
         info = adapter.describe(device_id)
-        device = Device(device_id, info.get("kind", kind), None, None, model=info.get("model", ""),
+        device = Device(device_id, info.get("kind") or kind, None, None, model=info.get("model", ""),
                         status=DeviceStatus.PENDING, name=info.get("name", ""), registered_at=now,
                         attributes=info.get("attributes", {}))
         self.devices[device_id] = device

@@ -287,18 +287,24 @@ class ThirdPartyAdapter:
                  kind: DeviceKind = DeviceKind.SENSOR, prefix: str | None = None) -> str | None:
         """The GridTwin id of a source identity (None when it has none), remembered for `describe`."""
         device_id = make_device_id(prefix or self.options.get("device_prefix", self.name), source_id)
-        if device_id is not None and device_id not in self._notes:
+        if device_id is not None:
+            self.note(device_id, source_id, name=name, model=model, kind=kind)
+        return device_id
+
+    def note(self, device_id: str, source_id: object, *, name: str = "", model: str = "",
+             kind: DeviceKind = DeviceKind.SENSOR) -> None:
+        """Remember what a device id stands for (the first word wins), for `describe`."""
+        if device_id not in self._notes:
             if len(self._notes) >= MAX_NOTES:
                 self._notes.clear()
             self._notes[device_id] = {"source_id": str(source_id), "name": name or str(source_id), "model": model,
                                       "kind": kind}
-        return device_id
 
     def describe(self, device_id: str) -> dict:
         """What a pending device is: kind, name, model and attributes naming its source."""
         note = self._notes.get(device_id, {})
         return {
-            "kind": note.get("kind", DeviceKind.SENSOR),
+            "kind": note.get("kind"),  # None: what the device reported decides
             "name": note.get("name", device_id)[:200],
             "model": note.get("model", "")[:200],
             "attributes": {"adapter": self.name, "source_id": note.get("source_id", device_id)},

@@ -9,7 +9,7 @@ its name, in the metric's unit; the time is when the gateway received it.
 
 from __future__ import annotations
 
-from gateway.adapters._common import AdapterRoute, ThirdPartyAdapter, check_filters, text, topic_matches
+from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, text, topic_matches
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound
@@ -38,19 +38,20 @@ class EsphomeAdapter(ThirdPartyAdapter):
     def filters(self) -> tuple[str, ...]:
         return self._filters
 
-    def _node(self, prefix: str) -> str | None:
-        if prefix in self.ignored or not any(topic_matches(p, prefix) for p in self.prefixes):
+    def _node(self, prefix: str, kind: str, key: str = "") -> AdapterRoute | None:
+        if not any(topic_matches(p, prefix) for p in self.prefixes):
             return None
-        return self.identify(prefix, name=prefix, model="ESPHome")
+        if prefix in self.ignored:
+            return IGNORED  # under our subscriptions, but not an ESPHome node
+        device_id = self.identify(prefix, name=prefix, model="ESPHome")
+        return IGNORED if device_id is None else AdapterRoute(kind, device_id, key)
 
     def match(self, topic: str) -> AdapterRoute | None:
         levels = topic.split("/")
         if len(levels) >= 2 and levels[-1] == "status":
-            device_id = self._node("/".join(levels[:-1]))
-            return None if device_id is None else AdapterRoute("status", device_id)
+            return self._node("/".join(levels[:-1]), "status")
         if len(levels) >= 4 and levels[-1] == "state" and levels[-3] in COMPONENTS:
-            device_id = self._node("/".join(levels[:-3]))
-            return None if device_id is None else AdapterRoute(levels[-3], device_id, levels[-2])
+            return self._node("/".join(levels[:-3]), levels[-3], levels[-2])
         return None
 
     def decode(self, message: Inbound, route: AdapterRoute, out: Decoded) -> None:

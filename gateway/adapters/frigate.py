@@ -60,6 +60,8 @@ class FrigateAdapter(ThirdPartyAdapter):
             except DeviceError as exc:
                 raise ConfigError(f"{where}.device: {exc}") from None
         camera_id = device or self.identify(camera, name=camera, kind=DeviceKind.CAMERA)
+        if device is not None:
+            self.note(device, camera, name=camera, model="Frigate camera", kind=DeviceKind.CAMERA)
         if camera_id is None:
             raise ConfigError(f"{where}: the camera name gives no usable device id; set `device`")
         self.cameras[camera] = camera_id

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.adapters import EsphomeAdapter
+from gateway.adapters import IGNORE, EsphomeAdapter
 from gateway.deadletters import Reason
 from tests.gateway.adapters.common import decode, make, only, reasons
 
@@ -45,7 +45,7 @@ def test_status(payload, online):
 
 
 def test_home_assistants_birth_message_is_not_a_node():
-    assert ESPHOME.match("homeassistant/status") is None
+    assert ESPHOME.match("homeassistant/status").kind == IGNORE
 
 
 def test_multi_level_prefixes():

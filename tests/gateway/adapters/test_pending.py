@@ -107,6 +107,14 @@ def test_placing_a_pending_device_is_handed_on_once():
     assert p.process([], RECENT + 2).placed == []
 
 
+def test_a_configured_camera_that_is_not_registered_is_a_pending_camera():
+    p = pipeline(frigate={"cameras": {"lane": {"device": "cam-lane-9"}}})
+    after = {"id": "e-2", "camera": "lane", "label": "person", "top_score": 0.7, "start_time": RECENT}
+    out = p.process([message("frigate/events", {"type": "new", "after": after})], RECENT)
+    assert [(d.id, d.kind, d.name) for d in out.pending] == [("cam-lane-9", DeviceKind.CAMERA, "lane")]
+    assert [(e.camera_id, e.cell_code) for e in out.camera_events] == [("cam-lane-9", None)] and not out.dead_letters
+
+
 def test_a_pending_camera_counts_to_its_zones_cell():
     p = pipeline(frigate={"cameras": {"lane": {"zones": {"gate": C}}}})
     after = {"id": "e-1", "camera": "lane", "label": "fire", "top_score": 0.95, "start_time": RECENT,
