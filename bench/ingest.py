@@ -44,14 +44,15 @@ async def baseline(broker, messages: int, devices: int) -> dict:
     client.subscribe("gridtwin/v1/readings/#", qos=1)
     client.loop_start()
     subscribed.wait(10)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     proc = await start_publisher(broker, messages, devices)
     await asyncio.to_thread(done.wait, 600)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     pub = await publisher_result(proc)
     client.disconnect()
     client.loop_stop()
-    return {"rate": count / seconds, "received": count, "published": pub["acked"], "seconds": seconds}
+    return {"rate": count / seconds, "received": count, "published": pub["acked"], "seconds": seconds,
+            "cpu_us": cpu / messages * 1e6}
 
 
 async def gateway_run(broker, messages: int, devices: int, workdir: Path) -> dict:
@@ -63,12 +64,12 @@ async def gateway_run(broker, messages: int, devices: int, workdir: Path) -> dic
     async with Gateway(settings, store, grid, client_id=f"bench-gw-{uuid.uuid4().hex[:8]}") as gw:
         stop = asyncio.Event()
         runner = asyncio.create_task(gw.run(stop))
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         proc = await start_publisher(broker, messages, devices)
         deadline = start + 600
         while gw.stored_readings < expected_rows and time.perf_counter() < deadline:
             await asyncio.sleep(0.002)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
         pub = await publisher_result(proc)
         await asyncio.sleep(0.5)  # anything arriving late would show up as stored beyond M
         stop.set()
@@ -77,7 +78,7 @@ async def gateway_run(broker, messages: int, devices: int, workdir: Path) -> dic
     store.close()
     return {"rate": messages / seconds, "published": pub["acked"], "stored_rows": stored_rows,
             "stored": stored_rows // 2, "lost": messages - stored_rows // 2, "duplicates_stored": max(0, stored_rows - expected_rows),
-            "seconds": seconds, "dead_letters": gw.summary()["dead_letters_total"]}
+            "seconds": seconds, "cpu_us": cpu / messages * 1e6, "dead_letters": gw.summary()["dead_letters_total"]}
 
 
 async def measure(messages: int, devices: int, runs: int) -> dict:
@@ -101,6 +102,9 @@ async def measure(messages: int, devices: int, runs: int) -> dict:
         "stored": sum(r["stored"] for r in gw_runs),
         "lost": sum(r["lost"] for r in gw_runs),
         "duplicates_stored": sum(r["duplicates_stored"] for r in gw_runs),
+        # CPU time of this process per message: steadier than rates on a shared machine.
+        "baseline_cpu_us_per_msg": round(median([r["cpu_us"] for r in base_runs]), 1),
+        "gateway_cpu_us_per_msg": round(median([r["cpu_us"] for r in gw_runs]), 1),
         "baseline_runs": [round(r["rate"], 1) for r in base_runs],
         "gateway_runs": [round(r["rate"], 1) for r in gw_runs],
     }
@@ -118,6 +122,7 @@ def main(argv: list[str]) -> int:
         f"ingest of {r['messages']} readings from {r['devices']} devices, median of {r['runs']} runs",
         f"  baseline (bare paho subscriber): {r['baseline_rate']:>10,.0f} msg/s  runs {r['baseline_runs']}",
         f"  gateway (to stored rows):        {r['gateway_rate']:>10,.0f} msg/s  runs {r['gateway_runs']}",
+        f"  CPU per message: baseline {r['baseline_cpu_us_per_msg']} us, gateway {r['gateway_cpu_us_per_msg']} us",
         f"  ratio {r['ratio']:.2f}; published {r['published']}, stored {r['stored']}, lost {r['lost']}, "
         f"stored twice {r['duplicates_stored']}",
     ])
