@@ -143,7 +143,7 @@ SUFFIX_UNITS = {
 # "cpu_temperature" is not the air temperature, "max_temperature" not a reading.
 QUALIFIERS = frozenset({"cpu", "chip", "internal", "core", "battery", "board", "soc", "esp", "processor", "target",
                         "setpoint", "set", "min", "max", "avg", "water", "soil", "dew", "feels", "apparent", "wifi",
-                        "esp32", "esp8266", "rp2040", "mcu"})
+                        "esp32", "esp8266", "rp2040", "mcu", "device"})
 # Trailing words that add nothing: "noise_value", "smoke_sensor_state".
 FILLERS = frozenset({"value", "reading", "data", "measurement", "sensor", "state", "status", "current", "now"})
 

@@ -124,7 +124,9 @@ class FrigateAdapter(ThirdPartyAdapter):
         type_ = self.labels.get(label, _TYPE_UNSAFE.sub("_", label.lower()).strip("_")[:64])
         if not type_:
             return None  # a label the configuration drops
-        score = after.get("top_score", after.get("score"))
+        score = after.get("top_score")
+        if score is None:
+            score = after.get("score")
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
             raise PayloadError(Reason.SCHEMA, "after.top_score must be a number from 0 to 1")
         state = "end" if kind == "end" else "start"

@@ -96,6 +96,11 @@ def test_malformed_events_are_rejected(payload, reason):
     assert reasons(out) == [reason] and not out.camera
 
 
+def test_score_when_there_is_no_top_score_yet():
+    (det,) = decode(FRIGATE, "frigate/events", event("new", top_score=None, score=0.71)).camera
+    assert det.confidence == pytest.approx(0.71)
+
+
 def test_false_positives_are_not_detections():
     out = decode(FRIGATE, "frigate/events", event("update", false_positive=True))
     assert not out.camera and not out.rejections

@@ -21,7 +21,7 @@ UPLINK = {
         "dev_addr": "260B1A2C",
     },
     "correlation_ids": ["as:up:01J0000000000000000000000", "rpc:/ttn.lorawan.v3.GsNs/HandleUplink:01J00000000000"],
-    "received_at": "2026-11-29T08:00:01.204551Z",
+    "received_at": "2026-11-29T08:00:01.204551812Z",  # nanoseconds, as The Things Stack writes them
     "uplink_message": {
         "session_key_id": "AZN0dWx0aGVzZXNzaW9uaWQ=",
         "f_port": 2,
@@ -35,7 +35,7 @@ UPLINK = {
         }],
         "settings": {"data_rate": {"lora": {"bandwidth": 125000, "spreading_factor": 9}}, "coding_rate": "4/5",
                      "frequency": "470300000", "timestamp": 2463457000},
-        "received_at": "2026-11-29T08:00:00.998114Z",
+        "received_at": "2026-11-29T08:00:00.998114393Z",
         "consumed_airtime": "0.185344s",
         "locations": {"user": {"latitude": 34.7953, "longitude": 114.3358, "altitude": 72, "source": "SOURCE_REGISTRY"}},
     },

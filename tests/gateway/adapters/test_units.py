@@ -43,7 +43,7 @@ def test_names_and_units(name, unit_text, metric, value, raw):
     assert MAPPER.value(field, raw, unit_text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("name", ["cpu_temperature", "battery_temperature", "max_temperature", "dew_point",
+@pytest.mark.parametrize("name", ["cpu_temperature", "device_temperature", "max_temperature", "dew_point",
                                   "linkquality", "voltage", "wifi_signal", "water_temperature", ""])
 def test_names_that_are_not_street_measurements(name):
     assert MAPPER.field(name) is None
