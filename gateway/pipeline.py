@@ -118,7 +118,7 @@ class Pipeline:
 
     # -- processing -----------------------------------------------------------
     def match(self, topic: str):
-        """(adapter, route) of the first adapter that accepts `topic`, or None; cached per topic."""
+        """(adapter, route, third party) of the first adapter that accepts `topic`, or None; cached per topic."""
         found = self._routes.get(topic, False)
         if found is False:
             if len(self._routes) > 200_000:
@@ -127,7 +127,7 @@ class Pipeline:
             for adapter in self.adapters:
                 route = adapter.match(topic)
                 if route is not None:
-                    found = (adapter, route)
+                    found = (adapter, route, getattr(adapter, "creates_pending", False))
                     break
             self._routes[topic] = found
         return found
@@ -148,7 +148,7 @@ class Pipeline:
             elif found is None:
                 rejections.append(Rejection(Reason.UNKNOWN_TOPIC, "no route accepts this topic",
                                             message.topic, message.payload))
-            elif getattr(found[0], "creates_pending", False):
+            elif found[2]:
                 self._decode_third_party(found[0], message, found[1], decoded)
             else:
                 found[0].decode(message, found[1], decoded)

@@ -4,6 +4,7 @@ twin/cloudevents.py, docs/asyncapi.yaml and the tables of docs/mqtt.md."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_schema_files_are_the_loader_source():
     assert {
         "cloudevent", "anomaly", "anomaly-cloudevent", "cell-state", "cell-state-cloudevent",
         "deadletter", "deadletter-cloudevent", "reading", "reading-batch", "camera-event", "common",
+        "case-update", "case-update-cloudevent",
     } <= set(schemas.schema_names())
 
 
@@ -97,6 +99,36 @@ def camera_anomaly():
     )
 
 
+def case_records():
+    """The audit rows of one case taken round the whole loop (and escalated, merged, reopened),
+    as the store hands them to the gateway's relay."""
+    from twin.audit import GENESIS, chain
+    from twin.cases import new_case, transition
+    from twin.limits import Limits
+
+    limits = Limits(900, 7200, 1800, 3600)
+    case, entry = new_case(type_="fire", severity=Level.CRITICAL, cell_code="410204001002007", now=T0,
+                           anomaly_ts=T0 - 1, lat=34.7972, lon=114.3476, note="camera cam-3 detected fire",
+                           details={"anomaly_id": "an-1"})
+    case = dataclasses.replace(case, id="C-20261129-0007")
+    entries = [dataclasses.replace(entry, subject_id=case.id, snapshot=case.record())]
+    steps = [("merge", {"severity": Level.CRITICAL, "anomaly_ts": T0 + 5}), ("file", {}),
+             ("dispatch", {"assignee": "wang.fang"}), ("escalate", {}), ("accept", {}),
+             ("handle", {"note": "put out", "photo_url": "https://photos.local/7.jpg"}), ("reopen", {"note": "smoke"}),
+             ("dispatch", {}), ("reassign", {"assignee": "li.na"}), ("accept", {}), ("handle", {"note": "done"}),
+             ("close", {}), ("evaluate", {"satisfaction": 5})]
+    for i, (action, fields) in enumerate(steps, 1):
+        fields = dict(fields)
+        note = fields.pop("note", "")
+        case, entry = transition(case, action, actor="dana", now=T0 + 60 * i, limits=limits, note=note, **fields)
+        entries.append(entry)
+    cancelled, entry = new_case(type_="pothole", severity=Level.WARNING, cell_code="410204001002007", now=T0,
+                                actor="li.na", source="manual")
+    cancelled = dataclasses.replace(cancelled, id="C-20261129-0008")
+    cancelled, entry = transition(cancelled, "cancel", actor="dana", now=T0 + 1, limits=limits, reason="duplicate")
+    return chain(GENESIS, 0, [*entries, entry])
+
+
 def built_events(cell, bare_cell):
     """(label, event) for every outbound shape the builders make."""
     yield "anomaly opened", cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE)
@@ -109,6 +141,9 @@ def built_events(cell, bare_cell):
     for reason in Reason:
         letter = DeadLetter(reason.value, f"gridtwin/v1/readings/aq-{reason.value}", b'{"values": }', T0, "aq-0012",
                             DESCRIPTIONS[reason])
+    for record in case_records():
+        yield f"case {record.action}", cloudevents.case_update_event(record, cell, SOURCE)
+    yield "case in a cell the grid no longer has", cloudevents.case_update_event(case_records()[0], None, SOURCE)
         yield f"dead letter {reason.value}", cloudevents.dead_letter_event(letter, SOURCE)
     yield "dead letter, binary payload, no device", cloudevents.dead_letter_event(
         DeadLetter("malformed_json", "gridtwin/v1/unknown", b"\xff\xfe\x00", T0), SOURCE
@@ -147,6 +182,14 @@ def _broken(event, path, value):
     event = copy.deepcopy(event)
     *parents, last = path
     node = event
+def test_every_change_of_a_case_is_built_and_has_its_event_type(cell, bare_cell):
+    from twin.cases import Action
+
+    types = {e["type"] for label, e in built_events(cell, bare_cell) if label.startswith("case")}
+    assert types == set(schemas.load_schema("case-update-cloudevent")["properties"]["type"]["enum"])
+    assert types == {f"org.gridtwin.case.{a.past}" for a in Action}
+
+
     for key in parents:
         node = node[key]
     if value is _DELETE:
@@ -212,6 +255,30 @@ def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
             CellState(cell.code, Level.NORMAL, {"pm25": 12.0}, T0, 0), cell, SOURCE, T0),
         "deadletter": lambda: cloudevents.dead_letter_event(
             DeadLetter("schema", "gridtwin/v1/readings/aq-0012", b"{}", T0, "aq-0012"), SOURCE),
+    # a case event type that is no change of a case
+    ("case", ("type",), "org.gridtwin.case.exploded"),
+    # the subject of a case event is its case id
+    ("case", ("subject",), "410204001002007"),
+    # case ids are C-<day>-<number>
+    ("case", ("data", "case", "id"), "case-7"),
+    # an action that is not in the workflow
+    ("case", ("data", "action"), "ignore"),
+    # a status that is not in the workflow
+    ("case", ("data", "case", "status"), "done"),
+    # levels are grid, township, county
+    ("case", ("data", "case", "level"), "city"),
+    # satisfaction is 1-5
+    ("case", ("data", "case", "satisfaction"), 6),
+    # seq counts from 1
+    ("case", ("data", "seq"), 0),
+    # deadlines are RFC 3339, not epoch seconds
+    ("case", ("data", "case", "due_at"), T0),
+    # a cancel reason outside the kept list
+    ("case", ("data", "case", "cancel_reason"), "bored"),
+    # allowed actions never include system actions
+    ("case", ("data", "case", "allowed_actions"), ["escalate"]),
+    # the whole case is required
+    ("case", ("data", "case"), _DELETE),
     }[kind]()
     schemas.validate_event(event)  # valid before the change
     with pytest.raises(jsonschema.ValidationError):
@@ -223,6 +290,7 @@ def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
 CONTRACT_READING = {  # the example of the product contract
     "ts": "2026-11-29T08:00:00.123Z", "seq": 1042, "values": {"pm25": 35.2, "noise_db": 61.0},
     "battery": 0.82, "loc": {"lat": 34.7972, "lon": 114.3076},
+        "case": lambda: cloudevents.case_update_event(case_records()[3], cell, SOURCE),
 }
 
 VALID_READINGS = [
@@ -415,9 +483,11 @@ def test_asyncapi_operations_qos_and_retain(asyncapi):
     assert found == expected
 
 
-def test_asyncapi_marks_cases_as_planned(asyncapi):
-    assert asyncapi["channels"]["caseUpdates"]["x-gridtwin-status"] == "planned"
-    assert asyncapi["operations"]["sendCaseUpdates"]["x-gridtwin-status"] == "planned"
+def test_asyncapi_case_updates_are_published_with_their_schema(asyncapi):
+    assert "x-gridtwin-status" not in asyncapi["channels"]["caseUpdates"]
+    assert "x-gridtwin-status" not in asyncapi["operations"]["sendCaseUpdates"]
+    payload = asyncapi["components"]["messages"]["caseUpdate"]["payload"]
+    assert payload["schema"]["$ref"] == "schemas/case-update-cloudevent.json"
 
 
 def test_asyncapi_deadletter_reason_parameter_is_the_fixed_list(asyncapi):
