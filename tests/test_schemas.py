@@ -129,11 +129,25 @@ def case_records():
     return chain(GENESIS, 0, [*entries, entry])
 
 
+def health_anomaly():
+    """A device-health alert: a category of its own, never a case."""
+    return Anomaly(
+        id="an-3", type="sensor_stuck", status="opened", severity=Level.WARNING, cell_code="410204001002007",
+        device_id="wl-0004", detector="flatline", ts=T0, metric="water_level_cm", value=42.0,
+        explanation="Water level at wl-0004 has read 42 cm 8 times in a row over 40 min: stuck sensor suspected.",
+        details={"run": 8, "run_s": 2400.0}, category="device_health",
+    )
+
+
 def built_events(cell, bare_cell):
     """(label, event) for every outbound shape the builders make."""
+    for record in case_records():
+        yield f"case {record.action}", cloudevents.case_update_event(record, cell, SOURCE)
+    yield "case in a cell the grid no longer has", cloudevents.case_update_event(case_records()[0], None, SOURCE)
     yield "anomaly opened", cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE)
     yield "anomaly cleared", cloudevents.anomaly_event(threshold_anomaly("cleared"), cell, SOURCE)
     yield "camera anomaly, no metric", cloudevents.anomaly_event(camera_anomaly(), bare_cell, SOURCE)
+    yield "device-health alert", cloudevents.anomaly_event(health_anomaly(), cell, SOURCE)
     yield "cell with data", cloudevents.cell_state_event(
         CellState("410204001002007", Level.WARNING, {"pm25": 96.4, "smoke": 0.0}, T0, 1), cell, SOURCE, T0 + 1
     )
@@ -141,9 +155,6 @@ def built_events(cell, bare_cell):
     for reason in Reason:
         letter = DeadLetter(reason.value, f"gridtwin/v1/readings/aq-{reason.value}", b'{"values": }', T0, "aq-0012",
                             DESCRIPTIONS[reason])
-    for record in case_records():
-        yield f"case {record.action}", cloudevents.case_update_event(record, cell, SOURCE)
-    yield "case in a cell the grid no longer has", cloudevents.case_update_event(case_records()[0], None, SOURCE)
         yield f"dead letter {reason.value}", cloudevents.dead_letter_event(letter, SOURCE)
     yield "dead letter, binary payload, no device", cloudevents.dead_letter_event(
         DeadLetter("malformed_json", "gridtwin/v1/unknown", b"\xff\xfe\x00", T0), SOURCE
@@ -171,6 +182,14 @@ def test_built_events_carry_exactly_the_documented_members(cell, bare_cell):
         assert set(data_schema["required"]) == set(data_schema["properties"]), label
 
 
+def test_every_change_of_a_case_is_built_and_has_its_event_type(cell, bare_cell):
+    from twin.cases import Action
+
+    types = {e["type"] for label, e in built_events(cell, bare_cell) if label.startswith("case")}
+    assert types == set(schemas.load_schema("case-update-cloudevent")["properties"]["type"]["enum"])
+    assert types == {f"org.gridtwin.case.{a.past}" for a in Action}
+
+
 def test_event_schema_name_follows_dataschema(cell):
     event = cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE)
     assert schemas.event_schema_name(event) == "anomaly-cloudevent"
@@ -182,14 +201,6 @@ def _broken(event, path, value):
     event = copy.deepcopy(event)
     *parents, last = path
     node = event
-def test_every_change_of_a_case_is_built_and_has_its_event_type(cell, bare_cell):
-    from twin.cases import Action
-
-    types = {e["type"] for label, e in built_events(cell, bare_cell) if label.startswith("case")}
-    assert types == set(schemas.load_schema("case-update-cloudevent")["properties"]["type"]["enum"])
-    assert types == {f"org.gridtwin.case.{a.past}" for a in Action}
-
-
     for key in parents:
         node = node[key]
     if value is _DELETE:
@@ -244,17 +255,6 @@ INVALID_OUTBOUND = [
     ("deadletter", ("data", "payload"), '{"values": }'),
     # the original topic is required
     ("deadletter", ("data", "topic"), _DELETE),
-]
-
-
-@pytest.mark.parametrize("kind, path, value", INVALID_OUTBOUND)
-def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
-    event = {
-        "anomaly": lambda: cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE),
-        "cell": lambda: cloudevents.cell_state_event(
-            CellState(cell.code, Level.NORMAL, {"pm25": 12.0}, T0, 0), cell, SOURCE, T0),
-        "deadletter": lambda: cloudevents.dead_letter_event(
-            DeadLetter("schema", "gridtwin/v1/readings/aq-0012", b"{}", T0, "aq-0012"), SOURCE),
     # a case event type that is no change of a case
     ("case", ("type",), "org.gridtwin.case.exploded"),
     # the subject of a case event is its case id
@@ -279,6 +279,18 @@ def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
     ("case", ("data", "case", "allowed_actions"), ["escalate"]),
     # the whole case is required
     ("case", ("data", "case"), _DELETE),
+]
+
+
+@pytest.mark.parametrize("kind, path, value", INVALID_OUTBOUND)
+def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
+    event = {
+        "anomaly": lambda: cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE),
+        "cell": lambda: cloudevents.cell_state_event(
+            CellState(cell.code, Level.NORMAL, {"pm25": 12.0}, T0, 0), cell, SOURCE, T0),
+        "deadletter": lambda: cloudevents.dead_letter_event(
+            DeadLetter("schema", "gridtwin/v1/readings/aq-0012", b"{}", T0, "aq-0012"), SOURCE),
+        "case": lambda: cloudevents.case_update_event(case_records()[3], cell, SOURCE),
     }[kind]()
     schemas.validate_event(event)  # valid before the change
     with pytest.raises(jsonschema.ValidationError):
@@ -290,7 +302,6 @@ def test_broken_outbound_events_do_not_validate(cell, kind, path, value):
 CONTRACT_READING = {  # the example of the product contract
     "ts": "2026-11-29T08:00:00.123Z", "seq": 1042, "values": {"pm25": 35.2, "noise_db": 61.0},
     "battery": 0.82, "loc": {"lat": 34.7972, "lon": 114.3076},
-        "case": lambda: cloudevents.case_update_event(case_records()[3], cell, SOURCE),
 }
 
 VALID_READINGS = [
