@@ -10,8 +10,9 @@ from twin.metrics import Level
 class LiveState:
     """Latest values and open anomalies per cell.
 
-    A cell's level is the worst severity among its open anomalies, `normal`
-    when it has data and none open, `no_data` before its first reading.
+    A cell's level is the worst severity among its open incident anomalies (device-health
+    alerts do not count), `normal` when it has data and none open, `no_data` before its
+    first reading.
     Changes mark the cell dirty; `take_due` hands out the cells to publish:
     at once when the level changed, otherwise at most once per `interval`.
     """
@@ -40,6 +41,8 @@ class LiveState:
         self._dirty.add(cell_code)
 
     def apply(self, anomaly: Anomaly) -> None:
+        if not anomaly.is_incident:
+            return  # a misbehaving device says nothing about the cell's state
         if anomaly.status == "opened":
             self.open.setdefault(anomaly.cell_code, {})[anomaly.id] = anomaly.severity
             self._anomaly_cell[anomaly.id] = anomaly.cell_code

@@ -88,9 +88,12 @@ class CaseBook:
 
     # -- cases from anomalies ---------------------------------------------------
     def take_anomalies(self, anomalies: Sequence[Anomaly]) -> list[Case]:
-        """Open or join a case for every opened anomaly not yet in one, then apply the
-        auto-dispatch rules. Returns the cases changed (latest version of each)."""
-        opened = sorted((a for a in anomalies if a.status == "opened" and a.cell_code in self.grid),
+        """Open or join a case for every opened incident anomaly not yet in one, then apply the
+        auto-dispatch rules. Returns the cases changed (latest version of each).
+
+        Device-health alerts (category `device_health`: offline, stuck, drifting sensors, ...)
+        are for technicians and never become cases."""
+        opened = sorted((a for a in anomalies if a.status == "opened" and a.is_incident and a.cell_code in self.grid),
                         key=lambda a: a.ts)
         if not opened:
             return []
@@ -133,7 +136,7 @@ class CaseBook:
         window = max(r.within_s for r in rules)
         cells = dict.fromkeys(code for r in rules for code in cells_near(r, self.grid, a.cell_code))
         nearby = [x for code in cells for x in self.store.anomalies(cell_code=code, start=a.ts - window, limit=500)
-                  if x.ts <= a.ts + window]
+                  if x.ts <= a.ts + window and x.is_incident]  # a faulty sensor confirms nothing
         matches = find_matches(rules, a, nearby, self.grid)
         if not matches:
             return []

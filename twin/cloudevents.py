@@ -55,6 +55,7 @@ def anomaly_event(anomaly: Anomaly, cell: Cell, source: str) -> dict:
     data = {
         "anomaly_id": anomaly.id,
         "type": anomaly.type,
+        "category": anomaly.category,
         "status": anomaly.status,
         "severity": anomaly.severity.label,
         "cell": cell_ref(cell),

@@ -269,6 +269,15 @@ def test_devices_put_get_list(store):
     assert len(store.list_devices()) == 3
 
 
+def test_anomaly_category_is_kept(store):
+    health = anomaly("an-h", category="device_health", details={"run": 9})
+    incident = anomaly("an-i", ts=T0 + 1)
+    store.write_anomalies([health, incident])
+    got = {a.id: a for a in store.anomalies()}
+    assert got["an-h"].category == "device_health" and not got["an-h"].is_incident
+    assert got["an-i"].category == "incident" and got["an-h"] == health
+
+
 def test_device_status_and_last_seen_never_move_backwards(store):
     store.put_devices([device("aq-0001"), device("aq-0002")])
     store.set_device_status("aq-0001", DeviceStatus.ONLINE, T0 + 10)

@@ -70,7 +70,7 @@ DEVICE_COLUMNS = (
 )  # fmt: skip
 ANOMALY_COLUMNS = (
     "id", "type", "status", "severity", "cell_code", "device_id", "detector", "ts", "explanation",
-    "metric", "value", "threshold", "lat", "lon", "details",
+    "metric", "value", "threshold", "lat", "lon", "details", "category",
 )  # fmt: skip
 CELL_STATE_COLUMNS = ("code", "level", "metric_values", "updated_at", "open_anomalies")
 CELL_COLUMNS = ("code", "name", "district_name", "street_name", "community_name", "worker", "attributes", "geometry")
@@ -106,7 +106,8 @@ def device_from_row(row: Sequence, decode_json=loads) -> Device:
 
 
 def anomaly_from_row(row: Sequence, decode_json=loads) -> Anomaly:
-    (id_, type_, status, severity, cell, device, detector, ts, explanation, metric, value, threshold, lat, lon, details) = row
+    (id_, type_, status, severity, cell, device, detector, ts, explanation, metric, value, threshold, lat, lon, details,
+     category) = row
     return Anomaly(
         id=id_,
         type=type_,
@@ -123,6 +124,7 @@ def anomaly_from_row(row: Sequence, decode_json=loads) -> Anomaly:
         lat=lat,
         lon=lon,
         details=decode_json(details) or {},
+        category=category,
     )
 
 
@@ -148,7 +150,7 @@ def device_row(d: Device, time=float) -> tuple:
 def anomaly_row(a: Anomaly, time=float) -> tuple:
     return (
         a.id, a.type, a.status, Level(a.severity).label, a.cell_code, a.device_id, a.detector, time(a.ts),
-        a.explanation, a.metric, a.value, a.threshold, a.lat, a.lon, dumps(a.details or {}),
+        a.explanation, a.metric, a.value, a.threshold, a.lat, a.lon, dumps(a.details or {}), a.category,
     )  # fmt: skip
 
 

@@ -275,10 +275,16 @@ CASES = (
     "CREATE TABLE audit_cursors (name text PRIMARY KEY, seq bigint NOT NULL)",
 )
 
+# Incident or device-health alert (twin.anomalies); rows written before it were all incidents.
+ANOMALY_CATEGORY = (
+    "ALTER TABLE anomalies ADD COLUMN category text NOT NULL DEFAULT 'incident'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_core", CORE),
     Migration("0002_readings", readings_statements),
     Migration("0003_cases", CASES),
+    Migration("0004_anomaly_category", ANOMALY_CATEGORY),
 )
 
 

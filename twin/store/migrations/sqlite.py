@@ -206,7 +206,13 @@ CASES = (
     "CREATE TABLE audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
 )
 
+# Incident or device-health alert (twin.anomalies); rows written before it were all incidents.
+ANOMALY_CATEGORY = (
+    "ALTER TABLE anomalies ADD COLUMN category TEXT NOT NULL DEFAULT 'incident'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", INITIAL),
     Migration("0002_cases", CASES),
+    Migration("0003_anomaly_category", ANOMALY_CATEGORY),
 )
