@@ -129,6 +129,16 @@ def case_records():
     return chain(GENESIS, 0, [*entries, entry])
 
 
+def health_anomaly():
+    """A device-health alert: a category of its own, never a case."""
+    return Anomaly(
+        id="an-3", type="sensor_stuck", status="opened", severity=Level.WARNING, cell_code="410204001002007",
+        device_id="wl-0004", detector="flatline", ts=T0, metric="water_level_cm", value=42.0,
+        explanation="Water level at wl-0004 has read 42 cm 8 times in a row over 40 min: stuck sensor suspected.",
+        details={"run": 8, "run_s": 2400.0}, category="device_health",
+    )
+
+
 def built_events(cell, bare_cell):
     """(label, event) for every outbound shape the builders make."""
     for record in case_records():
@@ -137,6 +147,7 @@ def built_events(cell, bare_cell):
     yield "anomaly opened", cloudevents.anomaly_event(threshold_anomaly(), cell, SOURCE)
     yield "anomaly cleared", cloudevents.anomaly_event(threshold_anomaly("cleared"), cell, SOURCE)
     yield "camera anomaly, no metric", cloudevents.anomaly_event(camera_anomaly(), bare_cell, SOURCE)
+    yield "device-health alert", cloudevents.anomaly_event(health_anomaly(), cell, SOURCE)
     yield "cell with data", cloudevents.cell_state_event(
         CellState("410204001002007", Level.WARNING, {"pm25": 96.4, "smoke": 0.0}, T0, 1), cell, SOURCE, T0 + 1
     )
