@@ -234,7 +234,7 @@ class FieldMapper:
         """The metric a source field stands for, or None when it stands for none of the catalog's.
 
         With `by_unit`, a field whose name says nothing is still mapped by a unit that only one
-        metric has ("Cel", "%RH", "dB"); turn it off where the unit is a payload-wide default.
+        metric has ("Cel", "%RH", "dBA"); turn it off where the unit is a payload-wide default.
 
         >>> m = FieldMapper(MetricCatalog.default())
         >>> m.field("temperature_f").metric.name, m.field("temperature_f").unit
@@ -273,10 +273,12 @@ class FieldMapper:
         # Last resort, a unit that only one metric can have.
         key = unit(unit_text) if unit_text and by_unit else None
         if key is not None and unit_text:
-            family = UNITS[key].family
-            by_family = {"temperature": "temperature_c", "sound": "noise_db"}
-            if unit_text.strip().lower() == "%rh":
+            family, spelled = UNITS[key].family, unit_text.strip().lower()
+            by_family = {"temperature": "temperature_c"}
+            if spelled == "%rh":
                 by_family["percent"] = "humidity_pct"
+            if spelled in ("dba", "db(a)", "dbspl", "db spl"):  # plain "dB" is as often a signal-to-noise ratio
+                by_family["sound"] = "noise_db"
             metric_name = by_family.get(family)
             if metric_name in self.catalog:
                 return Field(self.catalog[metric_name], unit_text)

@@ -278,8 +278,9 @@ class HomeAssistantAdapter(ThirdPartyAdapter):
         self._forget(lambda k: k == key)
         self.entities[key] = entity
         self.by_topic.setdefault(state_topic, {})[key] = entity
-        self._want(state_topic)
-        self._learn_availability(config, device_id)
+        if field is not None:  # link quality, switches and the like are not worth a subscription
+            self._want(state_topic)
+            self._learn_availability(config, device_id)
         log.debug("homeassistant entity %s of device %s on %s: %s", key, device_id, state_topic,
                   field.metric.name if field else "no metric")
 

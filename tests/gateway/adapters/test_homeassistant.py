@@ -68,6 +68,7 @@ def test_device_discovery_with_components(ha):
                   "link": {"p": "sensor", "val_tpl": "{{ value_json.rssi }}", "uniq_id": "nkf4_rssi"},
                   "reset": {"p": "button", "cmd_t": "meters/noise-kf-4/reset"}}}
     learn(ha, "homeassistant/device/noise-kf-4/config", config)
+    assert ha.take_subscriptions() == ["meters/noise-kf-4"]
     assert only(decode(ha, "meters/noise-kf-4", {"laeq": 71.5, "rssi": -80})).values == {"noise_db": 71.5}
     # A component left with only its platform is removed.
     config["cmps"]["laeq"] = {"p": "sensor"}
@@ -81,6 +82,12 @@ def test_empty_config_removes_the_entity(ha):
     learn(ha, "homeassistant/sensor/air12/temperature/config", b"")
     out = decode(ha, "kf/air-12/state", {"temperature": 41.0})
     assert not out.observations and not out.rejections
+
+
+def test_entities_without_a_metric_are_not_subscribed(ha):
+    learn(ha, "homeassistant/sensor/air12/rssi/config", {"stat_t": "kf/air-12/rssi", "dev_cla": "signal_strength",
+                                                         "unit_of_meas": "dBm", "dev": {"ids": "air12"}})
+    assert ha.take_subscriptions() == []
 
 
 def test_states_before_their_config_are_dropped_not_dead_lettered(ha):

@@ -51,6 +51,8 @@ def test_names_that_are_not_street_measurements(name):
 
 def test_a_unit_alone_picks_a_metric_only_when_allowed():
     assert MAPPER.field("urn:dev:ow:10e2073a01080063", "Cel").metric.name == "temperature_c"
+    assert MAPPER.field("urn:dev:ow:10e2073a01080063", "dBA").metric.name == "noise_db"
+    assert MAPPER.field("snr", "dB") is None  # a ratio, not a sound level
     assert MAPPER.field("urn:dev:ow:10e2073a01080063", "Cel", by_unit=False) is None
 
 
