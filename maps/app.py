@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maps import api
+from maps import api, auth, cases_api
 from maps.context import Context
 from maps.errors import ApiError
 from maps.hub import Hub, sse_event
@@ -125,6 +125,8 @@ ROUTES = [
     Route("/api/devices", api.devices, methods=["GET", "POST"]),
     Route("/api/devices/{id}", api.get_device, methods=["GET"]),
     Route("/api/events", api.list_events, methods=["GET"]),
+    *auth.ROUTES,
+    *cases_api.ROUTES,
     Route("/api/stream", stream, methods=["GET"]),
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
@@ -188,6 +190,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    cases_api.install(app, settings, store, grid)  # login, roles and the case loop
     return app
 
 

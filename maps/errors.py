@@ -2,8 +2,11 @@
 
     ApiError                 status 400 unless a subclass says otherwise
     ├── BadRequest   400     a query parameter is missing or malformed
-    ├── NotFound     404     no such cell, device or route
-    ├── Conflict     409     the resource already exists
+    ├── Unauthorized 401     no valid credentials, and the request needs them
+    ├── Forbidden    403     the user's role (or assignment) does not allow it
+    ├── NotFound     404     no such cell, device, case or route
+    ├── Conflict     409     the resource already exists; the action is not allowed in the case's status
+    ├── UnsupportedMedia 415 a write with a session cookie that is not JSON
     └── Unprocessable 422    a request body is well-formed JSON but invalid
 
 Twin errors (DeviceError, OutsideGrid, ...) are translated into these at the
@@ -44,3 +47,15 @@ class Conflict(ApiError):
 
 class Unprocessable(ApiError):
     status = 422
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class UnsupportedMedia(ApiError):
+    status = 415

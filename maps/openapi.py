@@ -6,6 +6,7 @@ names every route of the app, and that real responses match its schemas.
 
 from __future__ import annotations
 
+from maps import cases_openapi
 from twin.config import Settings
 from twin.devices import DeviceKind, DeviceStatus
 from twin.metrics import Level
@@ -309,9 +310,14 @@ def openapi_document(settings: Settings) -> dict:
             "version": "1.0.0",
             "description": "Grid cells, their live state and history, devices and anomalies. "
             "Coordinates are WGS84; times are RFC 3339 (UTC) in answers and RFC 3339 or epoch seconds in queries. "
-            "Every 4xx answer is JSON: {\"error\": ..., \"detail\": ...}.",
+            "Every 4xx answer is JSON: {\"error\": ..., \"detail\": ...}. "
+            "People log in (POST /api/login, a session cookie); integrators send a bearer token. Without either, a "
+            "request has the anonymous role (viewer unless auth.anonymous says otherwise); registering a device "
+            "needs the admin role, and each case action the role docs/cases.md gives it.",
         },
         "servers": [{"url": "/"}],
-        "paths": paths,
-        "components": {"schemas": _SCHEMAS, "responses": _RESPONSES},
+        "paths": paths | cases_openapi.paths(),
+        "components": {"schemas": _SCHEMAS | cases_openapi.schemas(),
+                       "responses": _RESPONSES | cases_openapi.RESPONSES,
+                       "securitySchemes": cases_openapi.SECURITY_SCHEMES},
     }

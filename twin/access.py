@@ -7,7 +7,7 @@ worker also needs the case to be assigned to you.
 | report a case   |        | yes        | yes                 | yes   |
 | file, cancel, dispatch, reassign, close, reopen, evaluate | | yes | | yes |
 | accept, handle  |        |            | assigned cases only |       |
-| read the audit log |     |            |                     | yes   |
+| read the audit log, register devices | | |                 | yes   |
 
 Anonymous requests act as the configured anonymous role (the map wall's viewer by
 default; `auth.anonymous = "none"` makes every request log in).
@@ -21,7 +21,7 @@ from twin.cases import Action, Case
 from twin.errors import AccessDenied
 from twin.users import Role
 
-__all__ = ["Principal", "PERMISSIONS", "authorize", "can", "ANONYMOUS_NAME"]
+__all__ = ["Principal", "PERMISSIONS", "authorize", "can", "describe", "ANONYMOUS_NAME"]
 
 ANONYMOUS_NAME = "anonymous"
 
@@ -37,10 +37,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "case.accept": frozenset({Role.GRID_WORKER}),
     "case.handle": frozenset({Role.GRID_WORKER}),
     "audit.read": frozenset({Role.ADMIN}),
+    "device.register": frozenset({Role.ADMIN}),
 }
 
 # Permissions that also need the case to be assigned to the acting user.
 ASSIGNEE_ONLY = frozenset({"case.accept", "case.handle"})
+
+
+def describe(permission: str) -> str:
+    """What a permission lets one do, for messages: 'case.accept' -> 'accept cases'."""
+    noun, verb = permission.split(".", 1)
+    return {"case.read": "read cases", "kpi.read": "read the governance figures", "audit.read": "read the audit log",
+            "device.register": "register devices", "case.report": "report cases"}.get(permission, f"{verb} {noun}s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +82,8 @@ def authorize(principal: Principal, permission: str, case: Case | None = None) -
     roles = sorted(PERMISSIONS[permission])
     who = f"{principal.name} ({principal.role or 'no role'})"
     if principal.role in PERMISSIONS[permission] and permission in ASSIGNEE_ONLY:
-        raise AccessDenied(f"{who} may {permission.split('.', 1)[1]} only cases assigned to them; "
+        raise AccessDenied(f"{who} may {describe(permission)} only when they are assigned to them; "
                            f"case {case.id if case else '?'} is assigned to {case.assignee if case else None}")
     hint = "" if principal.authenticated else "; log in (POST /api/login) or send a bearer token"
-    raise AccessDenied(f"{who} may not {permission.replace('.', ' ')}: it needs the role "
+    raise AccessDenied(f"{who} may not {describe(permission)}: that needs the role "
                        f"{' or '.join(str(r) for r in roles)}{hint}")

@@ -11,7 +11,8 @@ import pytest
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import fill_store, small_grid
+from tests.maps.common import T0, fill_store, small_grid
+from twin.accounts import create_user, issue_token
 from twin.config import Settings
 from twin.grid import Grid
 from twin.store import open_store
@@ -50,10 +51,18 @@ def grid() -> Grid:
 
 
 @pytest.fixture
-async def client(settings, store, grid):
+def admin_token(store) -> str:
+    """A bearer token of an admin, the role that may register devices."""
+    create_user(store, "test-admin", "admin", now=T0, actor="test")
+    return issue_token(store, "test-admin", now=T0, actor="test")
+
+
+@pytest.fixture
+async def client(settings, store, grid, admin_token):
     app = create_app(settings, store=store, grid=grid)
     # ASGITransport does not run the lifespan; the app's live feed (polling, no broker) should run.
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gridtwin.test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gridtwin.test",
+                                     headers={"Authorization": f"Bearer {admin_token}"}) as c:
             c.app = app
             yield c

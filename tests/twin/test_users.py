@@ -83,7 +83,7 @@ def test_each_role_is_allowed_or_denied_each_permission(permission, role):
 @pytest.mark.parametrize("permission", ["case.accept", "case.handle"])
 def test_a_grid_worker_acts_only_on_cases_assigned_to_them(permission):
     assert can(Principal("wang", G), permission, CASE)
-    with pytest.raises(AccessDenied, match="only cases assigned to them"):
+    with pytest.raises(AccessDenied, match="only when they are assigned to them"):
         authorize(Principal("li", G), permission, CASE)
 
 

@@ -1,0 +1,237 @@
+"""Who is asking the web app: a person with a session cookie, an integrator with a bearer token,
+or nobody (the anonymous role: the map wall's viewer by default).
+
+    POST /api/login   {"name", "password"} -> a session cookie (signed, HttpOnly, SameSite=Lax)
+    POST /api/logout  ends the session
+    GET  /api/me      who the request is from, and what they may do
+
+`AuthMiddleware` puts the request's Principal in `request.state.principal`, and refuses
+writes that no handler authorizes itself (registering a device needs the admin role). A bearer
+token that is wrong or revoked is refused (401) rather than treated as anonymous, so an
+integrator learns at once; a session cookie that ended just falls back to anonymous.
+With `auth.anonymous = "none"`, every /api/ request but login and the OpenAPI
+document needs credentials; the map page's HTML, /healthz and /metrics stay open.
+
+Writes with a session cookie must send JSON (`Content-Type: application/json`): a
+cross-site form cannot, which, with SameSite=Lax, keeps other sites from acting in a
+logged-in dispatcher's name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from typing import Callable
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from maps.errors import Forbidden, Unauthorized, Unprocessable, UnsupportedMedia
+from twin import accounts
+from twin.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
+from twin.cloudevents import rfc3339
+from twin.config import AuthSettings
+from twin.errors import StoreError
+from twin.users import Role
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Auth", "AuthMiddleware", "ROUTES", "COOKIE", "principal_of", "read_json"]
+
+COOKIE = "gridtwin_session"
+OPEN_PATHS = frozenset({"/api/login", "/api/openapi.json"})
+# Writes whose handlers do not authorize themselves (the case routes do, per case).
+WRITE_PERMISSIONS = {("POST", "/api/devices"): "device.register"}
+
+
+class Auth:
+    """Credentials against the store; the cookie signer; the anonymous principal."""
+
+    def __init__(self, settings: AuthSettings, store, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        if settings.secret is None:
+            log.info("auth.secret is not set: session cookies are signed with a key of this process, "
+                     "so logins end when it restarts")
+        self._key = (settings.secret or secrets.token_urlsafe(32)).encode("utf-8")
+        role = None if settings.anonymous == "none" else Role(settings.anonymous)
+        self.anonymous = Principal(ANONYMOUS_NAME, role, "anonymous")
+
+    # -- cookies --------------------------------------------------------------------
+    def _signature(self, value: str) -> str:
+        mac = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+    def sign(self, session: str) -> str:
+        return f"{session}.{self._signature(session)}"
+
+    def unsign(self, cookie: str) -> str | None:
+        """The session id of a cookie this process (or one sharing auth.secret) signed, else None."""
+        session, _, signature = cookie.rpartition(".")
+        if not session or not hmac.compare_digest(signature, self._signature(session)):
+            return None
+        return session
+
+    # -- who is asking ------------------------------------------------------------------
+    async def principal(self, headers: dict[str, str], cookies: dict[str, str]) -> Principal | None:
+        """The request's principal; None when its bearer token is not valid."""
+        authorization = headers.get("authorization", "")
+        now = self.clock()
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            user = await run_in_threadpool(accounts.user_for_token, self.store, token.strip(), now)
+            return None if user is None else Principal(user.name, user.role, "token")
+        cookie = cookies.get(COOKIE)
+        session = self.unsign(cookie) if cookie else None
+        if session is not None:
+            user = await run_in_threadpool(accounts.user_for_session, self.store, session, now)
+            if user is not None:
+                return Principal(user.name, user.role, "session")
+        return self.anonymous
+
+    def cookie_header(self, value: str, max_age: int) -> str:
+        parts = [f"{COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age}"]
+        if self.settings.cookie_secure:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+
+class AuthMiddleware:
+    """Pure ASGI: resolve the principal of every HTTP request before the app sees it."""
+
+    def __init__(self, app, auth: Auth):
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if not path.startswith("/api/"):  # the page, its assets, /healthz, /metrics: no one to ask for
+            scope.setdefault("state", {})["principal"] = self.auth.anonymous
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            principal = await self.auth.principal(request.headers, request.cookies)
+        except StoreError as exc:
+            log.error("checking the credentials of %s %s failed: %s", scope["method"], path, exc)
+            body = {"error": "the store does not answer, so credentials cannot be checked; /healthz says more",
+                    "detail": None}
+            await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        if principal is None:
+            await _refuse("the bearer token is not valid (unknown, revoked, or its user is disabled); "
+                          "get a new one with `gridtwin users token NAME`", scope, receive, send)
+            return
+        if principal.role is None and path not in OPEN_PATHS:
+            await _refuse("this server requires a login: POST /api/login with your name and password, "
+                          "or send a bearer token", scope, receive, send)
+            return
+        permission = WRITE_PERMISSIONS.get((scope["method"], path))
+        if permission is not None and not can(principal, permission):
+            message = (f"{principal.name} ({principal.role}) may not {describe(permission)}: that needs the role "
+                       f"{' or '.join(sorted(PERMISSIONS[permission]))}")
+            if principal.authenticated:
+                await JSONResponse(Forbidden(message).body(), status_code=403)(scope, receive, send)
+            else:
+                await _refuse(message + "; log in or send a bearer token", scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _refuse(message: str, scope, receive, send) -> None:
+    body = Unauthorized(message).body()
+    response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="gridtwin"'})
+    await response(scope, receive, send)
+
+
+def principal_of(request: Request) -> Principal:
+    return request.state.principal
+
+
+async def read_json(request: Request) -> object:
+    """The JSON body of a write; refuses a non-JSON body sent with a session cookie (415)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if principal_of(request).via == "session" and content_type != "application/json":
+        raise UnsupportedMedia("send the body as JSON with Content-Type: application/json",
+                               {"content_type": content_type or None})
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Unprocessable(f"the body is not valid JSON: {exc}", [{"field": None, "message": str(exc)}]) from None
+
+
+def _auth(request: Request) -> Auth:
+    return request.app.state.auth
+
+
+def _me(principal: Principal) -> dict:
+    return {
+        "name": principal.name,
+        "role": None if principal.role is None else str(principal.role),
+        "authenticated": principal.authenticated,
+        "via": principal.via,
+        "permissions": sorted(p for p in PERMISSIONS if can(principal, p) or _assigned_only(principal, p)),
+    }
+
+
+def _assigned_only(principal: Principal, permission: str) -> bool:
+    # accept/handle are granted per case; the role having them is what a page needs to know.
+    return permission in ("case.accept", "case.handle") and principal.role in PERMISSIONS[permission]
+
+
+async def login(request: Request) -> Response:
+    auth = _auth(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("password"), str):
+        raise Unprocessable("send {\"name\": ..., \"password\": ...}",
+                            [{"field": f, "message": "required text"} for f in ("name", "password")
+                             if not isinstance(body, dict) or not isinstance(body.get(f), str)])
+    now = auth.clock()
+    hours = auth.settings.session_hours
+    found = await run_in_threadpool(accounts.login, auth.store, body["name"], body["password"], now=now, hours=hours)
+    if found is None:
+        raise Unauthorized("wrong user name or password")
+    session, user = found
+    principal = Principal(user.name, user.role, "session")
+    max_age = int(hours * 3600)
+    return JSONResponse({**_me(principal), "expires_at": rfc3339(now + hours * 3600)},
+                        headers={"Set-Cookie": auth.cookie_header(auth.sign(session), max_age),
+                                 "Cache-Control": "no-store"})
+
+
+async def logout(request: Request) -> Response:
+    auth = _auth(request)
+    principal = principal_of(request)
+    ended = False
+    cookie = request.cookies.get(COOKIE)
+    session = auth.unsign(cookie) if cookie else None
+    if session is not None and principal.via == "session":
+        user = await run_in_threadpool(auth.store.get_user, principal.name)
+        ended = await run_in_threadpool(accounts.logout, auth.store, session, user, now=auth.clock())
+    return JSONResponse({"logged_out": ended}, headers={"Set-Cookie": auth.cookie_header("", 0)})
+
+
+async def me(request: Request) -> Response:
+    return JSONResponse(_me(principal_of(request)), headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+]

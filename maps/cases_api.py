@@ -1,0 +1,250 @@
+"""HTTP API of the case loop: cases, their transitions and timeline, the audit log and the
+governance figures. Every write is authorized by role (twin/access.py) and recorded in
+the audit log by the store; the gateway publishes the resulting case updates on MQTT.
+
+    GET  /api/cases                     filters, paging
+    POST /api/cases                     a manual report
+    GET  /api/cases/{id}                the case, its anomalies and its timeline
+    POST /api/cases/{id}/transitions    {"action": ..., "note": ..., <the action's fields>}
+    GET  /api/audit                     the audit log (admin)
+    GET  /api/kpi                       governance figures (JSON or CSV)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from maps.auth import Auth, AuthMiddleware, principal_of, read_json
+from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from maps.params import check_known, parse_bool, parse_limit, parse_time
+from twin.access import Principal, authorize
+from twin.audit import AuditRecord
+from twin.casebook import CaseBook
+from twin.cases import CaseQuery, Status, Tier
+from twin.cloudevents import case_json, rfc3339
+from twin.errors import AccessDenied, CaseNotFound, IllegalTransition, InvalidTransition, StaleCase
+from twin.kpi import GROUPS, figures, to_csv
+
+__all__ = ["install", "ROUTES", "CaseDesk"]
+
+DEFAULT_KPI_SPAN = 86_400.0
+TRANSITION_FIELDS = ("action", "note", "reason", "assignee", "photo_url", "satisfaction")
+REPORT_FIELDS = ("type", "severity", "cell", "lat", "lon", "title", "description")
+
+
+@dataclass
+class CaseDesk:
+    """What the case handlers share, on `app.state.cases`."""
+
+    book: CaseBook
+    auth: Auth
+    clock: Callable[[], float] = time.time
+
+
+def install(app: Starlette, settings, store, grid, *, clock: Callable[[], float] = time.time) -> None:
+    """Give the web app its case loop: the authentication middleware and the state the case and
+    login routes need (the routes themselves are in ROUTES and maps.auth.ROUTES)."""
+    auth = Auth(settings.auth, store, clock)
+    app.state.auth = auth
+    app.state.cases = CaseDesk(CaseBook(store, grid, settings.cases, settings.responsibility, clock=clock), auth, clock)
+    app.add_middleware(AuthMiddleware, auth=auth)
+
+
+def _desk(request: Request) -> CaseDesk:
+    return request.app.state.cases
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def _call(principal: Principal, fn, *args, **kwargs):
+    """Run a CaseBook call in a worker thread, translating the twin's errors into HTTP answers."""
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except AccessDenied as exc:
+        raise (Forbidden if principal.authenticated else Unauthorized)(str(exc)) from None
+    except CaseNotFound as exc:
+        raise NotFound(str(exc), {"id": exc.case_id}) from None
+    except IllegalTransition as exc:
+        raise Conflict(str(exc), {"status": exc.status, "action": exc.action, "allowed": exc.allowed}) from None
+    except InvalidTransition as exc:
+        raise Unprocessable(str(exc), exc.problems) from None
+    except StaleCase as exc:
+        raise Conflict(f"{exc}; it kept changing, try again", {"id": exc.case_id}) from None
+
+
+def _authorize(principal: Principal, permission: str) -> None:
+    try:
+        authorize(principal, permission)
+    except AccessDenied as exc:
+        raise (Forbidden if principal.authenticated else Unauthorized)(str(exc)) from None
+
+
+def _case(request: Request, case) -> dict:
+    desk = _desk(request)
+    return case_json(case, desk.book.grid.get(case.cell_code), desk.clock())
+
+
+def _audit(record: AuditRecord) -> dict:
+    return record.to_json() | {"at": rfc3339(record.at)}
+
+
+# -- cases --------------------------------------------------------------------------
+def _choices(name: str, text: str, kind) -> tuple:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    known = [str(k) for k in kind]
+    wrong = [v for v in values if v not in known]
+    if wrong or not values:
+        raise BadRequest(f"{name}: {', '.join(wrong) or repr(text)} is not one of {', '.join(known)} "
+                         "(several: comma-separated)", {"parameter": name, "value": text})
+    return tuple(kind(v) for v in values)
+
+
+async def cases(request: Request) -> Response:
+    """One route for both methods, so a wrong method is answered with the full Allow list."""
+    return await (report_case(request) if request.method == "POST" else list_cases(request))
+
+
+async def list_cases(request: Request) -> Response:
+    query = request.query_params
+    check_known(query, ("status", "cell", "type", "assignee", "level", "overdue", "limit", "offset"))
+    principal = principal_of(request)
+    _authorize(principal, "case.read")
+    desk = _desk(request)
+    limit = parse_limit(query, default=50, maximum=500)
+    offset_text = query.get("offset", "0")
+    if not offset_text.isdigit():
+        raise BadRequest(f"offset: {offset_text!r} is not a whole number of 0 or more", {"parameter": "offset"})
+    assignee = query.get("assignee")
+    if assignee == "me":
+        assignee = principal.name
+    filters = CaseQuery(
+        statuses=_choices("status", query["status"], Status) if "status" in query else (),
+        cells=tuple(c for c in query.get("cell", "").split(",") if c),
+        types=tuple(t for t in query.get("type", "").split(",") if t),
+        assignee=assignee,
+        level=_choices("level", query["level"], Tier)[0] if "level" in query else None,
+        overdue=parse_bool("overdue", query["overdue"]) if "overdue" in query else None,
+        now=desk.clock(),
+        limit=limit,
+        offset=int(offset_text),
+    )
+    found, total = await _call(principal, desk.book.find, filters)
+    return _json({"cases": [_case(request, c) for c in found], "total": total, "limit": limit,
+                  "offset": filters.offset})
+
+
+async def report_case(request: Request) -> Response:
+    check_known(request.query_params, ())
+    principal = principal_of(request)
+    _authorize(principal, "case.report")
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise Unprocessable("the body must be a JSON object with type and cell (or lat and lon)",
+                            [{"field": None, "message": "not a JSON object"}])
+    unknown = sorted(set(body) - set(REPORT_FIELDS))
+    if unknown:
+        raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a report has {', '.join(REPORT_FIELDS)}",
+                            [{"field": f, "message": "unknown field"} for f in unknown])
+    desk = _desk(request)
+    case = await _call(principal, desk.book.report, principal, type_=body.get("type"),
+                       severity=body.get("severity", "warning"), cell=body.get("cell"), lat=body.get("lat"),
+                       lon=body.get("lon"), title=body.get("title", ""), description=body.get("description", ""))
+    return _json(_case(request, case), 201, {"Location": f"/api/cases/{case.id}"})
+
+
+async def get_case(request: Request) -> Response:
+    check_known(request.query_params, ())
+    principal = principal_of(request)
+    _authorize(principal, "case.read")
+    book = _desk(request).book
+    case_id = request.path_params["id"]
+    case = await _call(principal, book.get, case_id)
+    anomaly_ids = await run_in_threadpool(book.store.case_anomaly_ids, case_id)
+    timeline = await run_in_threadpool(book.timeline, case_id)
+    return _json(_case(request, case) | {"anomaly_ids": anomaly_ids, "timeline": [_audit(r) for r in timeline]})
+
+
+async def transitions(request: Request) -> Response:
+    check_known(request.query_params, ())
+    principal = principal_of(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or "action" not in body:
+        raise Unprocessable("the body must be a JSON object with an action, e.g. {\"action\": \"file\"}",
+                            [{"field": "action", "message": "required"}])
+    unknown = sorted(set(body) - set(TRANSITION_FIELDS))
+    if unknown:
+        raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a transition has {', '.join(TRANSITION_FIELDS)}",
+                            [{"field": f, "message": "unknown field"} for f in unknown])
+    fields = {k: v for k, v in body.items() if k not in ("action", "note")}
+    book = _desk(request).book
+    case = await _call(principal, book.act, request.path_params["id"], body["action"], principal,
+                       note=body.get("note", ""), **fields)
+    return _json(_case(request, case))
+
+
+# -- the audit log --------------------------------------------------------------------
+async def audit(request: Request) -> Response:
+    query = request.query_params
+    check_known(query, ("subject", "id", "actor", "action", "from", "to", "after", "limit"))
+    principal = principal_of(request)
+    _authorize(principal, "audit.read")
+    after = query.get("after", "0")
+    if not after.isdigit():
+        raise BadRequest(f"after: {after!r} is not a sequence number (0 or more)", {"parameter": "after"})
+    limit = parse_limit(query, default=1000, maximum=10_000)
+    start = parse_time("from", query["from"]) if "from" in query else None
+    end = parse_time("to", query["to"]) if "to" in query else None
+    store = _desk(request).book.store
+    records = await run_in_threadpool(
+        lambda: store.audit_log(subject=query.get("subject"), subject_id=query.get("id"), actor=query.get("actor"),
+                                action=query.get("action"), after_seq=int(after), start=start, end=end, limit=limit))
+    return _json({"entries": [_audit(r) for r in records],
+                  "next_after": records[-1].seq if len(records) == limit else None})
+
+
+# -- governance figures -------------------------------------------------------------
+async def kpi(request: Request) -> Response:
+    query = request.query_params
+    check_known(query, ("level", "from", "to", "format"))
+    principal = principal_of(request)
+    _authorize(principal, "kpi.read")
+    desk = _desk(request)
+    group = query.get("level", "district")
+    if group not in GROUPS:
+        raise BadRequest(f"level: {group!r} is not one of {', '.join(GROUPS)}", {"parameter": "level", "value": group})
+    fmt = query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise BadRequest(f"format: {fmt!r} is not json or csv", {"parameter": "format", "value": fmt})
+    now = desk.clock()
+    end = parse_time("to", query["to"]) if "to" in query else now
+    start = parse_time("from", query["from"]) if "from" in query else end - DEFAULT_KPI_SPAN
+    if start >= end:
+        raise BadRequest(f"from ({rfc3339(start)}) must be before to ({rfc3339(end)})",
+                         {"from": rfc3339(start), "to": rfc3339(end)})
+    counts = await run_in_threadpool(desk.book.store.kpi_counts, group, start, end, now)
+    result = figures(counts, group, desk.book.grid)
+    if fmt == "csv":
+        name = f"gridtwin-kpi-{group}-{rfc3339(start)[:10]}-{rfc3339(end)[:10]}.csv"
+        return Response(to_csv(result), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return _json({"level": group, "from": rfc3339(start), "to": rfc3339(end), "computed_at": rfc3339(now), **result})
+
+
+ROUTES = [
+    Route("/api/cases", cases, methods=["GET", "POST"]),
+    Route("/api/cases/{id}", get_case, methods=["GET"]),
+    Route("/api/cases/{id}/transitions", transitions, methods=["POST"]),
+    Route("/api/audit", audit, methods=["GET"]),
+    Route("/api/kpi", kpi, methods=["GET"]),
+]
