@@ -1,11 +1,11 @@
-"""`python -m bench NAME [options]`: run one benchmark (ingest, latency)."""
+"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency")
+BENCHMARKS = ("ingest", "latency", "dispatch")
 
 
 def main(argv: list[str]) -> int:
