@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from twin.autodispatch import DEFAULT_RULES, DispatchRule, rules_from_config
+from twin.detection import DetectionSettings
 from twin.errors import ConfigError
 from twin.limits import TimeLimits
 from twin.metrics import MetricCatalog
@@ -131,6 +132,7 @@ class Settings:
     cases: CaseSettings = field(default_factory=CaseSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     responsibility: Responsibility = field(default_factory=Responsibility)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
     metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
 
@@ -140,7 +142,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = ("mqtt", "store", "grid", "gateway", "web", "cases", "auth", "responsibility")
+_SECTIONS = ("mqtt", "store", "grid", "gateway", "web", "cases", "auth", "responsibility", "detection")
 
 
 def _coerce(section: str, key: str, value: Any, target_type: Any) -> Any:
