@@ -45,7 +45,7 @@ def run(args, console) -> int:
         summary = asyncio.run(_demo(args, console, broker, data_dir))
     text = (f"demo stopped after {summary['seconds']:.0f} s: {summary['devices']} devices, "
             f"{summary['readings_stored']} readings stored, {summary['dead_letters']} dead letters, "
-            f"{summary['anomalies']} anomalies")
+            f"{summary['anomalies']} anomalies, {summary['cases']} cases")
     console.result(summary, text)
     return 0
 
@@ -104,6 +104,7 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
         gw_summary = gw.summary()
     stored = await asyncio.to_thread(store.count_readings)
     reporting = len({d.id for d in await asyncio.to_thread(store.list_devices) if d.last_seen is not None})
+    cases = await asyncio.to_thread(_case_counts, store)
     store.close()
     return {
         "seconds": round(time.monotonic() - started, 1),
@@ -118,5 +119,16 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
         "anomalies": gw_summary["anomalies_opened"],
         "anomalies_cleared": gw_summary["anomalies_cleared"],
         "camera_events": gw_summary["camera_events"],
+        "cases": cases["total"],
+        "cases_by_status": cases["by_status"],
+        "case_updates_published": gw_summary["case_updates_published"],
+        "escalations": gw_summary["escalations"],
         "mqtt_protocol": gw_summary["mqtt_protocol"],
     }
+
+
+def _case_counts(store) -> dict:
+    from twin.cases import CaseQuery, Status
+
+    by_status = {str(s): store.find_cases(CaseQuery(statuses=(s,), limit=1))[1] for s in Status}
+    return {"total": sum(by_status.values()), "by_status": {k: v for k, v in by_status.items() if v}}
