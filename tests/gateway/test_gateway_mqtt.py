@@ -54,11 +54,14 @@ async def test_cell_state_is_retained_for_late_subscribers(mosquitto, twin_store
     store, grid = twin_store
     async with running_gateway(mosquitto, store, grid) as gw:
         prefix = gw.settings.mqtt.prefix
+        early = Recorder(mosquitto, f"{prefix}/cells/+/+/state")
         pub = Publisher(mosquitto)
         pub.send(f"{prefix}/readings/aq-2", {"ts": NOW, "values": {"pm25": 90.0}})
         pub.close()
-        await wait_until(lambda: store.cell_states().get(D) is not None, what="state of D stored")
-        await asyncio.sleep(0.3)
+        try:
+            await early.wait_for(lambda t, p: t.endswith(f"{D}/state"))  # published: the broker holds it now
+        finally:
+            early.close()
         late = Recorder(mosquitto, f"{prefix}/cells/+/+/state")
         try:
             ((topic, state),) = await late.wait_for(lambda t, p: True)
