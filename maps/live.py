@@ -1,4 +1,4 @@
-"""The web app's live feed: cell state and anomaly CloudEvents from MQTT, pushed to the hub.
+"""The web app's live feed: cell state, anomaly and case-update CloudEvents from MQTT, pushed to the hub.
 
 While the broker is unreachable, the feed polls the store every second and pushes
 what changed, so the map keeps moving; once the broker is back the retained cell
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from maps.hub import Hub
 from maps.payloads import anomaly_json, state_json
+from twin.cloudevents import case_update_event
 from twin.cells import CellState
 from twin.config import MqttSettings
 from twin.grid import Grid
@@ -45,14 +46,22 @@ class AnomalyMessage:
     data: dict
 
 
+@dataclass(frozen=True, slots=True)
+class CaseMessage:
+    topic: str
+    received_at: float
+    data: dict  # the case-update data: the change (case_id, seq, action, ...) and the whole case
+
+
 def _epoch(text: str | float | None) -> float | None:
     if text is None or isinstance(text, (int, float)):
         return text
     return datetime.fromisoformat(text).timestamp()
 
 
-def decode(topic: str, payload: bytes, prefix: str, received_at: float) -> CellStateMessage | AnomalyMessage:
-    """A message on `{prefix}/cells/+/+/state` or `{prefix}/events/#`; ValueError says what is wrong."""
+def decode(topic: str, payload: bytes, prefix: str, received_at: float) -> CellStateMessage | AnomalyMessage | CaseMessage:
+    """A message on `{prefix}/cells/+/+/state`, `{prefix}/events/#` or `{prefix}/cases/#`; ValueError says
+    what is wrong."""
     levels = topic[len(prefix) + 1 :].split("/") if topic.startswith(prefix + "/") else []
     try:
         body = orjson.loads(payload)
@@ -79,7 +88,11 @@ def decode(topic: str, payload: bytes, prefix: str, received_at: float) -> CellS
         if "anomaly_id" not in data or "status" not in data:
             raise ValueError("anomaly event lacks anomaly_id or status")
         return AnomalyMessage(topic, received_at, data)
-    raise ValueError("topic is neither a cell state nor an event topic")
+    if len(levels) == 3 and levels[0] == "cases":
+        if not isinstance(data.get("case"), dict) or not isinstance(data.get("seq"), int) or "case_id" not in data:
+            raise ValueError("case update lacks case_id, seq or case")
+        return CaseMessage(topic, received_at, data)
+    raise ValueError("topic is neither a cell state, an event nor a case topic")
 
 
 class CellBoard:
@@ -141,9 +154,11 @@ class LiveFeed:
         self.backoff = backoff
         self.client_id = f"gridtwin-web-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.connected = False
-        self.messages = {"cell": 0, "anomaly": 0, "invalid": 0}
+        self.messages = {"cell": 0, "anomaly": 0, "case": 0, "invalid": 0}
         self._anomalies_since = time.time()
         self._anomalies_seen: dict[tuple[str, str], float] = {}
+        self._case_seq: int | None = None  # the audit log row the store polling has reached
+        self._cases_seen: dict[tuple[str, int], None] = {}
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -173,6 +188,7 @@ class LiveFeed:
                 async with self._client() as client:
                     await client.subscribe(f"{prefix}/cells/+/+/state", qos=1)
                     await client.subscribe(f"{prefix}/events/#", qos=1)
+                    await client.subscribe(f"{prefix}/cases/#", qos=1)
                     self.connected, delay = True, self.backoff[0]
                     log.info("live feed subscribed to %s/cells and %s/events on %s", prefix, prefix, where)
                     async for message in client.messages:
@@ -197,6 +213,9 @@ class LiveFeed:
         if isinstance(message, CellStateMessage):
             self.messages["cell"] += 1
             self._push_state(message.state)
+        elif isinstance(message, CaseMessage):
+            self.messages["case"] += 1
+            self._push_case(message.data)
         else:
             self.messages["anomaly"] += 1
             self._push_anomaly(message.data)
@@ -214,6 +233,16 @@ class LiveFeed:
         while len(self._anomalies_seen) > self.seen_limit:  # oldest first: dicts keep insertion order
             del self._anomalies_seen[next(iter(self._anomalies_seen))]
         self.hub.publish("anomaly", data)
+
+    def _push_case(self, data: dict) -> None:
+        key = (str(data["case_id"]), int(data["seq"]))
+        if key in self._cases_seen:
+            return
+        self._cases_seen[key] = None
+        while len(self._cases_seen) > self.seen_limit:
+            del self._cases_seen[next(iter(self._cases_seen))]
+        self._case_seq = max(self._case_seq or 0, key[1])
+        self.hub.publish("case", data)
 
     # -- store polling ------------------------------------------------------
     async def _poll_forever(self) -> None:
@@ -240,3 +269,17 @@ class LiveFeed:
         self._anomalies_since = max(self._anomalies_since, min(newest, time.time()))
         horizon = self._anomalies_since - 120.0
         self._anomalies_seen = {k: ts for k, ts in self._anomalies_seen.items() if ts >= horizon}
+        await self._poll_cases()
+
+    async def _poll_cases(self) -> None:
+        """Case changes from the audit log that the broker did not bring; the first call only finds
+        where the log ends (the stream replays nothing older than the connection)."""
+        if self._case_seq is None:
+            self._case_seq = await run_in_threadpool(self.store.last_audit_seq)
+            return
+        records = await run_in_threadpool(lambda: self.store.audit_log(subject="case", after_seq=self._case_seq,
+                                                                       limit=500))
+        grid = self.board.grid
+        for record in records:
+            cell = grid.by_code.get(orjson.loads(record.snapshot)["cell_code"])
+            self._push_case(case_update_event(record, cell, "gridtwin/web")["data"])

@@ -279,7 +279,9 @@ def openapi_document(settings: Settings) -> dict:
             "summary": "Live changes as Server-Sent Events",
             "description": "Events: `hello` once on connect ({server_time, mqtt_connected}); `cell` when a cell's "
             "state changes ({code, name, path, level, values, updated_at, open_anomalies}); `anomaly` when one "
-            "opens or clears (the Anomaly schema). Nothing older than the connection is replayed: reload "
+            "opens or clears (the Anomaly schema); `case` when a case changes (the `data` of the MQTT case "
+            "update: case_id, seq, action, actor, at, from_status, to_status, note, details and the whole case). "
+            "Nothing older than the connection is replayed: reload "
             "/api/cells?geometry=false after a reconnect. Comment lines every 15 s keep the connection open.",
             "operationId": "stream",
             "responses": {"200": {"description": "event stream",

@@ -34,7 +34,8 @@ def state_payload(**data) -> bytes:
         (f"{PREFIX}/cells/410204/{A}/state", state_payload(level="purple"), "malformed"),  # unknown level
         (f"{PREFIX}/cells/410204/{A}/state", state_payload(level="normal", values={"pm25": "x"}), "malformed"),
         (f"{PREFIX}/events/410204/{A}/smoke", orjson.dumps({"data": {"type": "smoke"}}), "lacks anomaly_id"),
-        (f"{PREFIX}/cases/410204/c-1", orjson.dumps({"data": {}}), "neither"),  # not subscribed by the feed
+        (f"{PREFIX}/cases/410204/c-1", orjson.dumps({"data": {}}), "lacks case_id"),  # a case update without one
+        (f"{PREFIX}/deadletter/schema", orjson.dumps({"data": {}}), "neither"),  # not subscribed by the feed
         (f"other/v1/cells/410204/{A}/state", state_payload(level="normal"), "neither"),  # another prefix
     ],
 )
