@@ -93,8 +93,9 @@ class CaseBook:
 
         Device-health alerts (category `device_health`: offline, stuck, drifting sensors, ...)
         are for technicians and never become cases."""
-        opened = sorted((a for a in anomalies if a.status == "opened" and a.is_incident and a.cell_code in self.grid),
-                        key=lambda a: a.ts)
+        # One entry per anomaly: the same one can come twice (stored before a restart, and retried).
+        unique = {a.id: a for a in anomalies if a.status == "opened" and a.is_incident and a.cell_code in self.grid}
+        opened = sorted(unique.values(), key=lambda a: a.ts)
         if not opened:
             return []
         linked = self.store.cases_of_anomalies([a.id for a in opened])
@@ -219,27 +220,21 @@ class CaseBook:
 
     # -- people's actions ---------------------------------------------------------
     def act(self, case_id: str, action: object, principal: Principal, *, note: object = "", **fields) -> Case:
-        """Take `action` on a case as `principal`: CaseNotFound, InvalidTransition (unknown action or
-        bad fields), AccessDenied, or IllegalTransition listing what is allowed."""
-        try:
-            action = Action(action)
-        except ValueError:
-            action = None
-        if action is None or action.system:
-            allowed = [a.value for a in Action if not a.system]
-            raise InvalidTransition([{"field": "action", "message": f"one of {', '.join(allowed)}"}])
-        if not isinstance(note, str):
-            raise InvalidTransition([{"field": "note", "message": "must be text"}])
-
+        """Take `action` on a case as `principal`. The checks run in this order, and the first that
+        fails raises: CaseNotFound; InvalidTransition (an unknown action); AccessDenied;
+        IllegalTransition listing what the status allows; InvalidTransition (the action's fields)."""
         def change(case: Case) -> Case:
-            authorize(principal, f"case.{action}", case)
+            action_ = _person_action(action)
+            if not isinstance(note, str):
+                raise InvalidTransition([{"field": "note", "message": "must be text"}])
+            authorize(principal, f"case.{action_}", case)
             given = dict(fields)
-            if action is Action.DISPATCH and not given.get("assignee"):
+            if action_ is Action.DISPATCH and not given.get("assignee"):
                 cell = self.grid.get(case.cell_code)
                 given["assignee"] = case.assignee or (self.responsibility.worker(cell) if cell else None)
-            assignee = given.get("assignee") if action in (Action.DISPATCH, Action.REASSIGN) else case.assignee
+            assignee = given.get("assignee") if action_ in (Action.DISPATCH, Action.REASSIGN) else case.assignee
             responsible = self._responsible(case, case.level, assignee) if case.level is Tier.GRID else None
-            changed, entry = transition(case, action, actor=principal.name, now=self.clock(), limits=self.limits(case),
+            changed, entry = transition(case, action_, actor=principal.name, now=self.clock(), limits=self.limits(case),
                                         note=note, responsible=responsible, **given)
             return self._save(changed, [entry])
 
@@ -280,3 +275,15 @@ class CaseBook:
         linked = self.store.cases_of_anomalies([a.id for a in opened])
         return [a for a in opened if a.id not in linked]
 
+
+
+def _person_action(action: object) -> Action:
+    """The action a person asked for; InvalidTransition for an unknown one or one only the system takes."""
+    try:
+        found = Action(action)
+    except ValueError:
+        found = None
+    if found is None or found.system:
+        allowed = [a.value for a in Action if not a.system]
+        raise InvalidTransition([{"field": "action", "message": f"one of {', '.join(allowed)}"}])
+    return found
