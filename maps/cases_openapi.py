@@ -257,7 +257,8 @@ def paths() -> dict:
         "/api/cases/{id}/transitions": {"post": {
             "summary": "Move a case: file, cancel, dispatch, reassign, accept, handle, close, reopen, evaluate",
             "description": "Roles: accept and handle are for the grid worker the case is assigned to; the others "
-            "for dispatchers and admins. Checked in this order: the case exists (404), the action and the role "
+            "for dispatchers and admins. Checked in this order: the body's shape (422: a JSON object with an "
+            "action and no other members than a transition takes), the case exists (404), the action and the role "
             "(422 for an unknown action, 401/403), the action in the case's status (409 lists the allowed ones), "
             "the action's fields (422 lists each problem).",
             "operationId": "transitionCase",
