@@ -231,3 +231,40 @@ def test_kpi_counts_by_cell_street_and_district(store):
     (district,) = store.kpi_counts("district", T0, T0 + 2 * DAY, T0 + 3000)
     assert (district.unit, district.cases, district.escalations) == ("410204", 5, 1)
     assert store.kpi_counts("district", T0 + 5 * DAY, T0 + 6 * DAY, T0) == []
+
+
+def _raw(store):
+    """A connection of the store's database outside the store, as someone with the file or a login has."""
+    if store.url.startswith("sqlite"):
+        import sqlite3
+
+        from twin.store.sqlite import sqlite_path
+
+        return sqlite3.connect(sqlite_path(store.url), isolation_level=None), (sqlite3.Error,)
+    import psycopg
+
+    return psycopg.connect(store.url, autocommit=True), (psycopg.Error,)
+
+
+def test_the_audit_log_refuses_changes_and_a_forced_change_breaks_the_chain(store):
+    from twin.errors import AuditChainBroken
+
+    case, _ = reported(store)
+    moved(store, moved(store, case, Action.FILE, T0 + 1), Action.DISPATCH, T0 + 2, assignee="wang")
+    assert verify_chain(store.audit_log())[0] == 3
+    db, errors = _raw(store)
+    try:
+        for statement in ("UPDATE audit_log SET note = 'nothing happened' WHERE seq = 2",
+                          "DELETE FROM audit_log WHERE seq = 3"):
+            with pytest.raises(errors, match="append-only"):
+                db.execute(statement)
+        if store.url.startswith("sqlite"):
+            db.execute("DROP TRIGGER audit_log_no_update")
+        else:
+            db.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        db.execute("UPDATE audit_log SET note = 'nothing happened' WHERE seq = 2")
+    finally:
+        db.close()
+    with pytest.raises(AuditChainBroken) as info:
+        verify_chain(store.audit_log())
+    assert info.value.seq == 2
