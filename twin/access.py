@@ -1,13 +1,16 @@
 """Who may do what: each permission names the roles that have it; acting on a case as a grid
 worker also needs the case to be assigned to you.
 
-| Permission      | viewer | dispatcher | grid_worker         | admin |
-|-----------------|--------|------------|---------------------|-------|
-| read cases, KPI | yes    | yes        | yes                 | yes   |
-| report a case   |        | yes        | yes                 | yes   |
-| file, cancel, dispatch, reassign, close, reopen, evaluate | | yes | | yes |
-| accept, handle  |        |            | assigned cases only |       |
-| read the audit log, register devices | | |                 | yes   |
+| Permission      | viewer | dispatcher | grid_worker         | admin | technician | reporter |
+|-----------------|--------|------------|---------------------|-------|------------|----------|
+| read cases, KPI | yes    | yes        | yes                 | yes   | yes        | yes      |
+| report a case   |        | yes        | yes                 | yes   |            |          |
+| file, cancel, dispatch, reassign, close, reopen, evaluate | | yes | | yes | |   |
+| accept, handle  |        |            | assigned cases only |       |            |          |
+| read the audit log |     |            |                     | yes   |            |          |
+| register, place and provision devices | | |              | yes   | yes        |          |
+| send field reports |     |            | yes                 |       |            | yes      |
+| see who sent field reports | | yes  |                     | yes   |            |          |
 
 Anonymous requests act as the configured anonymous role (the map wall's viewer by
 default; `auth.anonymous = "none"` makes every request log in).
@@ -37,7 +40,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "case.accept": frozenset({Role.GRID_WORKER}),
     "case.handle": frozenset({Role.GRID_WORKER}),
     "audit.read": frozenset({Role.ADMIN}),
-    "device.register": frozenset({Role.ADMIN}),
+    "device.register": frozenset({Role.TECHNICIAN, Role.ADMIN}),
+    # Placing a device, its MQTT credentials and claim codes.
+    "device.provision": frozenset({Role.TECHNICIAN, Role.ADMIN}),
+    # Mobile reports (twin/reports.py): sent by reporters and grid workers, read in full by the desk;
+    # everyone else sees reports and the leaderboard without reporters' names.
+    "report.submit": frozenset({Role.REPORTER, Role.GRID_WORKER}),
+    "report.identity": _DESK,
 }
 
 # Permissions that also need the case to be assigned to the acting user.
@@ -48,7 +57,9 @@ def describe(permission: str) -> str:
     """What a permission lets one do, for messages: 'case.accept' -> 'accept cases'."""
     noun, verb = permission.split(".", 1)
     return {"case.read": "read cases", "kpi.read": "read the governance figures", "audit.read": "read the audit log",
-            "device.register": "register devices", "case.report": "report cases"}.get(permission, f"{verb} {noun}s")
+            "device.register": "register devices", "case.report": "report cases",
+            "device.provision": "place devices and manage their credentials",
+            "report.submit": "send field reports", "report.identity": "see who sent field reports"}.get(permission, f"{verb} {noun}s")
 
 
 @dataclass(frozen=True, slots=True)

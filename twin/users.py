@@ -37,6 +37,8 @@ class Role(enum.StrEnum):
     DISPATCHER = "dispatcher"  # files, dispatches, reassigns, verifies and evaluates cases
     GRID_WORKER = "grid_worker"  # accepts and handles the cases assigned to them
     ADMIN = "admin"  # a dispatcher who also reads the audit log (and manages users from the command line)
+    TECHNICIAN = "technician"  # registers and places devices, issues their MQTT credentials, diagnoses them
+    REPORTER = "reporter"  # a mobile reporter (delivery rider, volunteer): sends reports, earns points
 
 
 @dataclass(frozen=True, slots=True)

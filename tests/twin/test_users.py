@@ -51,10 +51,10 @@ def test_user_names(name, ok):
 
 
 # -- who may do what --------------------------------------------------------------------
-V, D, G, AD = Role.VIEWER, Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN
+V, D, G, AD, T, R = Role.VIEWER, Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN, Role.TECHNICIAN, Role.REPORTER
 MATRIX = {  # permission -> the roles that have it
-    "case.read": {V, D, G, AD},
-    "kpi.read": {V, D, G, AD},
+    "case.read": {V, D, G, AD, T, R},
+    "kpi.read": {V, D, G, AD, T, R},
     "case.report": {D, G, AD},
     "case.file": {D, AD},
     "case.cancel": {D, AD},
@@ -66,6 +66,10 @@ MATRIX = {  # permission -> the roles that have it
     "case.accept": {G},  # and only the assignee
     "case.handle": {G},  # and only the assignee
     "audit.read": {AD},
+    "device.register": {T, AD},
+    "device.provision": {T, AD},
+    "report.submit": {G, R},  # mobile reporters and grid workers earn points for their reports
+    "report.identity": {D, AD},  # who sent a report: hidden from the wall and from other reporters
 }
 CASE = Case("C-20261129-0001", "fire", Level.CRITICAL, "410204001001001", Status.DISPATCHED, assignee="wang")
 
