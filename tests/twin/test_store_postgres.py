@@ -21,6 +21,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, box
 
+
 import gridtwin.cli as cli
 from twin.cells import CellState
 from twin.devices import Device, DeviceKind
@@ -32,6 +33,8 @@ from twin.store import open_store
 from twin.store.migrations import postgres as schema
 from twin.store.pgcluster import ThrowawayCluster, _free_port
 from twin.store.postgres import PostgresStore
+
+PG_ALL = [m.name for m in schema.MIGRATIONS]  # every migration, in order
 
 T0 = 1_764_403_200.0  # 2025-11-29T08:00:00Z
 DAY = 86_400.0
@@ -65,10 +68,10 @@ def partitions(url: str) -> dict[str, int]:
 # -- migrations ----------------------------------------------------------------------
 def test_migrations_are_recorded_in_order_and_pick_the_native_layout(postgres_url):
     with PostgresStore(postgres_url) as store:
-        assert store.migrate() == ["0001_core", "0002_readings"]
+        assert store.migrate() == PG_ALL and PG_ALL[:2] == ["0001_core", "0002_readings"]
         assert store.readings_layout() == schema.PARTITIONED
     applied = sql(postgres_url, "SELECT name FROM schema_migrations ORDER BY applied_at, name")
-    assert [name for (name,) in applied] == ["0001_core", "0002_readings"]
+    assert [name for (name,) in applied] == PG_ALL
     assert sql(postgres_url, "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'readings'::regclass") == [("r",)]
 
 
@@ -88,7 +91,7 @@ def test_concurrent_migrations_apply_each_step_once(postgres_url):
     for t in threads:
         t.join(60)
     assert errors == []
-    assert sorted(results) == [[], [], ["0001_core", "0002_readings"]]
+    assert sorted(results) == [[], [], PG_ALL]
 
 
 def test_migration_list_must_be_sorted_and_unique():
@@ -98,7 +101,7 @@ def test_migration_list_must_be_sorted_and_unique():
         pending([Migration("0002_b", ()), Migration("0001_a", ())], set())
     with pytest.raises(ValueError, match="unique"):
         pending([Migration("0001_a", ()), Migration("0001_a", ())], set())
-    assert [m.name for m in pending(schema.MIGRATIONS, {"0001_core"})] == ["0002_readings"]
+    assert [m.name for m in pending(schema.MIGRATIONS, {"0001_core"})] == PG_ALL[1:]
 
 
 # -- what is stored, in PostgreSQL's own types ---------------------------------------------
@@ -375,7 +378,7 @@ def test_db_migrate_on_postgresql(postgres_url, monkeypatch, capsys):
         if name.startswith("GRIDTWIN_"):
             monkeypatch.delenv(name)
     assert cli.main(["db", "migrate", "--store", postgres_url]) == 0
-    assert capsys.readouterr().out == "applied 0001_core\napplied 0002_readings\n"
+    assert capsys.readouterr().out == "".join(f"applied {name}\n" for name in PG_ALL)
     assert cli.main(["db", "migrate", "--store", postgres_url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"store": postgres_url, "applied": []}
 

@@ -18,7 +18,11 @@ from twin.devices import DeviceKind
 from twin.errors import StoreError
 from twin.readings import Reading
 from twin.store import open_store
+from twin.store.migrations.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from twin.store.sqlite import SqliteStore, sqlite_path
+
+ALL = [m.name for m in SQLITE_MIGRATIONS]  # every migration, in order
+APPLIED = "".join(f"applied {name}\n" for name in ALL)
 
 T0 = 1_764_403_200.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +106,7 @@ def test_two_stores_on_one_file_write_concurrently(url):
 
 def test_memory_store_works_from_threads():
     with open_store("sqlite:///:memory:") as store:
-        assert store.migrate() == ["0001_initial"]
+        assert store.migrate() == ALL and ALL[0] == "0001_initial"
         threads = [threading.Thread(target=store.write_readings, args=(readings(200, f"d{i}"),)) for i in range(4)]
         for t in threads:
             t.start()
@@ -162,7 +166,7 @@ def run(monkeypatch, capsys):
 
 
 def test_db_migrate_prints_applied_migrations_then_up_to_date(run, url):
-    assert run("db", "migrate", "--store", url) == (0, "applied 0001_initial\n", "")
+    assert run("db", "migrate", "--store", url) == (0, APPLIED, "")
     status, out, _ = run("db", "migrate", "--store", url)
     assert (status, out) == (0, f"{url} is up to date\n")
     status, out, _ = run("db", "migrate", "--store", url, "--json")
@@ -175,7 +179,7 @@ def test_db_migrate_reads_the_store_from_config_and_environment(run, tmp_path, m
     assert run("db", "migrate", "--config", config)[0] == 0
     assert (tmp_path / "from-config.db").exists()
     monkeypatch.setenv("GRIDTWIN_STORE_URL", f"sqlite:///{tmp_path}/from-env.db")
-    assert run("db", "migrate", "--config", config)[1] == "applied 0001_initial\n"
+    assert run("db", "migrate", "--config", config)[1] == APPLIED
     assert (tmp_path / "from-env.db").exists()
 
 
