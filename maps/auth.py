@@ -5,8 +5,9 @@ or nobody (the anonymous role: the map wall's viewer by default).
     POST /api/logout  ends the session
     GET  /api/me      who the request is from, and what they may do
 
-`AuthMiddleware` puts the request's Principal in `request.state.principal`, and refuses
-writes that no handler authorizes itself (registering a device needs the admin role). A bearer
+`AuthMiddleware` puts the request's Principal in `request.state.principal`, and authorizes
+and audits the writes whose handlers do not do it themselves (registering a device needs
+the admin role, and lands in the audit log as `device.register`). A bearer
 token that is wrong or revoked is refused (401) rather than treated as anonymous, so an
 integrator learns at once; a session cookie that ended just falls back to anonymous.
 With `auth.anonymous = "none"`, every /api/ request but login and the OpenAPI
@@ -36,6 +37,7 @@ from starlette.routing import Route
 from maps.errors import Forbidden, Unauthorized, Unprocessable, UnsupportedMedia
 from twin import accounts
 from twin.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
+from twin.audit import AuditEntry
 from twin.cloudevents import rfc3339
 from twin.config import AuthSettings
 from twin.errors import StoreError
@@ -149,7 +151,23 @@ class AuthMiddleware:
                 await _refuse(message + "; log in or send a bearer token", scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        if permission is None:
+            await self.app(scope, receive, send)
+            return
+        answered: dict = {}
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                answered["status"] = message["status"]
+                answered["location"] = dict(message.get("headers", [])).get(b"location", b"").decode("latin-1")
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        if 200 <= answered.get("status", 500) < 300:
+            subject = permission.split(".", 1)[0]
+            entry = AuditEntry(at=self.auth.clock(), actor=principal.name, action=permission, subject=subject,
+                               subject_id=answered["location"].rsplit("/", 1)[-1] or path)
+            await run_in_threadpool(self.auth.store.append_audit, [entry])
 
 
 async def _refuse(message: str, scope, receive, send) -> None:

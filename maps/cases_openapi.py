@@ -82,8 +82,8 @@ _AUDIT_ENTRY = {
         "at": {"type": "string", "format": "date-time"},
         "actor": {"type": "string"},
         "action": {"type": "string", "description": "a case action (file, dispatch, escalate, ...) or login, "
-                   "logout, user.create, token.issue"},
-        "subject": {"type": "string", "enum": ["case", "user"]},
+                   "logout, user.create, token.issue, device.register"},
+        "subject": {"type": "string", "enum": ["case", "user", "device"]},
         "subject_id": {"type": "string"},
         "from_status": {"type": ["string", "null"]},
         "to_status": {"type": ["string", "null"]},
@@ -274,7 +274,7 @@ def paths() -> dict:
             "summary": "The audit log, oldest first (role: admin)",
             "operationId": "auditLog",
             "parameters": [
-                _query("subject", "case or user", {"type": "string", "enum": ["case", "user"]}),
+                _query("subject", "case, user or device", {"type": "string", "enum": ["case", "user", "device"]}),
                 _query("id", "one case id or user name"),
                 _query("actor", "only rows of this actor"),
                 _query("action", "only this action", example="escalate"),

@@ -129,11 +129,16 @@ async def test_only_admins_read_the_audit_log(web, caller, status):
 
 
 @pytest.mark.parametrize("caller, status", [("anonymous", 401), ("dana", 403), ("ann", 201)])
-async def test_registering_a_device_needs_an_admin(web, caller, status):
+async def test_registering_a_device_needs_an_admin_and_is_audited(web, store, caller, status):
     lat, lon = centre(B)
     response = await web.post("/api/devices", json={"id": f"new-{caller}", "kind": "sensor", "lat": lat, "lon": lon},
                               headers=who(web, caller))
     assert response.status_code == status, response.text
+    audited = [(r.actor, r.subject, r.subject_id) for r in store.audit_log(action="device.register")]
+    assert audited == ([("ann", "device", "new-ann")] if status == 201 else [])
+    conflict = await web.post("/api/devices", json={"id": "aq-1", "kind": "sensor", "lat": lat, "lon": lon},
+                              headers=who(web, "ann"))
+    assert conflict.status_code == 409 and len(store.audit_log(action="device.register")) == len(audited)
 
 
 async def test_a_grid_worker_is_told_the_case_is_not_theirs(web):
