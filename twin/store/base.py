@@ -14,9 +14,12 @@ from twin.anomalies import Anomaly
 from twin.audit import AuditEntry, AuditRecord
 from twin.cases import Case, CaseQuery
 from twin.cells import CellState
+from twin.credentials import AccountKind, MqttAccount
 from twin.devices import Device, DeviceStatus
+from twin.health import DeviceVitals, Vitals
 from twin.kpi import KpiCounts
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.reports import Report, ReportView
 from twin.users import Credential, User
 
 
@@ -234,3 +237,72 @@ class TwinStore(abc.ABC):
     def kpi_counts(self, group: str, start: float, end: float, now: float) -> list[KpiCounts]:
         """Counts and sums over the cases created in `start <= created_at < end`, per cell
         (`group` "grid"), street ("street") or district ("district"); see twin/kpi.py."""
+
+    # -- MQTT accounts, device vitals, field reports -------------------------------
+    # Implemented once for both backends in twin/store/_field.py.
+    @abc.abstractmethod
+    def put_mqtt_account(self, account: MqttAccount) -> None:
+        """Insert or replace an MQTT account by user name."""
+
+    @abc.abstractmethod
+    def get_mqtt_account(self, username: str) -> MqttAccount | None:
+        """The account with this user name, revoked or not."""
+
+    @abc.abstractmethod
+    def list_mqtt_accounts(self, *, subject: str | None = None, kind: AccountKind | None = None,
+                           include_revoked: bool = False) -> list[MqttAccount]:
+        """Accounts by user name, of one subject and kind when given; revoked ones only on request."""
+
+    @abc.abstractmethod
+    def revoke_mqtt_accounts(self, subject: str, now: float, kinds: Iterable[AccountKind] = ()) -> list[str]:
+        """Revoke the active accounts of a device or reporter (of `kinds`, when given); their user names."""
+
+    @abc.abstractmethod
+    def redeem_claim(self, claim_username: str, account: MqttAccount, now: float) -> bool:
+        """In one transaction: revoke the claim account if it is active and unexpired, and store `account`.
+        False (and nothing stored) when the claim was used, revoked, expired or never issued."""
+
+    @abc.abstractmethod
+    def mark_mqtt_accounts_applied(self, usernames: Sequence[str], now: float) -> None:
+        """Record that a password file holding these accounts was written at `now`."""
+
+    @abc.abstractmethod
+    def record_vitals(self, vitals: Iterable[Vitals]) -> None:
+        """Add messages to devices' counts (in all, and per UTC hour) and keep the newest battery, signal
+        and clock skew; a value the newest message did not report keeps the one before."""
+
+    @abc.abstractmethod
+    def device_vitals(self, device_id: str, now: float) -> DeviceVitals | None:
+        """A device's vitals, with the messages of the hour before `now`; None if it never sent one."""
+
+    @abc.abstractmethod
+    def dead_letter_stats(self, device_id: str) -> dict[str, tuple[int, float]]:
+        """Reason -> (number of dead letters, the last one's receive time) of one device."""
+
+    @abc.abstractmethod
+    def put_report(self, report: Report) -> bool:
+        """Store a new field report; False when its id, or its reporter and `client_ref`, are stored."""
+
+    @abc.abstractmethod
+    def set_report_case(self, report_id: str, case_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_report(self, report_id: str) -> ReportView | None: ...
+
+    @abc.abstractmethod
+    def find_report(self, reporter_id: str, client_ref: str) -> Report | None:
+        """The report a reporter sent under its own id `client_ref`, if stored."""
+
+    @abc.abstractmethod
+    def list_reports(self, *, reporter_id: str | None = None, case_id: str | None = None,
+                     limit: int = 100) -> list[ReportView]:
+        """Reports newest first, with their case's status and the points they earned."""
+
+    @abc.abstractmethod
+    def settle_reports(self, now: float, points: int) -> int:
+        """Credit `points` in the ledger to every report whose case was filed and not cancelled as a
+        false alarm, once per report; how many were credited now."""
+
+    @abc.abstractmethod
+    def leaderboard(self, district: str | None = None, limit: int = 50) -> list[tuple[str, int, int]]:
+        """(reporter id, points, confirmed reports) of the ledger, of one district when given, best first."""

@@ -34,6 +34,7 @@ from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
 from twin.store._cases import CaseTables
+from twin.store._field import FieldTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations import postgres as schema
@@ -83,7 +84,7 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET temp_buffers = '32MB'")
 
 
-class PostgresStore(CaseTables, TwinStore):
+class PostgresStore(CaseTables, FieldTables, TwinStore):
     """TwinStore on PostgreSQL + PostGIS (`postgresql://user@host:port/db`).
 
     The pool opens on construction (StoreError when the server cannot be reached) and
@@ -169,6 +170,9 @@ class PostgresStore(CaseTables, TwinStore):
 
     def _epoch_sql(self, column: str) -> str:
         return f"CAST(extract(epoch from {column}) AS DOUBLE PRECISION)"
+
+    def _write_transaction(self, operation: str):
+        return self._cursor(operation)
 
     def readings_layout(self) -> str:
         """'partitioned' or 'hypertable', as recorded by the migration."""

@@ -24,6 +24,7 @@ from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
 from twin.store._cases import CaseTables
+from twin.store._field import FieldTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations.sqlite import MIGRATIONS, SCHEMA_MIGRATIONS
@@ -53,7 +54,7 @@ def sqlite_path(url: str) -> str:
     return rest[1:]
 
 
-class SqliteStore(CaseTables, TwinStore):
+class SqliteStore(CaseTables, FieldTables, TwinStore):
     """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
 
     _dialect = DIALECT
@@ -106,6 +107,9 @@ class SqliteStore(CaseTables, TwinStore):
 
     def _audit_transaction(self, operation: str):
         return self._transaction(operation)  # IMMEDIATE: one writer at a time already
+
+    def _write_transaction(self, operation: str):
+        return self._transaction(operation)
 
     def _epoch_sql(self, column: str) -> str:
         return f"({column} / 1e6)"

@@ -280,11 +280,71 @@ ANOMALY_CATEGORY = (
     "ALTER TABLE anomalies ADD COLUMN category text NOT NULL DEFAULT 'incident'",
 )
 
+# MQTT accounts (twin/credentials.py), what the gateway hears of each device (twin/health.py),
+# field reports and the reporters' ledger (twin/reports.py).
+FIELD = (
+    """CREATE TABLE mqtt_accounts (
+        username text PRIMARY KEY,
+        kind text NOT NULL,
+        subject text NOT NULL,
+        password_hash text NOT NULL,
+        created_at timestamptz NOT NULL,
+        revoked_at timestamptz,
+        applied_at timestamptz,
+        expires_at timestamptz
+    )""",
+    "CREATE INDEX mqtt_accounts_subject ON mqtt_accounts (subject)",
+    """CREATE TABLE device_vitals (
+        device_id text PRIMARY KEY,
+        last_message_at timestamptz NOT NULL,
+        battery double precision,
+        rssi double precision,
+        snr double precision,
+        linkquality double precision,
+        clock_skew_s double precision,
+        messages bigint NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE device_traffic (
+        device_id text NOT NULL,
+        hour bigint NOT NULL,
+        messages bigint NOT NULL,
+        PRIMARY KEY (device_id, hour)
+    )""",
+    """CREATE TABLE reports (
+        id text PRIMARY KEY,
+        reporter_id text NOT NULL,
+        type text NOT NULL,
+        lat double precision NOT NULL,
+        lon double precision NOT NULL,
+        cell_code text NOT NULL,
+        received_at timestamptz NOT NULL,
+        channel text NOT NULL,
+        note text NOT NULL DEFAULT '',
+        photo_url text,
+        client_ref text,
+        ts timestamptz,
+        case_id text,
+        UNIQUE (reporter_id, client_ref)
+    )""",
+    "CREATE INDEX reports_case ON reports (case_id)",
+    "CREATE INDEX reports_received ON reports (received_at)",
+    """CREATE TABLE reporter_ledger (
+        report_id text PRIMARY KEY REFERENCES reports (id),
+        reporter_id text NOT NULL,
+        district text NOT NULL,
+        cell_code text NOT NULL,
+        points int NOT NULL,
+        at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX reporter_ledger_district ON reporter_ledger (district, reporter_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_core", CORE),
     Migration("0002_readings", readings_statements),
     Migration("0003_cases", CASES),
     Migration("0004_anomaly_category", ANOMALY_CATEGORY),
+    Migration("0005_field", FIELD),
 )
 
 

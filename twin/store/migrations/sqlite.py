@@ -211,8 +211,68 @@ ANOMALY_CATEGORY = (
     "ALTER TABLE anomalies ADD COLUMN category TEXT NOT NULL DEFAULT 'incident'",
 )
 
+# MQTT accounts (twin/credentials.py), what the gateway hears of each device (twin/health.py),
+# field reports and the reporters' ledger (twin/reports.py).
+FIELD = (
+    """CREATE TABLE mqtt_accounts (
+        username TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        applied_at INTEGER,
+        expires_at INTEGER
+    )""",
+    "CREATE INDEX mqtt_accounts_subject ON mqtt_accounts (subject)",
+    """CREATE TABLE device_vitals (
+        device_id TEXT PRIMARY KEY,
+        last_message_at INTEGER NOT NULL,
+        battery REAL,
+        rssi REAL,
+        snr REAL,
+        linkquality REAL,
+        clock_skew_s REAL,
+        messages INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE device_traffic (
+        device_id TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        messages INTEGER NOT NULL,
+        PRIMARY KEY (device_id, hour)
+    )""",
+    """CREATE TABLE reports (
+        id TEXT PRIMARY KEY,
+        reporter_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        cell_code TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        photo_url TEXT,
+        client_ref TEXT,
+        ts INTEGER,
+        case_id TEXT,
+        UNIQUE (reporter_id, client_ref)
+    )""",
+    "CREATE INDEX reports_case ON reports (case_id)",
+    "CREATE INDEX reports_received ON reports (received_at)",
+    """CREATE TABLE reporter_ledger (
+        report_id TEXT PRIMARY KEY REFERENCES reports (id),
+        reporter_id TEXT NOT NULL,
+        district TEXT NOT NULL,
+        cell_code TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        at INTEGER NOT NULL
+    )""",
+    "CREATE INDEX reporter_ledger_district ON reporter_ledger (district, reporter_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", INITIAL),
     Migration("0002_cases", CASES),
     Migration("0003_anomaly_category", ANOMALY_CATEGORY),
+    Migration("0004_field", FIELD),
 )
