@@ -10,7 +10,7 @@ import pytest
 
 from tests.twin.test_store_contract import store  # noqa: F401 - the two-backend fixture
 from twin.audit import AuditEntry, verify_chain
-from twin.cases import Action, Case, CaseQuery, Status, Tier, new_case, transition
+from twin.cases import Action, CaseQuery, Status, Tier, new_case, transition
 from twin.errors import StaleCase, StoreError
 from twin.limits import Limits
 from twin.metrics import Level
