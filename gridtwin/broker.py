@@ -13,6 +13,7 @@ import getpass
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -122,8 +123,21 @@ class MosquittoBroker:
             err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
             self.stop()
             raise RuntimeError(f"mosquitto did not start on port {self.port}: {exc} {err}") from exc
+        # Mosquitto writes a pid file only as a daemon; this one lets `[provisioning] broker_pid_file`
+        # (and `gridtwin broker config --reload`) find the foreground process too.
+        self.pid_file.write_text(f"{self.proc.pid}\n")
         log.info("mosquitto listening on %s:%d", self.host, self.port)
         return self
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "mosquitto.pid"
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password file and ACL again (checked on new connections)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError("mosquitto is not running")
+        self.proc.send_signal(signal.SIGHUP)
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:

@@ -79,6 +79,37 @@ class WebSettings:
     tiles: str = "none"
     tiles_attribution: str = ""
     title: str = "GridTwin"
+    # The web app's own broker login (its live feed only reads); unset: the [mqtt] login.
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+
+    def mqtt(self, mqtt: "MqttSettings") -> "MqttSettings":
+        """The [mqtt] settings with the web app's own login, when it has one."""
+        if self.mqtt_username is None:
+            return mqtt
+        return dataclasses.replace(mqtt, username=self.mqtt_username, password=self.mqtt_password)
+
+
+@dataclass(frozen=True)
+class ProvisioningSettings:
+    """`[provisioning]`: what a device's configuration bundle says about the broker, where the
+    broker's password file and ACL live, and the service accounts' user names (docs/provisioning.md)."""
+
+    broker_host: str = ""  # the host devices connect to; "" = mqtt.host
+    broker_port: int = 0  # 0 = mqtt.port
+    broker_tls: bool = False
+    password_file: str = ""  # when set (with acl_file), the gateway rewrites both after a claim
+    acl_file: str = ""
+    broker_pid_file: str = ""  # and sends SIGHUP to the Mosquitto whose pid is in this file
+    gateway_username: str = "gridtwin-gateway"
+    web_username: str = "gridtwin-web"
+    claim_code_hours: float = 720.0  # how long a claim code may wait for its device
+
+    def __post_init__(self) -> None:
+        if bool(self.password_file) != bool(self.acl_file):
+            raise ConfigError("provisioning.password_file and provisioning.acl_file go together: set both or neither")
+        if not self.claim_code_hours > 0:
+            raise ConfigError("provisioning.claim_code_hours must be positive")
 
 
 @dataclass(frozen=True)
@@ -133,6 +164,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     responsibility: Responsibility = field(default_factory=Responsibility)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
+    provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
     metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
 
@@ -142,7 +174,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = ("mqtt", "store", "grid", "gateway", "web", "cases", "auth", "responsibility", "detection")
+_SECTIONS = ("mqtt", "store", "grid", "gateway", "web", "cases", "auth", "responsibility", "detection", "provisioning")
 
 
 def _coerce(section: str, key: str, value: Any, target_type: Any) -> Any:
