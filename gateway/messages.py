@@ -35,6 +35,7 @@ class Observation:
     battery: float | None = None
     lat: float | None = None
     lon: float | None = None
+    signal: dict | None = None  # radio signal the source reported: rssi (dBm), snr (dB), linkquality (0-255)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,12 @@ from typing import Callable
 import orjson
 
 from gateway.casedesk import CaseDesk
+from gateway.field import FieldDesk
 from gateway.messages import Inbound
 from gateway.pipeline import Outcome, Pipeline
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
+from gateway.vitals import VitalsBook
 from twin.cells import CellState
 from twin.cloudevents import anomaly_event, cell_state_event, dead_letter_event
 from twin.config import Settings
@@ -64,12 +66,16 @@ class Gateway:
         self._queue: asyncio.Queue[_Work] | None = None
         self._unknown_checked: dict[str, float] = {}
         self._started = time.monotonic()
+        self.vitals = VitalsBook()
 
     async def __aenter__(self) -> "Gateway":
         devices, states = await asyncio.to_thread(self._load)
         self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states)
         self._queue = asyncio.Queue(maxsize=8)
-        filters = tuple(dict.fromkeys(f for a in self.pipeline.adapters for f in a.filters))
+        # Claims and field reports: answered by the field desk, never seen by the pipeline.
+        self.field = FieldDesk(self.settings, self.store, self.grid, lambda *a, **k: self.transport.publish(*a, **k),
+                               lambda messages: self.transport.ack(messages), source=self.source)
+        filters = tuple(dict.fromkeys([*(f for a in self.pipeline.adapters for f in a.filters), *self.field.filters]))
         self.transport = MqttTransport(self.settings.mqtt, filters, client_id=self._client_id)
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
         self.cases = CaseDesk(self.settings, self.store, self.grid, self.transport.publish, source=self.source)
@@ -79,6 +85,12 @@ class Gateway:
 
     async def __aexit__(self, *exc) -> None:
         await asyncio.to_thread(self.transport.stop)
+        vitals = self.vitals.take(force=True)
+        if vitals:
+            try:
+                await asyncio.to_thread(self.store.record_vitals, vitals)
+            except Exception:
+                log.exception("storing the vitals of %d devices at shutdown failed", len(vitals))
 
     def _load(self) -> tuple[list[Device], dict[str, CellState]]:
         return self.store.list_devices(), self.store.cell_states()
@@ -92,6 +104,7 @@ class Gateway:
             asyncio.create_task(self._persist(), name="gateway-persist"),
             asyncio.create_task(self._tick(), name="gateway-tick"),
             asyncio.create_task(self.cases.run(), name="gateway-cases"),
+            asyncio.create_task(self.field.run(), name="gateway-field"),
         ]
         try:
             # The consumer returns once stopped and drained; the others never return, so
@@ -129,11 +142,14 @@ class Gateway:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            batch = self.transport.drain(batch_size)
+            batch = self.field.take(self.transport.drain(batch_size))
+            if not batch:
+                continue
             decoded = self.pipeline.decode(batch)
             await self._subscribe_learned()
             await self._learn_unknown(decoded)
             outcome = self.pipeline.resolve(decoded, self.clock())
+            self.vitals.note(decoded, outcome.last_seen)
             await self._queue.put(_Work(outcome, batch))
 
     async def _subscribe_learned(self) -> None:
@@ -237,6 +253,9 @@ class Gateway:
             moved = store.assign_cell(device_id, cell_code)
             if moved:
                 log.info("device %s placed in cell %s: %d more readings counted there", device_id, cell_code, moved)
+        vitals = self.vitals.take()  # every few seconds, not every batch
+        if vitals:
+            store.record_vitals(vitals)
 
     def _publish(self, o: Outcome) -> None:
         publish, topics, cells = self.transport.publish, self.topics, self.grid.by_code

@@ -322,14 +322,15 @@ class ThirdPartyAdapter:
     def observe(self, out: Decoded, message: Inbound, device_id: str, ts: float | None,
                 fields: Iterable[tuple[str, object, str | None]], *, device_class: Mapping[str, str] | None = None,
                 loc: tuple[float, float] | None = None, seq: int | None = None, battery: float | None = None,
-                strict: bool = False, by_unit: bool = True) -> bool:
+                strict: bool = False, by_unit: bool = True, signal: Mapping[str, float] | None = None) -> bool:
         """One observation of the fields that map to catalog metrics; bad values are rejected one by one.
 
         `fields` are (source name, raw value, unit or None). With `strict`, a payload
         in which no field maps to a metric is rejected as `unknown_metric` (formats
         whose payloads are all measurements); otherwise it is dropped quietly
         (bridges that also publish switches, buttons and link quality). `by_unit` lets a
-        unit alone pick the metric (see FieldMapper.field). Returns whether an observation was made.
+        unit alone pick the metric (see FieldMapper.field). `signal` is the radio signal the source
+        reported (rssi, snr, linkquality), kept for device health. Returns whether an observation was made.
         """
         values: dict[str, float | bool] = {}
         unmapped: list[str] = []
@@ -351,6 +352,7 @@ class ThirdPartyAdapter:
             out.observations.append(Observation(
                 device_id=device_id, ts=ts, values=values, topic=message.topic, raw=message.payload,
                 received_at=message.received_at, seq=seq, battery=battery, lat=lat, lon=lon,
+                signal=dict(signal) if signal else None,
             ))
             return True
         if strict and not rejected:

@@ -103,7 +103,20 @@ class TheThingsStackAdapter(ThirdPartyAdapter):
         battery = number(battery.get("value", 0)) if isinstance(battery, dict) else None
         battery = None if battery is None else min(max(battery / 100.0, 0.0), 1.0)
         fields = [f for f in fields if normalize(f[0]) not in LATITUDE | LONGITUDE]
-        self.observe(out, message, route.device_id, ts, fields, loc=loc, seq=f_cnt, battery=battery, strict=True)
+        self.observe(out, message, route.device_id, ts, fields, loc=loc, seq=f_cnt, battery=battery, strict=True,
+                     signal=self._signal(up.get("rx_metadata")))
+
+    @staticmethod
+    def _signal(rx_metadata) -> dict | None:
+        """RSSI and SNR at the gateway that heard the uplink best (`rx_metadata`, one entry per gateway)."""
+        best = None
+        for rx in rx_metadata if isinstance(rx_metadata, list) else ():
+            if not isinstance(rx, dict):
+                continue
+            rssi = number(rx.get("rssi", rx.get("channel_rssi")))
+            if rssi is not None and (best is None or rssi > best["rssi"]):
+                best = {"rssi": rssi, "snr": number(rx.get("snr"))}
+        return best
 
     @staticmethod
     def _payload_position(fields) -> tuple[float, float] | None:

@@ -76,4 +76,6 @@ class Zigbee2MqttAdapter(ThirdPartyAdapter):
         battery = None if battery is None else min(max(battery / 100.0, 0.0), 1.0)
         fields = [(k, v, None) for k, v in doc.items()
                   if k not in SKIP and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)]
-        self.observe(out, message, route.device_id, ts, fields, battery=battery)
+        quality = number(doc.get("linkquality"))
+        self.observe(out, message, route.device_id, ts, fields, battery=battery,
+                     signal=None if quality is None else {"linkquality": quality})
