@@ -68,7 +68,7 @@ def issue_device_credentials(store, device_id: str, *, now: float, rotate: bool 
     existing = _free(store, device.id, AccountKind.DEVICE, device.id)
     if existing is not None and existing.active and not rotate:
         raise TwinError(f"device {device.id} already has MQTT credentials (issued {rfc3339(existing.created_at)}); "
-                        "rotate them to get a new password")
+                        "rotate them (`--rotate`, or Rotate on the technician page) to get a new password")
     account, password = issue_account(AccountKind.DEVICE, device.id, device.id, now=now)
     store.put_mqtt_account(account)
     log.info("device %s: MQTT credentials %s", device.id, "rotated" if existing is not None else "issued")

@@ -1,4 +1,13 @@
-"""`gridtwin devices add|import|list`: register sensors and cameras on the grid and see them."""
+"""`gridtwin devices add|import|list|credentials|revoke|claim-code`: register sensors and cameras on the
+grid, see them, and give them their MQTT credentials.
+
+    gridtwin devices credentials aq-0012 --out bundles/     # password shown once; JSON + QR code PNG
+    gridtwin devices credentials aq-0012 --rotate           # a new password replaces the old one
+    gridtwin devices claim-code aq-0013                     # zero-touch: the device claims its own
+    gridtwin devices revoke aq-0012
+
+New, rotated and revoked passwords reach the broker with `gridtwin broker config` (and a reload).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +57,32 @@ def register(sub) -> None:
     ls.add_argument("--json", action="store_true", help="print one JSON object with the devices")
     _add_store_arguments(ls)
     ls.set_defaults(func=run_list)
+
+    c = actions.add_parser("credentials", help="issue (or rotate) a device's MQTT password and its configuration "
+                           "bundle", description="Prints the device's configuration bundle (broker, login, topics) "
+                           "with its new password, shown this once; with --out, also writes ID.json and ID.png "
+                           "(a QR code of the bundle). Run `gridtwin broker config` afterwards.")
+    c.add_argument("id", metavar="ID")
+    c.add_argument("--rotate", action="store_true", help="replace credentials the device already has")
+    c.add_argument("--out", metavar="DIR", help="write the bundle as DIR/ID.json and DIR/ID.png")
+    c.add_argument("--json", action="store_true", help="print the bundle as one JSON object")
+    _add_store_arguments(c)
+    c.set_defaults(func=run_credentials)
+
+    r = actions.add_parser("revoke", help="revoke a device's MQTT credentials and unused claim code")
+    r.add_argument("id", metavar="ID")
+    _add_store_arguments(r)
+    r.set_defaults(func=run_revoke)
+
+    k = actions.add_parser("claim-code", help="issue a one-time claim code (zero-touch provisioning)",
+                           description="The device logs in as claim-ID with the code as password, publishes "
+                           '{"claim_code": CODE} on {prefix}/claim/ID and receives its bundle once on '
+                           "{prefix}/claim/ID/reply. Run `gridtwin broker config` afterwards.")
+    k.add_argument("id", metavar="ID")
+    k.add_argument("--hours", type=float, help="how long the code stays valid (default provisioning.claim_code_hours)")
+    k.add_argument("--json", action="store_true")
+    _add_store_arguments(k)
+    k.set_defaults(func=run_claim_code)
 
 
 def _where(device: Device, grid) -> str:
@@ -152,4 +187,66 @@ def run_list(args, console) -> int:
         {"count": len(devices), "devices": [_device_json(d) for d in devices]},
         table + f"\n{len(devices)} device(s)",
     )
+    return 0
+
+
+def run_credentials(args, console) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from twin.provisioning import bundle_qr_png, device_bundle, issue_device_credentials
+    from twin.registry import open_twin
+
+    settings = load_settings(args.config)
+    now = time.time()
+    store, _grid = open_twin(settings, args.store)
+    with store:
+        _account, password = issue_device_credentials(store, args.id, now=now, rotate=args.rotate)
+        bundle = device_bundle(settings, store.get_device(args.id), password, now=now)
+    text = json.dumps(bundle, indent=2, ensure_ascii=False)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{args.id}.json").write_text(text + "\n", encoding="utf-8")
+        (out / f"{args.id}.json").chmod(0o600)
+        (out / f"{args.id}.png").write_bytes(bundle_qr_png(bundle))
+        (out / f"{args.id}.png").chmod(0o600)
+        console.print(f"wrote {out / (args.id + '.json')} and {out / (args.id + '.png')} (they hold the password)")
+    console.result(bundle, text + "\nthe password is shown this once; run `gridtwin broker config` so that "
+                   "the broker knows it")
+    return 0
+
+
+def run_revoke(args, console) -> int:
+    import time
+
+    from twin.provisioning import revoke_device_credentials
+    from twin.registry import open_twin
+
+    settings = load_settings(args.config)
+    store, _grid = open_twin(settings, args.store)
+    with store:
+        revoked = revoke_device_credentials(store, args.id, now=time.time())
+    if not revoked:
+        console.print(f"device {args.id} had no active MQTT credentials")
+        return 0
+    console.print(f"revoked {', '.join(revoked)}; run `gridtwin broker config` (and reload Mosquitto) so that the "
+                  "broker refuses them")
+    return 0
+
+
+def run_claim_code(args, console) -> int:
+    import time
+
+    from twin.provisioning import issue_claim_code
+    from twin.registry import open_twin
+
+    settings = load_settings(args.config)
+    hours = args.hours or settings.provisioning.claim_code_hours
+    store, _grid = open_twin(settings, args.store)
+    with store:
+        code = issue_claim_code(store, args.id, now=time.time(), hours=hours)
+    console.result({"device_id": args.id, "username": f"claim-{args.id}", "claim_code": code, "hours": hours},
+                   f"claim code of {args.id} (user name claim-{args.id}, valid {hours:g} h, shown this once):\n{code}")
     return 0
