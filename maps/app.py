@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from maps import api, auth, cases_api
+from maps import field_api, field_pages
 from maps.context import Context
 from maps.errors import ApiError
 from maps.hub import Hub, sse_event
@@ -127,6 +128,8 @@ ROUTES = [
     Route("/api/events", api.list_events, methods=["GET"]),
     *auth.ROUTES,
     *cases_api.ROUTES,
+    *field_api.ROUTES,
+    *field_pages.ROUTES,
     Route("/api/stream", stream, methods=["GET"]),
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
@@ -156,7 +159,7 @@ def create_app(
         grid = configured_grid(settings) if grid is None else grid
     hub = Hub()
     board = CellBoard(grid)
-    feed = LiveFeed(settings.mqtt, store, board, hub, poll_interval=poll_interval)
+    feed = LiveFeed(settings.web.mqtt(settings.mqtt), store, board, hub, poll_interval=poll_interval)
     ctx = Context(settings, store, grid, hub, board, feed, CellFeatures(grid), heartbeat=heartbeat)
 
     @contextlib.asynccontextmanager
