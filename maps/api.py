@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from maps.context import Context
 from maps.errors import BadRequest, Conflict, NotFound, Unprocessable
+from maps.field_api import device_health
 from maps.params import check_known, parse_bool, parse_bucket, parse_limit, parse_time
 from maps.payloads import anomaly_json, device_json
 from twin.cells import CellState
@@ -145,7 +146,7 @@ async def get_device(request: Request) -> Response:
     if device is None:
         raise NotFound(f"device {device_id} is not registered; register it with POST /api/devices",
                        {"id": device_id})
-    return JSONResponse(device_json(device, ctx.grid))
+    return JSONResponse(device_json(device, ctx.grid) | {"health": await device_health(ctx, device)})
 
 
 _DEVICE_FIELDS = ("id", "kind", "lat", "lon", "model", "metrics", "mobile", "name")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from twin.cloudevents import rfc3339
 from twin.devices import Device, DeviceStatus
 
-__all__ = ["Vitals", "DeviceVitals", "Health", "diagnose", "SILENT_AFTER_S", "CLOCK_SKEW_S", "TIME_REASONS"]
+__all__ = ["Vitals", "DeviceVitals", "Health", "diagnose", "health_of", "SILENT_AFTER_S", "CLOCK_SKEW_S", "TIME_REASONS"]
 
 SILENT_AFTER_S = 900.0  # no accepted message for this long: the device counts as silent
 CLOCK_SKEW_S = 120.0  # accepted timestamps this far from the receive time: its clock is off
@@ -178,3 +178,12 @@ def _refused(device: Device, account, last_seen: float | None, now: float) -> st
         return (f"{device.id}'s password was changed at {rfc3339(account.created_at)} and it has not been heard "
                 "since: it probably still uses the old one; load its new configuration bundle")
     return None
+
+
+def health_of(store, device: Device, now: float, *, silent_after_s: float = SILENT_AFTER_S) -> Health:
+    """`diagnose` with what the store knows of the device: its vitals, dead letters and MQTT account."""
+    account = store.get_mqtt_account(device.id)
+    if account is not None and (account.kind != "device" or account.subject != device.id):
+        account = None  # the user name belongs to someone else (a reporter of the same name)
+    return diagnose(device, store.device_vitals(device.id, now), store.dead_letter_stats(device.id), account, now,
+                    silent_after_s=silent_after_s)

@@ -1,0 +1,137 @@
+"""The field's pages: `/technician` (place devices on the map, pending devices, credentials, health) and
+`/report` (a phone page for mobile reporters). Plain Leaflet and our own script and style, all served
+by the app itself; the pages log in through /api/login and work through the HTTP API."""
+
+from __future__ import annotations
+
+import html
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from maps.render import LEAFLET_URL, STATIC_URL, _bounds
+
+__all__ = ["ROUTES", "render_technician_page", "render_report_page", "openapi_paths"]
+
+REPORT_TYPES = ("pothole", "litter", "illegal_parking", "street_vendor", "broken_streetlight", "waterlogging",
+                "blocked_drain", "graffiti", "other")
+
+
+def _config(settings, grid, **extra) -> str:
+    data = {"bounds": _bounds(grid), "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
+            "attribution": settings.web.tiles_attribution, **extra}
+    return orjson.dumps(data).decode().replace("</", "<\\/")
+
+
+def _login(title: str) -> str:
+    return f"""<form id="gt-login" class="gt-card" hidden>
+  <h2>{html.escape(title)}</h2>
+  <label>User name <input name="name" autocomplete="username" required></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+  <button type="submit">Log in</button> <span class="gt-error" id="gt-login-error"></span>
+</form>"""
+
+
+def _page(title: str, body: str, script: str, config: str, *, leaflet: bool) -> str:
+    assets = (f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css">'
+              f'<script src="{LEAFLET_URL}/leaflet.js"></script>') if leaflet else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><link rel="icon" href="data:,">
+{assets}<link rel="stylesheet" href="{STATIC_URL}/gridtwin-field.css">
+</head><body>
+{body}
+<script type="application/json" id="gt-field-config">{config}</script>
+<script src="{STATIC_URL}/{script}"></script>
+</body></html>
+"""
+
+
+def render_technician_page(settings, grid) -> str:
+    title = f"{settings.web.title}: technician"
+    body = f"""<header class="gt-bar"><h1>{html.escape(title)}</h1><span id="gt-who"></span></header>
+<main class="gt-tech">
+  <div id="gt-map" class="gt-map"></div>
+  <aside class="gt-side">
+    {_login("Technician login")}
+    <section class="gt-card" id="gt-where-card"><h2>Where</h2>
+      <p id="gt-hint">Click the map to see which cell a place falls in.</p>
+      <p id="gt-where" data-cell=""></p><p id="gt-placed" class="gt-ok" data-cell=""></p>
+    </section>
+    <section class="gt-card"><h2>Pending devices</h2>
+      <p class="gt-small">Seen through an adapter, waiting for a place. Press <b>Place</b>, then click the map.</p>
+      <ul id="gt-pending" class="gt-list"><li class="gt-empty">None</li></ul>
+    </section>
+    <section class="gt-card"><h2>Device</h2>
+      <select id="gt-device"><option value="">choose a device...</option></select>
+      <div id="gt-health"></div>
+      <div class="gt-actions" id="gt-device-actions" hidden>
+        <button id="gt-issue">New credentials</button> <button id="gt-rotate">Rotate</button>
+        <button id="gt-revoke">Revoke</button> <button id="gt-claim">Claim code</button>
+      </div>
+      <div id="gt-secret"></div>
+    </section>
+  </aside>
+</main>"""
+    return _page(title, body, "gridtwin-technician.js", _config(settings, grid), leaflet=True)
+
+
+def render_report_page(settings, grid) -> str:
+    title = f"{settings.web.title}: report a problem"
+    options = "".join(f'<option value="{t}">{t.replace("_", " ")}</option>' for t in REPORT_TYPES)
+    body = f"""<header class="gt-bar"><h1>{html.escape(title)}</h1><span id="gt-who"></span></header>
+<main class="gt-phone">
+  {_login("Reporter login")}
+  <form id="gt-report" class="gt-card" hidden>
+    <label>What <select name="type">{options}</select></label>
+    <label>Note <textarea name="note" maxlength="2000" rows="3" placeholder="what you see, where exactly"></textarea></label>
+    <label>Photo link (optional) <input name="photo_url" type="url" placeholder="https://..."></label>
+    <fieldset><legend>Where</legend>
+      <button type="button" id="gt-locate">Use my location</button>
+      <label>Lat <input name="lat" inputmode="decimal" required></label>
+      <label>Lon <input name="lon" inputmode="decimal" required></label>
+    </fieldset>
+    <button type="submit">Send report</button>
+    <p id="gt-result" aria-live="polite"></p>
+  </form>
+  <section class="gt-card" id="gt-mine" hidden><h2>My reports</h2><ul id="gt-my-reports" class="gt-list"></ul>
+    <h2>Leaderboard</h2><ol id="gt-board" class="gt-list"></ol></section>
+</main>"""
+    return _page(title, body, "gridtwin-report.js", _config(settings, grid), leaflet=False)
+
+
+def _cached(request: Request, name: str, render) -> Response:
+    ctx = request.app.state.ctx
+    pages = getattr(request.app.state, "field_pages", None)
+    if pages is None:
+        pages = request.app.state.field_pages = {}
+    if name not in pages:  # the grid and settings never change for an app
+        pages[name] = render(ctx.settings, ctx.grid)
+    return HTMLResponse(pages[name], headers={"Cache-Control": "no-cache"})
+
+
+async def technician_page(request: Request) -> Response:
+    return _cached(request, "technician", render_technician_page)
+
+
+async def report_page(request: Request) -> Response:
+    return _cached(request, "report", render_report_page)
+
+
+ROUTES = [
+    Route("/technician", technician_page, methods=["GET"]),
+    Route("/report", report_page, methods=["GET"]),
+]
+
+
+def openapi_paths() -> dict:
+    html_page = {"200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    return {
+        "/technician": {"get": {"summary": "The technician's page: place devices on the map, pending devices, "
+                                           "credentials and health", "responses": html_page, "security": [{}]}},
+        "/report": {"get": {"summary": "The mobile reporter's phone page: send a report, my reports and points",
+                            "responses": html_page, "security": [{}]}},
+    }
