@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maps import api, auth, cases_api, history
+from maps import api, auth, cases_api, history, pages
 from maps import field_api, field_pages
 from maps.context import Context
 from maps.errors import ApiError
@@ -120,6 +120,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 ROUTES = [
     Route("/", page, methods=["GET"]),
+    *pages.ROUTES,
     Route("/api/cells", api.list_cells, methods=["GET"]),
     Route("/api/cells/history", history.cell_history, methods=["GET"]),  # before {code}, which would take it
     Route("/api/cells/{code}", api.get_cell, methods=["GET"]),

@@ -6,7 +6,7 @@ names every route of the app, and that real responses match its schemas.
 
 from __future__ import annotations
 
-from maps import cases_openapi, history
+from maps import cases_openapi, history, pages
 from maps import field_api, field_pages
 from twin.config import Settings
 from twin.devices import DeviceKind, DeviceStatus
@@ -319,8 +319,8 @@ def openapi_document(settings: Settings) -> dict:
             "needs the admin role, and each case action the role docs/cases.md gives it.",
         },
         "servers": [{"url": "/"}],
-        "paths": (paths | history.openapi_paths() | field_api.openapi_paths() | field_pages.openapi_paths()
-                  | cases_openapi.paths()),
+        "paths": (paths | history.openapi_paths() | pages.openapi_paths() | field_api.openapi_paths()
+                  | field_pages.openapi_paths() | cases_openapi.paths()),
         "components": {"schemas": (_SCHEMAS | history.openapi_schemas() | field_api.openapi_schemas()
                                    | cases_openapi.schemas()),
                        "responses": _RESPONSES | cases_openapi.RESPONSES,

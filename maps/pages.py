@@ -1,0 +1,147 @@
+"""The operations room's pages: the map wall, the dispatch console, the grid worker's page and the
+governance figures.
+
+    GET /wall      full-screen map wall: cells by open cases or a metric, KPIs, live ticker, replay
+    GET /console   dispatch console: case list with filters, a case with its timeline, map and actions
+    GET /worker    a grid worker's cases on a phone: accept, feedback with a note and a photo URL
+    GET /kpi       governance figures per grid, street or district over a period, charts, CSV
+
+Each page is a small HTML shell in the request's language (maps/i18n.py) carrying its
+configuration and the whole catalog of that language; its script (maps/static/ops/)
+builds the page from the HTTP API and keeps it live from /api/stream. Everything is
+served by the app itself: Leaflet from its package, our scripts and styles from
+maps/static.
+"""
+
+from __future__ import annotations
+
+import html
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from maps import i18n
+from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, _bounds
+from twin.cases import CANCEL_REASONS, OPEN_STATUSES, Status
+from twin.config import Settings
+from twin.grid import Grid
+from twin.kpi import GROUPS
+
+__all__ = ["PAGES", "ROUTES", "render_ops_page", "openapi_paths"]
+
+OPS_URL = f"{STATIC_URL}/ops"
+FOCUS_SECONDS = 20  # how long the wall stays on a new critical case before going back
+
+# page -> (title key, the page's own script, needs Leaflet, colour scheme)
+PAGES: dict[str, tuple[str, str, bool, str]] = {
+    "wall": ("wall.title", "wall.js", True, "dark"),
+    "console": ("console.title", "console.js", True, "light"),
+    "worker": ("worker.title", "worker.js", False, "light"),
+    "kpi": ("kpi.title", "kpi.js", False, "light"),
+}
+
+
+def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
+    metrics = {
+        m.name: {"label": m.label, "unit": m.unit, "kind": m.kind, "warning": m.warning, "critical": m.critical,
+                 "direction": m.direction}
+        for m in settings.metrics
+    }
+    return {
+        "page": page,
+        "lang": lang,
+        "languages": list(i18n.LANGUAGES),
+        "langCookie": i18n.COOKIE,
+        "strings": i18n.catalog(lang),
+        "title": settings.web.title,
+        "grid": {"name": str(grid.meta.get("title") or grid.meta.get("name") or ""), "cells": len(grid),
+                 "bounds": _bounds(grid)},
+        "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
+        "tilesAttribution": settings.web.tiles_attribution,
+        "levels": {level: style["color"] for level, style in LEVEL_STYLE.items()},
+        "metrics": metrics,
+        "statuses": [s.value for s in Status],
+        "openStatuses": [s.value for s in OPEN_STATUSES],
+        "cancelReasons": list(CANCEL_REASONS),
+        "kpiLevels": list(GROUPS),
+        "focusSeconds": FOCUS_SECONDS,
+    }
+
+
+def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str:
+    """The HTML of one operations room page (a key of PAGES) in `lang`."""
+    title_key, script, leaflet, scheme = PAGES[page]
+    esc = html.escape
+    title = f"{i18n.translate(lang, title_key)} · {settings.web.title}"
+    config = orjson.dumps(_config(page, lang, settings, grid)).decode().replace("</", "<\\/")
+    leaflet_css = f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css">' if leaflet else ""
+    leaflet_js = f'<script src="{LEAFLET_URL}/leaflet.js"></script>' if leaflet else ""
+    return f"""<!DOCTYPE html>
+<html lang="{i18n.HTML_LANG[lang]}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<link rel="icon" href="data:,">
+{leaflet_css}
+<link rel="stylesheet" href="{OPS_URL}/ops.css">
+<script type="application/json" id="gridtwin-ops">{config}</script>
+</head>
+<body class="ops ops-{page} ops-{scheme}">
+<noscript>{esc(i18n.translate(lang, "common.noscript"))}</noscript>
+<div id="app"></div>
+{leaflet_js}
+<script src="{OPS_URL}/ops.js"></script>
+<script src="{OPS_URL}/charts.js"></script>
+<script src="{OPS_URL}/{script}"></script>
+</body>
+</html>
+"""
+
+
+def _handler(page: str):
+    async def handle(request: Request) -> Response:
+        ctx = request.app.state.ctx
+        query_lang = request.query_params.get("lang")
+        lang = i18n.choose(query_lang, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+        cache = getattr(request.app.state, "ops_pages", None)
+        if cache is None:
+            cache = request.app.state.ops_pages = {}
+        key = (page, lang)
+        if key not in cache:  # grid and settings never change for an app
+            cache[key] = render_ops_page(page, lang, ctx.settings, ctx.grid)
+        response = HTMLResponse(cache[key], headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
+        if query_lang in i18n.LANGUAGES:  # a link with ?lang= keeps the choice for the other pages
+            response.set_cookie(i18n.COOKIE, query_lang, max_age=365 * 86400, samesite="lax")
+        return response
+
+    handle.__name__ = f"{page}_page"
+    return handle
+
+
+ROUTES = [Route(f"/{page}", _handler(page), methods=["GET"]) for page in PAGES]
+
+_SUMMARIES = {
+    "wall": "The map wall: cells coloured by open cases or a metric, KPIs, a live ticker, drill-down, a 24 h replay",
+    "console": "The dispatch console: cases with filters, a case's timeline, map and actions",
+    "worker": "The grid worker's page: my cases, accept, feedback (phone-sized)",
+    "kpi": "Governance figures per grid cell, street or district over a period, with charts and CSV export",
+}
+
+
+def openapi_paths() -> dict:
+    """The pages in the OpenAPI document (HTML, like the map page at /)."""
+    lang_param = {"name": "lang", "in": "query", "required": False, "schema": {"type": "string", "enum":
+                  list(i18n.LANGUAGES)}, "description": "the page's language (kept in a cookie); default from "
+                  "the cookie, then Accept-Language"}
+    return {
+        f"/{page}": {"get": {
+            "summary": _SUMMARIES[page],
+            "operationId": f"{page}Page",
+            "parameters": [lang_param],
+            "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+        }}
+        for page in PAGES
+    }
