@@ -483,6 +483,10 @@ def test_asyncapi_operations_qos_and_retain(asyncapi):
         "caseUpdates": ("send", 1, False),
         "cellState": ("send", 1, True),
         "deadLetters": ("send", 1, False),
+        "fieldReports": ("receive", 1, False),
+        "reportAcks": ("send", 1, False),
+        "deviceClaims": ("receive", 1, False),
+        "claimReplies": ("send", 1, False),
     }
     found = {}
     for name, op in asyncapi["operations"].items():
@@ -582,3 +586,56 @@ def test_mqtt_md_lists_every_default_metric_with_its_unit(mqtt_md):
 def test_mqtt_md_names_every_topic(mqtt_md, asyncapi):
     for channel in asyncapi["channels"].values():
         assert f"`{channel['address']}`" in mqtt_md, channel["address"]
+
+
+# -- field reports: the schema and the gateway's parser agree ----------------------------
+
+VALID_REPORTS = [
+    {"type": "pothole", "loc": {"lat": 34.795, "lon": 114.335}},  # the minimum
+    {"report_id": "p-1", "ts": "2026-11-29T08:10:00+08:00", "type": "illegal_parking", "note": "by the gate",
+     "loc": {"lat": 34.795, "lon": 114.335}, "photo_url": "https://photos.local/1.jpg"},  # everything
+    {"ts": 1795939200, "type": "litter", "loc": {"lat": 34.795, "lon": 114.335}},  # epoch seconds
+]
+INVALID_REPORTS = [
+    {"loc": {"lat": 34.795, "lon": 114.335}},  # no type
+    {"type": "Pot Hole", "loc": {"lat": 34.795, "lon": 114.335}},  # not a case type
+    {"type": "pothole"},  # no place
+    {"type": "pothole", "loc": {"lat": 134.0, "lon": 34.795}},  # latitude past 90
+    {"type": "pothole", "loc": {"lat": 34.795, "lon": 114.335}, "photo_url": "ftp://x/1.jpg"},  # not http(s)
+    {"type": "pothole", "loc": {"lat": 34.795, "lon": 114.335}, "note": "x" * 2001},  # note too long
+    {"type": "pothole", "loc": {"lat": 34.795, "lon": 114.335}, "reporter": "someone-else"},  # unknown member
+    {"type": "pothole", "loc": {"lat": 34.795, "lon": 114.335}, "report_id": "a/b"},  # not an id
+]
+
+
+@pytest.mark.parametrize("payload", VALID_REPORTS)
+def test_valid_reports_are_taken_by_the_parser(payload):
+    from tests.gateway.conftest import small_grid
+    from twin.reports import parse_report
+
+    assert schemas.errors("report", payload) == []
+    report = parse_report(payload, reporter_id="rider-7", channel="mqtt", now=T0, grid=small_grid())
+    assert report.cell_code == "410204001001001"
+
+
+@pytest.mark.parametrize("payload", INVALID_REPORTS)
+def test_invalid_reports_are_refused_by_both(payload):
+    from tests.gateway.conftest import small_grid
+    from twin.reports import ReportError, parse_report
+
+    with pytest.raises(jsonschema.ValidationError):
+        schemas.validate("report", payload)
+    with pytest.raises(ReportError):
+        parse_report(payload, reporter_id="rider-7", channel="mqtt", now=T0, grid=small_grid())
+
+
+def test_a_claim_reply_bundle_validates():
+    from twin.config import Settings
+    from twin.devices import Device, DeviceKind
+    from twin.provisioning import device_bundle
+
+    bundle = device_bundle(Settings(), Device("aq-1", DeviceKind.SENSOR, 34.79, 114.33), "x" * 22, now=T0)
+    assert schemas.errors("claim-reply", bundle) == []
+    assert schemas.errors("claim-reply", {"error": "used", "code": "used"}) == []
+    assert schemas.errors("claim-reply", {"password": "short"}) != []
+
