@@ -15,6 +15,7 @@ A device's health (twin/health.py) is part of `GET /api/devices/{id}`, see `devi
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import time
 
@@ -32,6 +33,7 @@ from twin.access import Principal, authorize, can
 from twin.cloudevents import rfc3339
 from twin.errors import AccessDenied, TwinError
 from twin.health import health_of
+from twin.registry import register_devices
 from twin.reports import ReportError, file_report, parse_report, settle
 
 __all__ = ["ROUTES", "device_health", "openapi_paths", "openapi_schemas"]
@@ -86,9 +88,6 @@ async def locate(request: Request) -> Response:
 
 
 async def place_device(request: Request) -> Response:
-    from twin.registry import register_devices
-    import dataclasses
-
     check_known(request.query_params, ())
     principal = principal_of(request)
     _authorize(principal, "device.provision")
