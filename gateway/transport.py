@@ -48,12 +48,12 @@ class MqttTransport:
     """
 
     def __init__(self, settings: MqttSettings, filters: tuple[str, ...], *, client_id: str,
-                 manual_ack: bool = True, protocol: str = "auto"):
+                 manual_ack: bool = True, protocol: str | None = None):
         self.settings = settings
         self.filters = filters
         self.client_id = client_id
         self.manual_ack = manual_ack
-        self.protocol_choice = protocol
+        self.protocol_choice = protocol or settings.protocol
         self.protocol: int | None = None  # 5 or 4 (3.1.1) once connected
         self.state = ConnectionState.IDLE
         self.reconnects = 0

@@ -141,3 +141,37 @@ async def test_persistent_session_receives_what_was_sent_while_down(mosquitto, t
         await wait_until(lambda: len(store.readings(device_id="aq-2")) == 1, what="reading sent while down")
         stop.set()
         await task
+
+
+async def test_protocol_setting_chooses_mqtt_3_1_1(mosquitto, twin_store):
+    store, grid = twin_store
+    from gateway import Gateway
+    from twin.config import Settings
+
+    settings = Settings().replace(
+        mqtt={"host": mosquitto.host, "port": mosquitto.port, "prefix": "p311/v1", "client_id": "gw-311",
+              "protocol": "3.1.1"},
+        store={"url": store.url},
+    )
+    async with Gateway(settings, store, grid) as gw:
+        assert gw.transport.protocol == 4
+        stop = asyncio.Event()
+        task = asyncio.create_task(gw.run(stop))
+        pub = Publisher(mosquitto)
+        pub.send("p311/v1/readings/aq-1", {"ts": NOW, "seq": 1, "values": {"pm25": 12.0}})
+        pub.close()
+        await wait_until(lambda: len(store.readings(device_id="aq-1")) == 1, what="reading over MQTT 3.1.1")
+        stop.set()
+        await task
+        assert gw.summary()["mqtt_protocol"] == "3.1.1"
+
+
+def test_protocol_setting_is_checked():
+    import pytest
+
+    from twin.config import load_settings
+    from twin.errors import ConfigError
+
+    assert load_settings(env={"GRIDTWIN_MQTT_PROTOCOL": "3.1.1"}).mqtt.protocol == "3.1.1"
+    with pytest.raises(ConfigError, match="mqtt.protocol"):
+        load_settings(env={"GRIDTWIN_MQTT_PROTOCOL": "4"})
