@@ -32,9 +32,9 @@ def bench_twin(directory: Path, devices: int):
     return store, grid
 
 
-def settings_for(broker, store_url: str, **gateway) -> Settings:
-    return Settings().replace(mqtt={"host": broker.host, "port": broker.port}, store={"url": store_url},
-                              gateway=gateway or {})
+def settings_for(broker, store_url: str, protocol: str = "auto", **gateway) -> Settings:
+    return Settings().replace(mqtt={"host": broker.host, "port": broker.port, "protocol": protocol},
+                              store={"url": store_url}, gateway=gateway or {})
 
 
 async def start_publisher(broker, messages: int, devices: int, rate: float = 0.0,
