@@ -58,6 +58,8 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
         "title": settings.web.title,
         "grid": {"name": str(grid.meta.get("title") or grid.meta.get("name") or ""), "cells": len(grid),
                  "bounds": _bounds(grid)},
+        # district, street and community names by code: a street's name alone is not unique
+        "units": {**grid.districts(), **grid.streets(), **grid.communities()},
         "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
         "tilesAttribution": settings.web.tiles_attribution,
         "levels": {level: style["color"] for level, style in LEVEL_STYLE.items()},

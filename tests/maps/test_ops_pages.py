@@ -178,6 +178,7 @@ def test_wall_reads_from_across_the_room_on_a_3840x1080_wall(browser, app):
     app.state.cases.book.report(DANA, type_="litter", severity="critical", cell=CODES[2])
     with serving(app) as url:
         page, watch = wall_page(browser, url, 3840, 1080)
+        page.wait_for_selector("#w-ticker .tk-title")  # the ticker fills once the wall is up
         size = page.evaluate("""() => ({
             scrollW: document.documentElement.scrollWidth, scrollH: document.documentElement.scrollHeight,
             value: parseFloat(getComputedStyle(document.querySelector('#kpi-overdue-value')).fontSize),

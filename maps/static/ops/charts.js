@@ -22,6 +22,11 @@
     container.appendChild(root);
     return root;
   }
+  /* The drawn width of a text already in the document; a guess when it is not laid out. */
+  function textWidth(node, text) {
+    const width = node.getComputedTextLength ? node.getComputedTextLength() : 0;
+    return width > 0 ? width : text.length * 8;
+  }
   function niceMax(value) {
     if (!(value > 0)) return 1;
     const power = Math.pow(10, Math.floor(Math.log10(value)));
@@ -51,7 +56,7 @@
   /* Horizontal grouped bars with the unit names on the left and the values at the bar ends. */
   function bars(container, spec) {
     const labels = spec.labels, series = spec.series, format = spec.format || String;
-    const row = 16 * series.length + 10, left = spec.left || 190, right = 70, top = 26;
+    const row = 16 * series.length + 10, left = spec.left || 230, right = 70, top = 26;
     const width = spec.width || Math.max(420, container.clientWidth || 600);
     const height = top + Math.max(1, labels.length) * row + 6;
     const root = reset(container, width, height, spec.title);
@@ -67,7 +72,7 @@
       root.appendChild(svg("rect", { x: lx, y: 6, width: 12, height: 12, rx: 2, fill: s.color }));
       const text = svg("text", { x: lx + 17, y: 16, class: "chart-legend" }, s.name);
       root.appendChild(text);
-      lx += 30 + s.name.length * 8;
+      lx += 34 + textWidth(text, s.name);
     });
     [0, 0.5, 1].forEach(function (f) {
       const x = left + span * f;
@@ -76,7 +81,7 @@
     labels.forEach(function (name, i) {
       const y = top + i * row;
       root.appendChild(svg("text", { x: left - 8, y: y + row / 2 + 2, "text-anchor": "end", class: "chart-label" },
-        name.length > 24 ? name.slice(0, 23) + "\u2026" : name));
+        name.length > 30 ? "\u2026" + name.slice(-29) : name)); // the end names the unit itself
       series.forEach(function (s, k) {
         const value = s.values[i];
         const by = y + 4 + k * 16;
@@ -139,8 +144,9 @@
     let lx = left;
     [[spec.bars.color, spec.bars.name], [spec.line.color, spec.line.name]].forEach(function (item) {
       root.appendChild(svg("rect", { x: lx, y: 8, width: 12, height: 12, rx: 2, fill: item[0] }));
-      root.appendChild(svg("text", { x: lx + 17, y: 18, class: "chart-legend" }, item[1]));
-      lx += 40 + item[1].length * 8;
+      const text = svg("text", { x: lx + 17, y: 18, class: "chart-legend" }, item[1]);
+      root.appendChild(text);
+      lx += 40 + textWidth(text, item[1]);
     });
     return root;
   }

@@ -48,8 +48,11 @@
     if (kind === "int") return String(value);
     return value;
   }
+  /* A unit's name with its parent's, since street and cell names repeat ("Street 01", "Grid 003"). */
   function unitName(row) {
-    return row.name ? (board.level === "grid" ? row.name + " \u00b7 " + row.code.slice(-6) : row.name) : row.code;
+    const parent = config.units[row.code.slice(0, { grid: 12, street: 6 }[board.level] || 0)];
+    const own = row.name || row.code;
+    return parent ? parent + " \u203a " + own : own;
   }
 
   // -- controls ----------------------------------------------------------------------------

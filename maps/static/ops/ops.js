@@ -314,7 +314,7 @@
   ops.header = function (current) {
     const links = [["console", "/console"], ["worker", "/worker"], ["kpi", "/kpi"], ["wall", "/wall"]];
     const user = ops.user && ops.user.authenticated ? h("span", { class: "user-chip", id: "user-chip" },
-      h("b", null, ops.user.name), " \u00b7 ", ops.roleLabel(ops.user.role)) : null;
+      h("b", null, ops.user.name), h("span", { class: "user-role" }, " \u00b7 " + ops.roleLabel(ops.user.role))) : null;
     return h("header", { class: "topbar" },
       h("div", { class: "brand" }, h("span", { class: "brand-mark" }), h("span", { class: "brand-title" }, config.title),
         h("span", { class: "brand-page" }, t(current + ".title"))),

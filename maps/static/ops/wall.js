@@ -395,6 +395,7 @@
     return unit ? unit.name : code;
   }
   function scopeBounds(code) {
+    if (!code && config.grid.bounds) return L.latLngBounds(config.grid.bounds);
     const codes = code ? (wall.hierarchy.units[code] || { cells: [] }).cells : Object.keys(wall.cells);
     let bounds = null;
     codes.forEach(function (c) {
@@ -701,25 +702,26 @@
     wall.map = L.map("w-map", { zoomControl: false, attributionControl: !!config.tiles, zoomSnap: 0.25,
                                 preferCanvas: true, renderer: renderer, minZoom: 3 });
     ops.addTiles(wall.map);
-    const b = config.grid.bounds;
-    if (b) wall.map.fitBounds(b, { padding: [24, 24], animate: false });
-    else wall.map.setView([0, 0], 2);
     renderLegend();
+    // The view is set once before the cells come: fitting it again later would draw them all twice.
+    if (config.grid.bounds) fitScope(false);
+    else wall.map.setView([0, 0], 2);
 
     const pendingCases = []; // case changes heard before the open cases were loaded
     ops.stream({ status: setStatus, resync: resync, cell: function (s) { if (wall.ready) applyCell(s); },
                  anomaly: onAnomaly, case: function (c) { if (wall.ready) onCase(c); else pendingCases.push(c); } });
     const t0 = performance.now();
+    const cases = loadCases().then(function () { wall.timings.casesLoaded = performance.now() - t0; });
+    const kpi = loadKpi().then(function () { wall.timings.kpiLoaded = performance.now() - t0; });
     const cells = ops.get("/api/cells").then(function (collection) {
       wall.timings.cellsLoaded = performance.now() - t0;
       drawCells(collection);
       wall.timings.cellsDrawn = performance.now() - t0;
     });
-    Promise.all([cells, loadCases(), loadKpi()]).then(function () {
+    Promise.all([cells, cases, kpi]).then(function () {
       renderCrumbs();
       renderKpi();
       renderUnits();
-      fitScope(false);
       wall.ready = true;
       pendingCases.splice(0).forEach(onCase);
       requestAnimationFrame(function () {

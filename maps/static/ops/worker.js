@@ -95,10 +95,16 @@
       body);
   }
 
+  function byDue(a, b) {
+    const x = a.due_at ? Date.parse(a.due_at) : Infinity, y = b.due_at ? Date.parse(b.due_at) : Infinity;
+    return x === y ? 0 : x < y ? -1 : 1;
+  }
+
   function render() {
     renderTabs();
     ops.clear(ui.list);
     const shown = crew.cases.filter(function (c) { return TABS[crew.tab].indexOf(c.status) >= 0; });
+    if (crew.tab === "todo") shown.sort(byDue); // the most urgent first
     if (!shown.length) ui.list.appendChild(h("p", { class: "empty", id: "no-jobs" }, t("worker.empty." + crew.tab)));
     shown.forEach(function (c) { ui.list.appendChild(card(c)); });
   }
