@@ -1,11 +1,11 @@
-"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch)."""
+"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency", "dispatch")
+BENCHMARKS = ("ingest", "latency", "dispatch", "wall")
 
 
 def main(argv: list[str]) -> int:
