@@ -34,12 +34,12 @@ __all__ = ["PAGES", "ROUTES", "render_ops_page", "openapi_paths"]
 OPS_URL = f"{STATIC_URL}/ops"
 FOCUS_SECONDS = 20  # how long the wall stays on a new critical case before going back
 
-# page -> (title key, the page's own script, needs Leaflet, colour scheme)
-PAGES: dict[str, tuple[str, str, bool, str]] = {
-    "wall": ("wall.title", "wall.js", True, "dark"),
-    "console": ("console.title", "console.js", True, "light"),
-    "worker": ("worker.title", "worker.js", False, "light"),
-    "kpi": ("kpi.title", "kpi.js", False, "light"),
+# page -> (title key, the page's own scripts in load order, needs Leaflet, colour scheme)
+PAGES: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
+    "wall": ("wall.title", ("wall-colors.js", "wall-replay.js", "wall-ticker.js", "wall.js"), True, "dark"),
+    "console": ("console.title", ("console.js",), True, "light"),
+    "worker": ("worker.title", ("worker.js",), False, "light"),
+    "kpi": ("kpi.title", ("kpi.js",), False, "light"),
 }
 
 
@@ -74,7 +74,7 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
 
 def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str:
     """The HTML of one operations room page (a key of PAGES) in `lang`."""
-    title_key, script, leaflet, scheme = PAGES[page]
+    title_key, scripts, leaflet, scheme = PAGES[page]
     esc = html.escape
     title = f"{i18n.translate(lang, title_key)} · {settings.web.title}"
     config = orjson.dumps(_config(page, lang, settings, grid)).decode().replace("</", "<\\/")
@@ -97,7 +97,7 @@ def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str
 {leaflet_js}
 <script src="{OPS_URL}/ops.js"></script>
 <script src="{OPS_URL}/charts.js"></script>
-<script src="{OPS_URL}/{script}"></script>
+{"".join(f'<script src="{OPS_URL}/{script}"></script>' for script in scripts)}
 </body>
 </html>
 """

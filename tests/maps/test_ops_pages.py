@@ -276,13 +276,15 @@ def test_console_filters_cases_and_takes_the_actions_the_role_allows(browser, ap
 def test_console_follows_a_case_changed_elsewhere(browser, app, store):
     add_user(store, "dana", "dispatcher", time.time())
     book = app.state.cases.book
-    item = book.report(DANA, type_="litter", cell=CODES[0])
+    title = "<img src=x onerror=alert(1)> at the gate"  # text, never markup
+    item = book.report(DANA, type_="litter", cell=CODES[0], title=title)
     with serving(app) as url:
         page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
         page.goto(url + f"/console#{item.id}")
         log_in(page, "dana")
         page.wait_for_selector(f".c-detail[data-id='{item.id}'][data-status='reported']")
         assert page.text_content(".c-detail .status-reported") == "已上报"
+        assert page.text_content(".c-title") == title and page.locator(".c-detail img").count() == 0
         book.act(item.id, "file", DANA, note="立案")
         page.wait_for_selector(f".c-detail[data-id='{item.id}'][data-status='filed']", timeout=5000)
         new = book.report(DANA, type_="pothole", cell=CODES[1])

@@ -108,13 +108,14 @@
     const root = reset(container, width, height, spec.title);
     root.setAttribute("preserveAspectRatio", "xMinYMin meet");
     const plotW = width - left - right, plotH = height - top - bottom;
-    const max = niceMax(Math.max.apply(null, spec.bars.values.concat([0])));
+    // Four grid steps of whole numbers: the top of the axis is the next multiple of 4.
+    const max = Math.max(4, Math.ceil(Math.max.apply(null, spec.bars.values.concat([0])) / 4) * 4);
     const step = plotW / Math.max(1, labels.length);
     [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
       const y = top + plotH * (1 - f);
       root.appendChild(svg("line", { x1: left, x2: left + plotW, y1: y, y2: y, class: "chart-grid" }));
       root.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "chart-axis" },
-        String(Math.round(max * f * 10) / 10)));
+        String(max * f)));
       root.appendChild(svg("text", { x: left + plotW + 6, y: y + 4, class: "chart-axis" }, Math.round(f * 100) + "%"));
     });
     labels.forEach(function (name, i) {

@@ -355,7 +355,7 @@
       L.geoJSON(near, { style: { color: "#8795a6", weight: 0.8, fillColor: "#dfe6ee", fillOpacity: 0.5 },
                         interactive: false }).addTo(map);
       const target = L.geoJSON(own, { style: { color: color, weight: 3, fillColor: color, fillOpacity: 0.45 } })
-        .bindTooltip(c.cell.name || c.cell.code).addTo(map);
+        .bindTooltip(h("span", null, c.cell.name || c.cell.code)).addTo(map); // an element: names are text, not HTML
       if (c.location) L.circleMarker([c.location.lat, c.location.lon], { radius: 6, color: "#1d2733", weight: 2,
         fillColor: "#ffffff", fillOpacity: 1 }).addTo(map);
       if (own.length) map.fitBounds(target.getBounds().pad(0.8), { maxZoom: 17 });

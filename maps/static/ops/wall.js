@@ -3,23 +3,14 @@
    view; a live ticker of anomalies and case changes; a new critical case brought into
    focus; a slider replaying the last 24 hours of cell levels.
 
-   window.gtwall exposes the state for tests and the wall benchmark. */
+   The palette and legend are in wall-colors.js, the replay bar in wall-replay.js, the ticker in
+   wall-ticker.js; this file puts the wall together and keeps its state, window.gtwall, which
+   the tests and the wall benchmark read. */
 (function () {
   "use strict";
   const ops = window.gtops, t = ops.t, h = ops.h, config = ops.config;
 
-  const COLORS = {
-    critical: config.levels.critical,
-    warning: config.levels.warning,
-    normal: "#1f5a44", // a muted green: a wall of calm cells should not shout
-    no_data: "#2b3542",
-    quiet: "#17344a", // no open case
-    border: "#09111a",
-    overdue: "#ff4fd8",
-    noValue: "#26303b",
-  };
-  const TICKER_ITEMS = 14;
-  const HISTORY_STEP = "5m";
+  const colors = window.gtwallColors, COLORS = colors.COLORS;
   const KPI_DEBOUNCE_MS = 1500;
 
   const wall = (window.gtwall = {
@@ -43,7 +34,7 @@
     caseEvents: 0,
   });
   let renderer = null;
-  let focusTimer = null, pulse = null, kpiTimer = null, playTimer = null;
+  let focusTimer = null, pulse = null, kpiTimer = null, replay = null, ticker = null;
   const ui = {};
 
   // -- layout --------------------------------------------------------------------------
@@ -63,17 +54,12 @@
     ui.units = h("ol", { class: "w-units", id: "w-units" });
     ui.unitsTitle = h("h2", { id: "w-units-title" });
     ui.ticker = h("ol", { class: "w-ticker", id: "w-ticker" }, h("li", { class: "empty" }, t("wall.ticker.empty")));
+    ticker = window.gtwallTicker(ui.ticker, focusCell);
     ui.legend = h("div", { class: "w-legend", id: "w-legend" });
     ui.banner = h("div", { class: "w-focus", id: "w-focus", hidden: true, role: "alert" });
-    ui.replayBadge = h("div", { class: "w-replay-badge", id: "w-replay-badge", hidden: true });
-    ui.slider = h("input", { type: "range", id: "w-slider", min: "0", max: "0", value: "0", step: "1",
-                             "aria-label": t("wall.replay.slider"), oninput: onSlide });
-    ui.histogram = h("div", { class: "w-histogram", id: "w-histogram" });
-    ui.timeLabel = h("div", { class: "w-time-label", id: "w-time-label" }, t("wall.replay.hint"));
-    ui.play = h("button", { class: "w-btn", id: "w-play", type: "button", onclick: togglePlay,
-                            title: t("wall.replay.play") }, "\u25b6");
-    ui.live = h("button", { class: "w-btn w-btn-live active", id: "w-live", type: "button", onclick: goLive },
-      t("wall.replay.live"));
+    replay = window.gtwallReplay(wall, { restyle: restyle, restyleAll: restyleAll, legend: renderLegend });
+    wall.showFrame = replay.showFrame;
+    wall.goLive = replay.goLive;
 
     app.appendChild(h("div", { class: "w-grid" },
       h("header", { class: "w-top" },
@@ -88,60 +74,23 @@
           tile("satisfaction"), tile("accuracy")),
         ui.unitsTitle, ui.units),
       h("main", { class: "w-map-box" }, h("div", { id: "w-map", class: "w-map" }), ui.legend, ui.banner,
-        ui.replayBadge),
+        replay.badge),
       h("aside", { class: "w-side w-feed" }, h("h2", null, t("wall.ticker.title")), ui.ticker),
-      h("footer", { class: "w-time", id: "w-time" }, ui.play,
-        h("div", { class: "w-slider-box" }, ui.histogram, ui.slider), ui.timeLabel, ui.live)));
+      h("footer", { class: "w-time", id: "w-time" }, replay.bar)));
   }
 
   // -- colours ------------------------------------------------------------------------
-  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.slice(i, i + 2), 16); }); }
-  function mix(a, b, f) {
-    const x = hex(a), y = hex(b);
-    return "#" + x.map(function (v, i) {
-      const n = Math.round(v + (y[i] - v) * f);
-      return (n < 16 ? "0" : "") + n.toString(16);
-    }).join("");
-  }
-  /* Colour stops of a metric: its thresholds when it has them, else the span of the values shown. */
+  let stopsCache = null; // of the metric shown; computed again when the mode changes
   function metricStops(name) {
-    const m = config.metrics[name];
-    if (m.warning !== null && m.critical !== null) {
-      const w = m.warning, c = m.critical;
-      const stops = [[w * 0.5, "#1f5f8b"], [w * 0.85, "#2a9d8f"], [w, COLORS.warning], [c, COLORS.critical]];
-      return m.direction === "below" ? [[c, COLORS.critical], [w, COLORS.warning], [w * 1.2, "#2a9d8f"],
-                                        [w * 1.6, "#1f5f8b"]] : stops;
-    }
-    let lo = Infinity, hi = -Infinity;
-    Object.keys(wall.cells).forEach(function (code) {
-      const v = wall.cells[code].feature.properties.values[name];
-      if (typeof v === "number") { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    });
-    if (lo === Infinity) { lo = 0; hi = 1; }
-    if (hi === lo) hi = lo + 1;
-    return [[lo, "#1f5f8b"], [(lo + hi) / 2, "#2a9d8f"], [hi, "#e9c46a"]];
+    return colors.stops(name, Object.keys(wall.cells).map(function (code) {
+      return wall.cells[code].feature.properties.values[name];
+    }));
   }
-  function rampColor(stops, value) {
-    if (value <= stops[0][0]) return stops[0][1];
-    for (let i = 1; i < stops.length; i++) {
-      if (value <= stops[i][0]) {
-        const f = (value - stops[i - 1][0]) / (stops[i][0] - stops[i - 1][0]);
-        return mix(stops[i - 1][1], stops[i][1], f);
-      }
-    }
-    return stops[stops.length - 1][1];
-  }
-  let stopsCache = null;
   function metricColor(name, value) {
-    if (value === undefined || value === null) return COLORS.noValue;
-    const m = config.metrics[name];
-    if (m.kind === "bool") return value ? COLORS.critical : COLORS.normal;
     stopsCache = stopsCache || metricStops(name);
-    return rampColor(stopsCache, value);
+    return colors.metric(name, value, stopsCache);
   }
-  function levelColor(level) {
-    return COLORS[level] || COLORS.no_data;
-  }
+  const levelColor = colors.level;
 
   function styleOf(props) {
     const code = props.code;
@@ -177,10 +126,6 @@
   }
 
   // -- legend and colouring mode ------------------------------------------------------
-  function swatch(color, text, outline) {
-    return h("li", null, h("span", { class: "sw" + (outline ? " sw-outline" : ""),
-      style: outline ? { borderColor: color } : { background: color } }), text);
-  }
   function renderLegend() {
     const select = h("select", { id: "w-mode", "aria-label": t("wall.mode.label"), onchange: function () {
       setMode(select.value);
@@ -191,28 +136,10 @@
         return h("option", { value: "metric:" + name }, t("wall.mode.metric", { metric: ops.metricLabel(name) }));
       }));
     select.value = wall.mode;
-    let items;
-    if (wall.replayLevels || wall.mode === "level") {
-      items = ["critical", "warning", "normal", "no_data"].map(function (l) { return swatch(levelColor(l), t("level." + l)); });
-    } else if (wall.mode === "cases") {
-      items = [swatch(COLORS.critical, t("wall.legend.critical")), swatch(COLORS.warning, t("wall.legend.warning")),
-               swatch(COLORS.quiet, t("wall.legend.quiet")), swatch(COLORS.overdue, t("wall.legend.overdue"), true)];
-    } else {
-      const name = wall.mode.slice(7), m = config.metrics[name];
-      if (m.kind === "bool") {
-        items = [swatch(COLORS.critical, t("common.yes")), swatch(COLORS.normal, t("common.no")),
-                 swatch(COLORS.noValue, t("wall.legend.no_value"))];
-      } else {
-        const stops = metricStops(name);
-        const gradient = "linear-gradient(90deg," + stops.map(function (s) { return s[1]; }).join(",") + ")";
-        items = [h("li", { class: "ramp" }, h("span", { class: "ramp-bar", style: { background: gradient } }),
-          h("span", { class: "ramp-labels" }, stops.map(function (s) { return h("span", null, ops.number(s[0], 0)); })),
-          h("span", { class: "ramp-unit" }, ops.metricUnit(name))),
-                 swatch(COLORS.noValue, t("wall.legend.no_value"))];
-      }
-    }
+    const mode = wall.replayLevels ? "level" : wall.mode;
+    const stops = mode.lastIndexOf("metric:", 0) === 0 ? metricStops(mode.slice(7)) : null;
     ops.clear(ui.legend).appendChild(select);
-    ui.legend.appendChild(h("ul", null, items));
+    ui.legend.appendChild(h("ul", null, colors.legend(mode, stops)));
   }
   function setMode(mode) {
     wall.mode = mode;
@@ -297,7 +224,7 @@
     renderKpi();
     renderUnits();
     scheduleKpi();
-    if (change.action !== "merge" || (before && before.severity !== item.severity)) tickCase(change);
+    if (change.action !== "merge" || (before && before.severity !== item.severity)) ticker.change(change);
     const becameCritical = item.severity === "critical" && (change.action === "report" ||
       (change.action === "merge" && before && before.severity !== "critical"));
     if (becameCritical && config.openStatuses.indexOf(item.status) >= 0) focusCase(item);
@@ -538,139 +465,6 @@
   }
   wall.unfocus = unfocus;
 
-  // -- ticker -----------------------------------------------------------------------------
-  /* Put an entry on the ticker: on top, or below the others (`older`, when filling it at start). */
-  function tick(entry, older) {
-    const empty = ui.ticker.querySelector(".empty");
-    if (empty) empty.remove();
-    const item = h("li", { class: "tk tk-" + entry.kind + " sev-" + (entry.severity || "none"),
-                           dataset: { kind: entry.kind, action: entry.action || "" } },
-      h("div", { class: "tk-head" }, h("span", { class: "tk-tag" }, entry.tag),
-        h("span", { class: "tk-title" }, entry.title), h("time", null, ops.clock(entry.at))),
-      h("div", { class: "tk-sub" }, entry.sub));
-    if (entry.code) item.addEventListener("click", function () { focusCell(entry.code); });
-    if (older) {
-      if (ui.ticker.children.length < TICKER_ITEMS) ui.ticker.appendChild(item);
-      return;
-    }
-    ui.ticker.insertBefore(item, ui.ticker.firstChild);
-    while (ui.ticker.children.length > TICKER_ITEMS) ui.ticker.removeChild(ui.ticker.lastChild);
-  }
-  function anomalyEntry(a) {
-    const metric = a.metric ? ops.metricLabel(a.metric) : "";
-    const figure = a.value !== null && a.value !== undefined && a.metric ?
-      t(a.threshold !== null && a.threshold !== undefined ? "wall.ticker.value_threshold" : "wall.ticker.value",
-        { metric: metric, value: ops.number(a.value, 1), unit: ops.metricUnit(a.metric),
-          threshold: ops.number(a.threshold, 1) }) : "";
-    return { kind: "anomaly", severity: a.severity, tag: t("wall.ticker.anomaly"), title: ops.typeLabel(a.type),
-             sub: [ops.place(a.cell), figure].filter(Boolean).join(" \u00b7 "), at: a.ts, code: a.cell && a.cell.code };
-  }
-  function onAnomaly(a) {
-    if (a.status !== "opened" || a.category === "device_health") return;
-    tick(anomalyEntry(a));
-  }
-  function caseEntry(change) {
-    const item = change.case;
-    let sub = ops.place(item.cell) + " \u00b7 " + item.id;
-    if (change.action === "dispatch" || change.action === "reassign") sub += " \u2192 " + (item.assignee || "");
-    if (change.action === "escalate") sub += " \u2192 " + ops.tierLabel(item.level);
-    if (change.action === "evaluate" && item.satisfaction) sub += " \u00b7 " + "\u2605".repeat(item.satisfaction);
-    return { kind: "case", action: change.action, severity: item.severity,
-             tag: t("wall.ticker.case." + (change.action === "report" ? "report" : "change"),
-                    { action: ops.actionLabel(change.action) }),
-             title: ops.typeLabel(item.type), sub: sub, at: change.at, code: item.cell.code };
-  }
-  function tickCase(change) { tick(caseEntry(change)); }
-  function seedTicker() {
-    return Promise.all([ops.get("/api/events?limit=10"), ops.get("/api/cases?limit=6")]).then(function (r) {
-      const entries = r[0].events.filter(function (a) { return a.status === "opened" && a.category !== "device_health"; })
-        .map(anomalyEntry)
-        .concat(r[1].cases.map(function (c) { return caseEntry({ action: "report", at: c.created_at, case: c }); }));
-      entries.sort(function (a, b) { return new Date(b.at) - new Date(a.at); });
-      entries.forEach(function (entry) { tick(entry, true); }); // below anything heard live meanwhile
-    });
-  }
-
-  // -- replay -----------------------------------------------------------------------------
-  function loadHistory() {
-    return ops.get("/api/cells/history" + ops.query({ step: HISTORY_STEP })).then(function (body) {
-      wall.history = body;
-      const live = wall.replay === null;
-      ui.slider.max = String(body.frames.length);
-      if (live) ui.slider.value = ui.slider.max;
-      gtcharts.histogram(ui.histogram, body.frames.map(function (f) { return [f.critical, f.warning]; }),
-        [COLORS.critical, COLORS.warning]);
-    });
-  }
-  function levelsAt(index) {
-    const levels = {};
-    for (let i = 0; i <= index; i++) Object.assign(levels, wall.history.frames[i].changes);
-    return levels;
-  }
-  function showFrame(index) {
-    const frames = wall.history.frames;
-    const entering = wall.replay === null;
-    const before = wall.replayLevels || {};
-    wall.replay = index;
-    wall.replayLevels = levelsAt(index);
-    if (entering) restyleAll();
-    else {
-      const touched = Object.assign({}, before, wall.replayLevels);
-      Object.keys(touched).forEach(function (code) {
-        if (before[code] !== wall.replayLevels[code]) restyle(code);
-      });
-    }
-    const start = new Date(frames[index].t), end = new Date(start.getTime() + wall.history.step * 1000);
-    ui.timeLabel.textContent = ops.clock(start) + "\u2013" + ops.clock(end);
-    ui.replayBadge.hidden = false;
-    ui.replayBadge.textContent = t("wall.replay.badge", { day: ops.day(start), from: ops.clock(start), to: ops.clock(end),
-      critical: frames[index].critical, warning: frames[index].warning });
-    ui.live.classList.remove("active");
-    document.body.classList.add("replaying");
-    if (String(ui.slider.value) !== String(index)) ui.slider.value = String(index);
-    if (entering) renderLegend();
-  }
-  wall.showFrame = showFrame;
-  function goLive() {
-    stopPlay();
-    if (wall.history) ui.slider.value = String(wall.history.frames.length);
-    if (wall.replay === null) return;
-    wall.replay = null;
-    wall.replayLevels = null;
-    restyleAll();
-    renderLegend();
-    ui.timeLabel.textContent = t("wall.replay.hint");
-    ui.replayBadge.hidden = true;
-    ui.live.classList.add("active");
-    document.body.classList.remove("replaying");
-  }
-  wall.goLive = goLive;
-  function onSlide() {
-    if (!wall.history) return;
-    const index = Number(ui.slider.value);
-    if (index >= wall.history.frames.length) goLive();
-    else showFrame(index);
-  }
-  function stopPlay() {
-    clearInterval(playTimer);
-    playTimer = null;
-    ui.play.textContent = "\u25b6";
-    ui.play.classList.remove("active");
-  }
-  function togglePlay() {
-    if (!wall.history) return;
-    if (playTimer) { stopPlay(); return; }
-    let index = wall.replay === null ? 0 : wall.replay;
-    showFrame(index);
-    ui.play.textContent = "\u275a\u275a";
-    ui.play.classList.add("active");
-    playTimer = setInterval(function () {
-      index += 1;
-      if (index >= wall.history.frames.length) goLive();
-      else showFrame(index);
-    }, 250);
-  }
-
   // -- status and clock --------------------------------------------------------------------
   function setStatus(state) {
     wall.status = state;
@@ -709,7 +503,7 @@
 
     const pendingCases = []; // case changes heard before the open cases were loaded
     ops.stream({ status: setStatus, resync: resync, cell: function (s) { if (wall.ready) applyCell(s); },
-                 anomaly: onAnomaly, case: function (c) { if (wall.ready) onCase(c); else pendingCases.push(c); } });
+                 anomaly: function (a) { ticker.anomaly(a); }, case: function (c) { if (wall.ready) onCase(c); else pendingCases.push(c); } });
     const t0 = performance.now();
     const cases = loadCases().then(function () { wall.timings.casesLoaded = performance.now() - t0; });
     const kpi = loadKpi().then(function () { wall.timings.kpiLoaded = performance.now() - t0; });
@@ -728,15 +522,15 @@
         wall.timings.ready = performance.now();
         wall.timings.readyFromStart = performance.now() - t0;
       });
-      seedTicker().catch(warn("ticker"));
-      loadHistory().catch(warn("history"));
+      ticker.seed().catch(warn("ticker"));
+      replay.load().catch(warn("history"));
     }).catch(function (e) {
       if (e.status === 401) showLogin();
       else { setStatus("offline"); console.warn("wall: loading failed:", e.message); }
     });
     setInterval(recheckOverdue, 10000);
     setInterval(function () { loadKpi().catch(warn("kpi")); }, 60000);
-    setInterval(function () { if (wall.replay === null) loadHistory().catch(warn("history")); }, 300000);
+    setInterval(function () { if (wall.replay === null) replay.load().catch(warn("history")); }, 300000);
   }
 
   /* Only when the server makes everyone log in (auth.anonymous = "none"). */
