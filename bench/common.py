@@ -32,7 +32,7 @@ def bench_twin(directory: Path, devices: int):
     return store, grid
 
 
-def settings_for(broker, store_url: str, protocol: str = "auto", **gateway) -> Settings:
+def settings_for(broker, store_url: str, protocol: str = Settings().mqtt.protocol, **gateway) -> Settings:
     return Settings().replace(mqtt={"host": broker.host, "port": broker.port, "protocol": protocol},
                               store={"url": store_url}, gateway=gateway or {})
 

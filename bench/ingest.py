@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, median, publisher_result, settings_for, start_publisher
 from gridtwin.broker import MosquittoBroker
+from twin.config import Settings
 
 
 async def baseline(broker, messages: int, devices: int) -> dict:
@@ -55,7 +56,7 @@ async def baseline(broker, messages: int, devices: int) -> dict:
             "cpu_us": cpu / messages * 1e6}
 
 
-async def gateway_run(broker, messages: int, devices: int, workdir: Path, protocol: str = "auto") -> dict:
+async def gateway_run(broker, messages: int, devices: int, workdir: Path, protocol: str = "3.1.1") -> dict:
     from gateway import Gateway
 
     store, grid = await asyncio.to_thread(bench_twin, workdir, devices)
@@ -81,7 +82,7 @@ async def gateway_run(broker, messages: int, devices: int, workdir: Path, protoc
             "seconds": seconds, "cpu_us": cpu / messages * 1e6, "dead_letters": gw.summary()["dead_letters_total"]}
 
 
-async def measure(messages: int, devices: int, runs: int, protocol: str = "auto") -> dict:
+async def measure(messages: int, devices: int, runs: int, protocol: str = "3.1.1") -> dict:
     base_runs, gw_runs = [], []
     with MosquittoBroker() as broker:
         for i in range(runs):
@@ -116,8 +117,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--protocol", default="auto", choices=("auto", "5", "3.1.1"),
-                   help="the gateway's MQTT protocol (mqtt.protocol); the baseline subscriber speaks 3.1.1")
+    p.add_argument("--protocol", default=Settings().mqtt.protocol, choices=("auto", "5", "3.1.1"),
+                   help="the gateway's MQTT protocol (mqtt.protocol, default %(default)s); "
+                        "the baseline subscriber speaks 3.1.1")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     r = asyncio.run(measure(args.messages, args.devices, args.runs, args.protocol))

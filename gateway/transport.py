@@ -3,8 +3,9 @@
 Messages are handed to the asyncio side in batches (one wake-up per batch, not
 per message), and acknowledged only when the gateway says so: with
 `manual_ack`, a QoS 1 message is acked after its rows are stored, so a crash
-before that makes the broker redeliver it. The protocol is MQTT 5 where the
-broker speaks it, else 3.1.1; the session is persistent in both.
+before that makes the broker redeliver it. The protocol is `mqtt.protocol`:
+3.1.1 by default, 5, or "auto" (MQTT 5 where the broker speaks it, else
+3.1.1); the session is persistent in each.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ async def test_persistent_session_receives_what_was_sent_while_down(mosquitto, t
     from gateway import Gateway
 
     async with Gateway(settings, store, grid, client_id=client_id) as gw2:
-        assert gw2.transport.protocol == 5
+        assert gw2.transport.protocol == 4  # the default, mqtt.protocol = "3.1.1"
         stop = asyncio.Event()
         task = asyncio.create_task(gw2.run(stop))
         await wait_until(lambda: len(store.readings(device_id="aq-2")) == 1, what="reading sent while down")
@@ -143,27 +143,27 @@ async def test_persistent_session_receives_what_was_sent_while_down(mosquitto, t
         await task
 
 
-async def test_protocol_setting_chooses_mqtt_3_1_1(mosquitto, twin_store):
+async def test_protocol_auto_speaks_mqtt_5_to_a_broker_that_does(mosquitto, twin_store):
     store, grid = twin_store
     from gateway import Gateway
     from twin.config import Settings
 
     settings = Settings().replace(
-        mqtt={"host": mosquitto.host, "port": mosquitto.port, "prefix": "p311/v1", "client_id": "gw-311",
-              "protocol": "3.1.1"},
+        mqtt={"host": mosquitto.host, "port": mosquitto.port, "prefix": "p5/v1", "client_id": "gw-auto",
+              "protocol": "auto"},
         store={"url": store.url},
     )
     async with Gateway(settings, store, grid) as gw:
-        assert gw.transport.protocol == 4
+        assert gw.transport.protocol == 5
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         pub = Publisher(mosquitto)
-        pub.send("p311/v1/readings/aq-1", {"ts": NOW, "seq": 1, "values": {"pm25": 12.0}})
+        pub.send("p5/v1/readings/aq-1", {"ts": NOW, "seq": 1, "values": {"pm25": 12.0}})
         pub.close()
-        await wait_until(lambda: len(store.readings(device_id="aq-1")) == 1, what="reading over MQTT 3.1.1")
+        await wait_until(lambda: len(store.readings(device_id="aq-1")) == 1, what="reading over MQTT 5")
         stop.set()
         await task
-        assert gw.summary()["mqtt_protocol"] == "3.1.1"
+        assert gw.summary()["mqtt_protocol"] == "5"
 
 
 def test_protocol_setting_is_checked():
@@ -172,6 +172,7 @@ def test_protocol_setting_is_checked():
     from twin.config import load_settings
     from twin.errors import ConfigError
 
-    assert load_settings(env={"GRIDTWIN_MQTT_PROTOCOL": "3.1.1"}).mqtt.protocol == "3.1.1"
+    assert load_settings(env={}).mqtt.protocol == "3.1.1"
+    assert load_settings(env={"GRIDTWIN_MQTT_PROTOCOL": "auto"}).mqtt.protocol == "auto"
     with pytest.raises(ConfigError, match="mqtt.protocol"):
         load_settings(env={"GRIDTWIN_MQTT_PROTOCOL": "4"})
