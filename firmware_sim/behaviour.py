@@ -23,6 +23,7 @@ from twin.metrics import Metric, MetricCatalog
 
 DEFAULT_UTC_OFFSET_H = 8.0  # China Standard Time; the demo grid is in Kaifeng
 BATTERY_DRAIN_PER_MESSAGE = 2e-6
+INCIDENT_NOISE = 0.015  # relative noise of values incidents impose, clipped to +-3 %
 _TWO_PI = 2.0 * math.pi
 
 
@@ -67,23 +68,40 @@ def temperature(t: float, utc_offset_h: float = DEFAULT_UTC_OFFSET_H) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class Storm:
+    """Heavy rain from `start` to `end` (epoch seconds), building up to `peak_mm_h` and easing off."""
+
+    start: float
+    end: float
+    peak_mm_h: float
+
+    def rain(self, t: float) -> float:
+        if not self.start <= t < self.end:
+            return 0.0
+        return self.peak_mm_h * math.sin(math.pi * (t - self.start) / (self.end - self.start)) ** 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class Weather:
-    """Rain shared by every sensor of a simulation: each six-hour block rains or not, per seed."""
+    """Rain shared by every sensor of a simulation: each six-hour block rains or not, per seed,
+    and any `storms` a scenario adds on top."""
 
     seed: int = 0
     chance: float = 0.12
+    storms: tuple[Storm, ...] = ()
 
     def rain(self, t: float) -> float:
         """Rain intensity in mm/h at `t` (0 when dry)."""
+        storm = max((s.rain(t) for s in self.storms), default=0.0) if self.storms else 0.0
         block = int(t // 21600)
         shower = _shower(self.seed, self.chance, block)
         if shower is None:
-            return 0.0
+            return storm
         begin, length, peak = shower
         offset = t - block * 21600 - begin
         if not 0.0 <= offset < length:
-            return 0.0
-        return peak * math.sin(math.pi * offset / length)
+            return storm
+        return max(storm, peak * math.sin(math.pi * offset / length))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -172,12 +190,17 @@ class SensorModel:
         for name in self.metrics:
             generate = _GENERATORS.get(name)
             values[name] = generate(self, t, hour, dt, rain, step) if generate else self._other(name, step)
-        apply_incidents(values, incidents, t, self.catalog)
+        apply_incidents(values, incidents, t, self.catalog, jitter=self._jitter)
         for name, value in values.items():
             metric = self.catalog.get(name)
             if metric is not None and metric.kind != "bool":
                 values[name] = _clip(metric, value)
         return values
+
+    def _jitter(self) -> float:
+        """Measurement noise on a value an incident imposes: a real sensor never reads a fire
+        as the same number twice."""
+        return math.exp(max(-0.03, min(0.03, self.rng.gauss(0.0, INCIDENT_NOISE))))
 
     def reading(self, t: float, incidents: Iterable[Incident] = ()) -> dict:
         """The next reading: `{"seq", "values", "battery"}`; advances seq and drains the battery."""

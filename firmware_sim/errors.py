@@ -6,7 +6,8 @@
     │   │   └── ConnectRefused    the broker answered CONNACK with a non-zero return code
     │   ├── NotConnected      a QoS 0 publish or a disconnect without a connection
     │   └── ProtocolError     the broker sent bytes that are not MQTT 3.1.1
-    └── FleetError            a fleet cannot be built (no cells, bad counts)
+    ├── FleetError            a fleet cannot be built (no cells, bad counts)
+    └── ScenarioError         a scenario file is wrong (says the file, line and field)
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ class ProtocolError(MqttError):
 
 class FleetError(SimError):
     """A fleet cannot be generated as asked."""
+
+
+class ScenarioError(SimError):
+    """A scenario file cannot be used; the message names the file, line and field where known."""
+
+    def __init__(self, message: str, *, path=None, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field, self.reason = path, line, field, message
+        where = ":".join(str(p) for p in (path, line) if p is not None)
+        super().__init__(f"{where + ': ' if where else ''}{field + ': ' if field else ''}{message}")

@@ -4,6 +4,7 @@ and mobile sensors carried around by delivery riders."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import shapely
@@ -38,11 +39,13 @@ CAMERA_MODEL, CAMERA_PREFIX = "ai_camera", "cam"
 CAMERA_ZONES = ("north_gate", "south_gate", "market", "main_road", "square", "school_gate", "riverside")
 
 
-def make_fleet(grid, *, sensors: int, cameras: int, seed: int = 0, mobile: int = 0) -> list[Device]:
+def make_fleet(grid, *, sensors: int, cameras: int, seed: int = 0, mobile: int = 0,
+               mix: Mapping[str, float] | None = None) -> list[Device]:
     """`sensors` fixed sensors, `cameras` cameras and `mobile` mobile sensors on `grid`, the same for the same seed.
 
     Sensor types share the fleet by their weights (each type at least once when
-    there are enough sensors); ids count per type: aq-0001, cam-0001, mob-0001.
+    there are enough sensors), or by `mix` (sensor type name -> weight; types it
+    leaves out get none); ids count per type: aq-0001, cam-0001, mob-0001.
     Fixed devices lie at uniform random points inside a random cell and carry its
     code; cameras take distinct cells while there are cells left. Mobile sensors
     start inside the grid and are located per reading.
@@ -56,7 +59,7 @@ def make_fleet(grid, *, sensors: int, cameras: int, seed: int = 0, mobile: int =
     geoms = np.array([c.geometry for c in cells], dtype=object)
     codes = [c.code for c in cells]
 
-    types = _allocate(sensors, rng)
+    types = _allocate(sensors, rng, mix)
     sensor_cells = rng.integers(0, len(cells), size=sensors) if sensors else np.empty(0, dtype=int)
     camera_cells = _spread(cameras, len(cells), rng)
     mobile_cells = rng.integers(0, len(cells), size=mobile) if mobile else np.empty(0, dtype=int)
@@ -123,14 +126,21 @@ def random_points(geoms: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     return x, y
 
 
-def _allocate(n: int, rng: np.random.Generator) -> list[SensorType]:
+def _allocate(n: int, rng: np.random.Generator, mix: Mapping[str, float] | None = None) -> list[SensorType]:
     """`n` sensor types in random order, in proportion to their weights (largest remainder)."""
     if n == 0:
         return []
-    weights = np.array([t.weight for t in SENSOR_TYPES])
+    if mix is not None:
+        unknown = set(mix) - {t.name for t in SENSOR_TYPES}
+        if unknown:
+            raise FleetError(f"unknown sensor type(s) {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(t.name for t in SENSOR_TYPES)}")
+        if any(w < 0 for w in mix.values()) or not sum(mix.values()) > 0:
+            raise FleetError("sensor type weights must not be negative and must not all be zero")
+    weights = np.array([t.weight if mix is None else float(mix.get(t.name, 0.0)) for t in SENSOR_TYPES])
     share = weights / weights.sum() * n
     counts = np.floor(share).astype(int)
-    if n >= len(SENSOR_TYPES):
+    if n >= len(SENSOR_TYPES) and mix is None:
         counts = np.maximum(counts, 1)
     while counts.sum() > n:
         counts[np.argmax(counts)] -= 1

@@ -13,7 +13,7 @@ import math
 import random
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from twin.devices import Device, DeviceKind
 from twin.metrics import Metric, MetricCatalog
@@ -111,8 +111,12 @@ def _threshold(metric: Metric) -> float | None:
     return None
 
 
-def apply_incidents(values: dict, incidents: Iterable[Incident], t: float, catalog: MetricCatalog) -> dict:
-    """`values` (metric -> value) with the incidents' effects at `t` laid over them, in place."""
+def apply_incidents(values: dict, incidents: Iterable[Incident], t: float, catalog: MetricCatalog,
+                    jitter: Callable[[], float] | None = None) -> dict:
+    """`values` (metric -> value) with the incidents' effects at `t` laid over them, in place.
+
+    `jitter()`, when given, returns a factor close to 1 for each imposed value: measurement
+    noise (kept within a few per cent, so an incident still reads past its threshold)."""
     for incident in incidents:
         for name in incident.kind.metrics:
             if name not in values:
@@ -126,6 +130,8 @@ def apply_incidents(values: dict, incidents: Iterable[Incident], t: float, catal
             if metric.kind == "bool":
                 values[name] = True
             else:
+                if jitter is not None:
+                    forced *= jitter()
                 worse = max if metric.direction == "above" else min
                 value = worse(values[name], forced)
                 if metric.valid_max is not None:

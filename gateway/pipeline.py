@@ -15,7 +15,7 @@ import numpy as np
 
 from gateway.adapters import IGNORE, build_adapters
 from gateway.deadletters import Reason
-from gateway.detectors import CameraDetector, ThresholdDetector
+from gateway.detectors import DetectionEngine
 from gateway.livestate import LiveState
 from gateway.messages import Decoded, Inbound, Rejection
 from gateway.topics import Topics
@@ -53,6 +53,7 @@ class PipelineStats:
     anomalies_opened: int = 0
     anomalies_cleared: int = 0
     seq_gaps: int = 0
+    resolved: int = 0  # messages through resolve(): detection has seen them
     dead_letters: Counter = field(default_factory=Counter)
 
 
@@ -77,8 +78,7 @@ class Pipeline:
         self.devices: dict[str, Device] = dict(devices or {})
         self._sources: dict[str, object] = {}  # unregistered device id -> the third-party adapter that reported it
         self._placed: list[tuple[str, str]] = []
-        self.thresholds = ThresholdDetector(self.catalog)
-        self.cameras = CameraDetector()
+        self.detection = DetectionEngine(settings.detection, self.catalog, grid)
         self.live = LiveState(self.limits.state_publish_interval, initial_states)
         self.stats = PipelineStats()
         self._last_ts: dict[tuple[str, str], float] = {}
@@ -181,16 +181,11 @@ class Pipeline:
     def resolve(self, decoded: Decoded, now: float) -> Outcome:
         """Step 2, against the registry cache: readings, detections, live state, dead letters."""
         out = Outcome(placed=self.take_placed())
-        self._statuses(decoded, out)
+        self._statuses(decoded, now, out)
         self._readings(decoded, now, out)
         self._camera(decoded, now, out)
-
-        for anomaly in out.anomalies:
-            self.live.apply(anomaly)
-            if anomaly.status == "opened":
-                self.stats.anomalies_opened += 1
-            else:
-                self.stats.anomalies_cleared += 1
+        self.detection.tick(now, out.anomalies)
+        self._apply(out.anomalies)
         out.states = self.live.take_due(now)
         for rejection in decoded.rejections:
             self.stats.dead_letters[rejection.reason] += 1
@@ -201,6 +196,24 @@ class Pipeline:
             ))
         self.stats.readings += len(out.readings)
         self.stats.camera_events += len(out.camera_events)
+        self.stats.resolved += len(decoded.messages)
+        return out
+
+    def _apply(self, anomalies: list[Anomaly]) -> None:
+        for anomaly in anomalies:
+            self.live.apply(anomaly)
+            if anomaly.status == "opened":
+                self.stats.anomalies_opened += 1
+            else:
+                self.stats.anomalies_cleared += 1
+
+    def tick(self, now: float) -> Outcome:
+        """Time passing between batches: the detections that wait for it (silent devices,
+        deviations nobody confirmed or denied) and cell states held back by the interval."""
+        out = Outcome()
+        self.detection.tick(now, out.anomalies)
+        self._apply(out.anomalies)
+        out.states = self.live.take_due(now)
         return out
 
     def process(self, batch: list[Inbound], now: float) -> Outcome:
@@ -245,7 +258,7 @@ class Pipeline:
         lon = np.fromiter((p[1] for p in points), float, len(points))
         return list(self.grid.locate(lon, lat))
 
-    def _statuses(self, decoded: Decoded, out: Outcome) -> None:
+    def _statuses(self, decoded: Decoded, now: float, out: Outcome) -> None:
         for status in decoded.statuses:
             device = self.devices.get(status.device_id) or self._pending(status.device_id, DeviceKind.SENSOR,
                                                                           status.received_at, out)
@@ -259,6 +272,7 @@ class Pipeline:
             value = DeviceStatus.ONLINE if status.online else DeviceStatus.OFFLINE
             if device.status != DeviceStatus.DISABLED:
                 out.statuses.append((status.device_id, value, status.received_at))
+                self.detection.status(status.device_id, device.cell_code, status.online, now, out.anomalies)
 
     def _readings(self, decoded: Decoded, now: float, out: Outcome) -> None:
         rejections = decoded.rejections
@@ -274,6 +288,7 @@ class Pipeline:
             if problem:
                 rejections.append(Rejection(problem, f"ts {ts:.3f} is outside the accepted window", obs.topic,
                                             obs.raw, obs.device_id))
+                self.detection.time_rejected(obs.device_id, device.cell_code, ts, now, out.anomalies)
                 continue
             if obs.lat is None and device.mobile:
                 rejections.append(Rejection(Reason.SCHEMA, f"device {device.id} is mobile: loc is required",
@@ -297,6 +312,9 @@ class Pipeline:
                                             obs.topic, obs.raw, obs.device_id, obs.received_at))
                 continue
             self._track_seq(obs.device_id, obs.seq)
+            lat, lon = (obs.lat, obs.lon) if obs.lat is not None else (device.lat, device.lon)
+            self.detection.observe(obs.device_id, cell, lat, lon, ts, obs.seq, obs.battery, obs.received_at, now,
+                                   out.anomalies)
             previous_seen = out.last_seen.get(obs.device_id, 0.0)
             if ts > previous_seen:
                 out.last_seen[obs.device_id] = ts
@@ -319,6 +337,7 @@ class Pipeline:
                             Reason.OUT_OF_RANGE,
                             f"{name} = {value:g} is outside {metric.valid_min:g}..{metric.valid_max:g} {metric.unit}",
                             obs.topic, obs.raw, obs.device_id, obs.received_at))
+                        self.detection.out_of_range(obs.device_id, cell, name, value, now, out.anomalies)
                         continue
                 else:
                     rejections.append(Rejection(Reason.SCHEMA, f"{str(name)[:64]} must be a finite number or boolean",
@@ -332,7 +351,7 @@ class Pipeline:
                     continue  # late (out of order): stored, but it does not move live state backwards
                 self._last_ts[key] = ts
                 self.live.observe(cell, name, value, ts)
-                out.anomalies.extend(self.thresholds.update(obs.device_id, name, value, ts, cell, obs.lat, obs.lon))
+                self.detection.reading(obs.device_id, name, value, ts, cell, lat, lon, out.anomalies)
 
     def _track_seq(self, device_id: str, seq: int | None) -> None:
         if seq is None:
@@ -370,5 +389,5 @@ class Pipeline:
                                                  cell, obs.zone, lat, lon, obs.snapshot_url))
             if unplaced:
                 continue
-            out.anomalies.extend(self.cameras.update(obs.camera_id, obs.event_id, obs.type, obs.state,
-                                                     obs.confidence, ts, cell, lat, lon))
+            self.detection.camera(obs.camera_id, obs.event_id, obs.type, obs.state, obs.confidence, ts, cell, lat,
+                                  lon, out.anomalies)

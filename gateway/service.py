@@ -55,6 +55,7 @@ class Gateway:
         self.store = store
         self.grid = grid
         self.clock = clock
+        self._follow = getattr(clock, "observe", None)
         self.topics = Topics(settings.mqtt.prefix)
         self.source = f"gridtwin/gateway/{settings.gateway.instance}"
         self.transport: MqttTransport | None = None
@@ -148,6 +149,8 @@ class Gateway:
             decoded = self.pipeline.decode(batch)
             await self._subscribe_learned()
             await self._learn_unknown(decoded)
+            if self._follow is not None:
+                self._follow(decoded)  # a clock that follows the stream learns from the batch first
             outcome = self.pipeline.resolve(decoded, self.clock())
             self.vitals.note(decoded, outcome.last_seen)
             await self._queue.put(_Work(outcome, batch))
@@ -174,9 +177,9 @@ class Gateway:
         last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            states = self.pipeline.flush_states(self.clock())
-            if states:
-                await self._queue.put(_Work(Outcome(states=states)))
+            outcome = self.pipeline.tick(self.clock())
+            if outcome.states or outcome.anomalies:
+                await self._queue.put(_Work(outcome))
             if time.monotonic() - last_refresh > REGISTRY_REFRESH_S:
                 last_refresh = time.monotonic()
                 self.pipeline.learn(await asyncio.to_thread(self.store.list_devices))

@@ -1,0 +1,252 @@
+"""Device-health alerts (category `device_health`): a device that misbehaves, as opposed to a
+cell where something happens. Each alert is opened once and cleared once, with the same id.
+
+    device_offline         the broker published the device's last will
+    device_silent          no reading for `offline_intervals` reporting intervals
+    battery_low            battery at or below `battery_low`
+    clock_skew             timestamps off the stream's clock by more than `clock_skew_s`
+    duplicate_messages     the same reading again, `transport_count` times within the window
+    out_of_order_messages  readings older than one already received, as often
+    sensor_stuck           (flatline) the same value reading after reading
+    sensor_spikes          (spike) single readings far off that are back to normal at the next
+    sensor_drift           (drift) creeping away from its own baseline while its peers do not
+    sensor_disagrees       (spatial) past a threshold while the same cell's sensors read normal
+    sensor_out_of_range    (range) values outside the metric's valid range, refused, again and again
+
+`DeviceMonitor` watches the first five from the messages themselves; the detection engine
+raises the sensor_* alerts, which need the values.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from gateway.detectors.explain import clock, num, span
+from gateway.detectors.state import DeviceState
+from twin.anomalies import DEVICE_HEALTH, Anomaly
+from twin.detection import DetectionSettings
+from twin.ids import new_id
+from twin.metrics import Level
+
+
+class HealthAlerts:
+    """The open device-health alerts, keyed by (device, type, metric)."""
+
+    def __init__(self):
+        self.open: dict[tuple[str, str, str | None], tuple[str, float, str, str, str]] = {}
+
+    def is_open(self, device_id: str, type_: str, metric: str | None = None) -> bool:
+        return (device_id, type_, metric) in self.open
+
+    def raise_(self, *, device_id: str, type_: str, detector: str, cell: str | None, ts: float, explanation: str,
+               details: dict, metric: str | None = None, value: float | None = None, threshold: float | None = None,
+               lat: float | None = None, lon: float | None = None) -> Anomaly | None:
+        """Open an alert unless it is open already (or the device has no cell to put it in)."""
+        key = (device_id, type_, metric)
+        if cell is None or key in self.open:
+            return None
+        anomaly_id = new_id()
+        self.open[key] = (anomaly_id, ts, detector, cell, explanation)
+        return Anomaly(id=anomaly_id, type=type_, status="opened", severity=Level.WARNING, cell_code=cell,
+                       device_id=device_id, detector=detector, ts=ts, explanation=explanation, metric=metric,
+                       value=value, threshold=threshold, lat=lat, lon=lon,
+                       details={"detectors": [detector], **details}, category=DEVICE_HEALTH)
+
+    def clear(self, device_id: str, type_: str, ts: float, explanation: str, metric: str | None = None,
+              details: dict | None = None, value: float | None = None) -> Anomaly | None:
+        opened = self.open.pop((device_id, type_, metric), None)
+        if opened is None:
+            return None
+        anomaly_id, since, detector, cell, _ = opened
+        return Anomaly(id=anomaly_id, type=type_, status="cleared", severity=Level.WARNING, cell_code=cell,
+                       device_id=device_id, detector=detector, ts=max(ts, since), explanation=explanation,
+                       metric=metric, value=value, details={"detectors": [detector], "open_s": max(0.0, ts - since),
+                                                            **(details or {})},
+                       category=DEVICE_HEALTH)
+
+
+class DeviceMonitor:
+    """Connection, reporting interval, battery, clock and transport of every device."""
+
+    def __init__(self, settings: DetectionSettings, alerts: HealthAlerts):
+        self.s = settings
+        self.alerts = alerts
+        self._silence: list[tuple[float, str]] = []  # heap of (deadline, device id)
+
+    # -- per message item --------------------------------------------------------------------------
+    def observe(self, dev: DeviceState, ts: float, seq: int | None, battery: float | None, received_at: float,
+                now: float, out: list) -> bool:
+        """Book one reading; False when it is a duplicate or older than one already read."""
+        s = self.s
+        fresh = True
+        # Counted in the stream's time: a device whose clock is off must not age its own record.
+        if any(seen == (seq, ts) for seen in dev.seen):
+            dev.duplicates.append(now)
+            fresh = False
+            self._transport(dev, "duplicate_messages", dev.duplicates, now, out)
+        elif ts < dev.last_ts or (seq is not None and dev.max_seq is not None and seq < dev.max_seq):
+            dev.out_of_order.append(now)
+            fresh = False
+            self._transport(dev, "out_of_order_messages", dev.out_of_order, now, out)
+        dev.seen.append((seq, ts))
+        if seq is not None and (dev.max_seq is None or seq > dev.max_seq):
+            dev.max_seq = seq
+        if fresh:
+            if dev.last_ts > float("-inf"):
+                gap = ts - dev.last_ts
+                if gap > 0:
+                    dev.gaps.append(gap)
+                    if len(dev.gaps) >= s.interval_samples:
+                        dev.interval = sorted(dev.gaps)[len(dev.gaps) // 2]
+            dev.last_ts = ts
+            self._heard(dev, ts, max(ts, now), out)
+        if battery is not None:
+            self._battery(dev, battery, ts, out)
+        # The clock is judged once per message, by its newest reading: a buffered upload after an
+        # outage is old on purpose, the last reading of it is not.
+        if dev.message_key != received_at:
+            self.finish_message(dev, out)
+            dev.message_key, dev.message_newest, dev.message_now = received_at, ts, now
+        elif ts > dev.message_newest:
+            dev.message_newest = ts
+        return fresh
+
+    def _heard(self, dev: DeviceState, ts: float, heard_at: float, out: list) -> None:
+        for type_ in ("device_silent", "device_offline"):
+            cleared = self.alerts.clear(dev.id, type_, ts, f"{dev.id} reports again (reading at "
+                                        f"{clock(ts, self.s.utc_offset_h)})")
+            if cleared:
+                out.append(cleared)
+        if dev.interval is not None:
+            # Silence is judged by when the stream heard the device, not by its own clock.
+            deadline = heard_at + max(self.s.offline_min_s, self.s.offline_intervals * dev.interval)
+            dev.silent_deadline = deadline
+            heapq.heappush(self._silence, (deadline, dev.id))
+
+    def _battery(self, dev: DeviceState, battery: float, ts: float, out: list) -> None:
+        dev.battery = battery
+        low = self.s.battery_low
+        if battery <= low:
+            found = self.alerts.raise_(
+                device_id=dev.id, type_="battery_low", detector="battery", cell=dev.cell, ts=ts,
+                explanation=f"{dev.id} reports its battery at {battery:.0%}, at or below {low:.0%}: replace or "
+                            "recharge it before it goes silent",
+                details={"figures": {"battery": battery, "battery_low": low}}, value=battery, threshold=low,
+                lat=dev.lat, lon=dev.lon)
+            if found:
+                out.append(found)
+        elif battery >= low + 0.05:
+            cleared = self.alerts.clear(dev.id, "battery_low", ts, f"{dev.id} battery back at {battery:.0%}",
+                                        value=battery)
+            if cleared:
+                out.append(cleared)
+
+    def _transport(self, dev: DeviceState, type_: str, times, ts: float, out: list) -> None:
+        s = self.s
+        recent = [t for t in times if ts - t <= s.transport_window_s]
+        if len(recent) < s.transport_count:
+            return
+        what = "the same reading again" if type_ == "duplicate_messages" else "readings older than one already received"
+        found = self.alerts.raise_(
+            device_id=dev.id, type_=type_, detector="transport", cell=dev.cell, ts=ts,
+            explanation=f"{dev.id} sent {what} {len(recent)} times within {span(s.transport_window_s)}: check its "
+                        "firmware's retry logic or its link",
+            details={"figures": {"count": len(recent), "window_s": s.transport_window_s,
+                                 "limit": s.transport_count}},
+            value=float(len(recent)), threshold=float(s.transport_count), lat=dev.lat, lon=dev.lon)
+        if found:
+            out.append(found)
+
+    # -- per message -------------------------------------------------------------------------------
+    def finish_message(self, dev: DeviceState, out: list) -> None:
+        """Judge the clock of the message read last (its newest reading against the stream's time)."""
+        if dev.message_key is None:
+            return
+        offset = dev.message_newest - dev.message_now
+        dev.message_key = None
+        self._clock(dev, offset, dev.message_now, out)
+
+    def time_rejected(self, dev: DeviceState, ts: float, now: float, out: list) -> None:
+        """A reading refused as from the future or too old counts as a message with a wrong clock."""
+        self._clock(dev, ts - now, now, out)
+
+    def _clock(self, dev: DeviceState, offset: float, ts: float, out: list) -> None:
+        s = self.s
+        if abs(offset) > s.clock_skew_s:
+            dev.skew_run += 1
+            dev.ok_run = 0
+            if dev.skew_run >= s.clock_skew_messages:
+                ahead = "ahead of" if offset > 0 else "behind"
+                found = self.alerts.raise_(
+                    device_id=dev.id, type_="clock_skew", detector="clock", cell=dev.cell, ts=ts,
+                    explanation=f"{dev.id}'s clock is {span(abs(offset))} {ahead} the stream's in {dev.skew_run} "
+                                f"messages in a row (more than {span(s.clock_skew_s)}): its readings are "
+                                "misplaced in time or refused; check its time sync (NTP)",
+                    details={"figures": {"offset_s": round(offset, 1), "limit_s": s.clock_skew_s,
+                                         "messages": dev.skew_run}},
+                    value=round(offset, 1), threshold=s.clock_skew_s, lat=dev.lat, lon=dev.lon)
+                if found:
+                    out.append(found)
+        else:
+            dev.ok_run += 1
+            dev.skew_run = 0
+            if dev.ok_run >= s.clock_skew_messages:
+                cleared = self.alerts.clear(dev.id, "clock_skew", ts, f"{dev.id}'s clock agrees with the stream again "
+                                            f"(off by {num(offset)} s)", value=round(offset, 1))
+                if cleared:
+                    out.append(cleared)
+
+    # -- connection ----------------------------------------------------------------------------
+    def status(self, dev: DeviceState, online: bool, now: float, out: list) -> None:
+        dev.online = online
+        if online:
+            cleared = self.alerts.clear(dev.id, "device_offline", now, f"{dev.id} is connected again")
+            if cleared:
+                out.append(cleared)
+            return
+        last = "never reported" if dev.last_ts == float("-inf") else \
+            f"last reading at {clock(dev.last_ts, self.s.utc_offset_h)}"
+        found = self.alerts.raise_(
+            device_id=dev.id, type_="device_offline", detector="offline", cell=dev.cell, ts=now,
+            explanation=f"{dev.id} lost its connection: the broker published its last will ({last}); check its "
+                        "power and network",
+            details={"figures": {"last_reading_ts": None if dev.last_ts == float("-inf") else dev.last_ts,
+                                 "battery": dev.battery}}, lat=dev.lat, lon=dev.lon)
+        if found:
+            out.append(found)
+
+    def silent(self, devices: dict[str, DeviceState], now: float, out: list) -> None:
+        """Devices whose next reading is overdue by `offline_intervals` reporting intervals."""
+        heap = self._silence
+        while heap and heap[0][0] <= now:
+            deadline, device_id = heapq.heappop(heap)
+            dev = devices.get(device_id)
+            if dev is None or dev.silent_deadline != deadline:
+                continue  # it reported since
+            if self.alerts.is_open(dev.id, "device_offline"):
+                continue  # its last will said so already
+            limit = max(self.s.offline_min_s, self.s.offline_intervals * (dev.interval or 0))
+            found = self.alerts.raise_(
+                device_id=dev.id, type_="device_silent", detector="offline", cell=dev.cell, ts=deadline,
+                explanation=f"{dev.id} has sent nothing for {span(limit)} (it reports every "
+                            f"{span(dev.interval or 0)}; last reading stamped {clock(dev.last_ts, self.s.utc_offset_h)})"
+                            " although it is still connected: its sensor or firmware may hang",
+                details={"figures": {"last_reading_ts": dev.last_ts, "interval_s": dev.interval,
+                                     "silent_after_s": limit}},
+                value=limit, threshold=limit,
+                lat=dev.lat, lon=dev.lon)
+            if found:
+                out.append(found)
+
+    def expire(self, devices: dict[str, DeviceState], now: float, out: list) -> None:
+        """Transport alerts clear once a whole window passed without another such message."""
+        window = self.s.transport_window_s
+        for (device_id, type_, _metric) in [k for k in self.alerts.open
+                                            if k[1] in ("duplicate_messages", "out_of_order_messages")]:
+            dev = devices.get(device_id)
+            times = dev.duplicates if type_ == "duplicate_messages" else dev.out_of_order
+            if dev is not None and times and now - times[-1] > window:
+                cleared = self.alerts.clear(device_id, type_, now, f"no more such messages from {device_id} for "
+                                            f"{span(window)}")
+                if cleared:
+                    out.append(cleared)

@@ -1,0 +1,105 @@
+"""What the detection engine remembers: per device, and per device and metric (a track)."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+from gateway.detectors.context import HourlyBaseline
+from gateway.detectors.signatures import SIGNATURES, kinds_of_metric
+from twin.metrics import Level, Metric
+
+
+class Phase(enum.Enum):
+    NORMAL = "normal"
+    PENDING = "pending"  # deviating, waiting for a second reading or for corroboration
+    OPEN = "open"  # an incident anomaly is open
+    SUPPRESSED = "suppressed"  # deviating, but judged a device fault: no incident until back to normal
+
+
+class Candidate:
+    """A deviation waiting to be confirmed."""
+
+    __slots__ = ("onset_ts", "onset_value", "level", "detectors", "deadline", "readings", "context", "rate",
+                 "before")
+
+    def __init__(self, onset_ts: float, onset_value: float, level: Level, detectors: set, deadline: float | None,
+                 context: dict, rate: float | None, before: float | None):
+        self.onset_ts, self.onset_value, self.level = onset_ts, onset_value, level
+        self.detectors = detectors
+        self.deadline = deadline  # None: no reporting interval known, decide at once
+        self.readings = 1
+        self.context = context
+        self.rate = rate
+        self.before = before  # the value before the deviation
+
+
+class Track:
+    """One device's one metric: its level, last value, runs, baseline, and incident phase."""
+
+    __slots__ = ("device_id", "metric", "kinds", "cell", "lat", "lon", "level", "last_ts", "last_value",
+                 "run", "run_start", "changes", "baseline", "elevated", "phase", "candidate", "anomaly_id",
+                 "severity", "open_type", "open_threshold", "spikes", "cooldown_until", "deviating_ts",
+                 "deviating", "history", "log", "signals", "opened_from")
+
+    def __init__(self, device_id: str, metric: Metric, baseline_size: int):
+        self.device_id, self.metric = device_id, metric
+        self.kinds = kinds_of_metric(metric.name)
+        self.signals = bool(self.kinds & SIGNATURES.keys())  # it points to a kind of incident
+        self.cell: str | None = None
+        self.lat = self.lon = None
+        self.level = Level.NORMAL
+        self.last_ts = float("-inf")
+        self.last_value: float | None = None
+        self.run = 0  # identical readings in a row
+        self.run_start = 0.0
+        self.changes = 0  # times the value changed: a sensor that never varies is not "stuck"
+        self.baseline = HourlyBaseline(baseline_size)
+        self.elevated = 0.0  # share of recent readings far from the baseline (time-weighted)
+        self.phase = Phase.NORMAL
+        self.candidate: Candidate | None = None
+        self.anomaly_id: str | None = None
+        self.opened_from: Candidate | None = None  # the deviation the open anomaly came from
+        self.severity = Level.NORMAL
+        self.open_type = ""
+        self.open_threshold: float | None = None
+        self.spikes: deque[float] = deque(maxlen=16)
+        self.cooldown_until = float("-inf")
+        self.deviating = False  # the last reading deviated
+        self.deviating_ts = float("-inf")  # when it last deviated
+        self.history: deque[tuple] = deque(maxlen=8)  # (ts, value, deviating, z against its own baseline)
+        self.log = False  # context on log(1 + value): concentrations vary by factors, not by amounts
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.device_id, self.metric.name
+
+
+class DeviceState:
+    """One device: reporting interval, sequence numbers, clock, battery, connection."""
+
+    __slots__ = ("id", "cell", "lat", "lon", "last_ts", "gaps", "interval", "max_seq", "seen", "duplicates",
+                 "out_of_order", "skew_run", "ok_run", "message_key", "message_newest", "message_now",
+                 "battery", "online", "tracks", "silent_deadline", "out_of_range")
+
+    def __init__(self, device_id: str):
+        self.id = device_id
+        self.cell: str | None = None
+        self.lat = self.lon = None
+        self.last_ts = float("-inf")
+        self.gaps: deque[float] = deque(maxlen=9)
+        self.interval: float | None = None
+        self.max_seq: int | None = None
+        self.seen: deque[tuple[int | None, float]] = deque(maxlen=32)  # recent (seq, ts)
+        self.duplicates: deque[float] = deque(maxlen=64)
+        self.out_of_order: deque[float] = deque(maxlen=64)
+        self.skew_run = 0
+        self.ok_run = 0
+        self.message_key: float | None = None  # receive time of the message being read
+        self.message_newest = float("-inf")
+        self.message_now = 0.0
+        self.battery: float | None = None
+        self.online = True
+        self.tracks: dict[str, Track] = {}
+        self.silent_deadline: float | None = None
+        self.out_of_range: dict[str, list[float]] = {}  # metric -> times of refused values
