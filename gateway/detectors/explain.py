@@ -3,8 +3,6 @@ detector consulted."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from twin.metrics import Metric
 
 
@@ -27,8 +25,14 @@ def amount(metric: Metric, value: float) -> str:
 
 
 def clock(ts: float, utc_offset_h: float) -> str:
-    """Local time of day, HH:MM."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone(dt.timedelta(hours=utc_offset_h))).strftime("%H:%M")
+    """Local time of day, HH:MM, at a fixed UTC offset. Arithmetic, not datetime: it is
+    called on the ingest path, and a datetime with a time zone costs ten times more.
+
+    >>> clock(1795939200.0, 8.0), clock(1795939200.0 - 1, 0.0), clock(-60.0, 5.5)
+    ('16:00', '07:59', '05:29')
+    """
+    minutes = int((ts + utc_offset_h * 3600.0) // 60) % 1440
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def span(seconds: float) -> str:
