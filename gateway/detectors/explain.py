@@ -31,7 +31,8 @@ def clock(ts: float, utc_offset_h: float) -> str:
     >>> clock(1795939200.0, 8.0), clock(1795939200.0 - 1, 0.0), clock(-60.0, 5.5)
     ('16:00', '07:59', '05:29')
     """
-    minutes = int((ts + utc_offset_h * 3600.0) // 60) % 1440
+    # Whole microseconds first, rounded as datetime rounds them.
+    minutes = round((ts + utc_offset_h * 3600.0) * 1e6) // 60_000_000 % 1440
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
