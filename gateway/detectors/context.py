@@ -10,7 +10,6 @@ spread is 1.4826 x MAD but never less than `scale_floor` x the metric's warning 
 from __future__ import annotations
 
 from collections import deque
-from statistics import median
 
 MAD_TO_SIGMA = 1.4826
 
@@ -21,23 +20,30 @@ def robust(values) -> tuple[float, float]:
     >>> robust([1.0, 2.0, 3.0, 4.0, 100.0])
     (3.0, 1.4826)
     """
-    m = median(values)
-    return m, MAD_TO_SIGMA * median(abs(v - m) for v in values)
+    m = _median(sorted(values))
+    return m, MAD_TO_SIGMA * _median(sorted([abs(v - m) for v in values]))
+
+
+def _median(ordered: list) -> float:
+    n = len(ordered)
+    half = n // 2
+    return ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2.0
 
 
 class HourlyBaseline:
     """The last `size` readings of one device and metric for each hour of the day, with their
-    median and spread recomputed only when enough new readings came in. An hour counts once it
-    has readings from `min_days` different days: one day shows how a value moves within the
-    hour, not how much it differs from one day to the next."""
+    median and spread recomputed only when a quarter of them are new. An hour counts once it has
+    readings from `min_days` different days: one day shows how a value moves within the hour, not
+    how much it differs from one day to the next."""
 
-    __slots__ = ("buckets", "stats", "fresh", "size", "days", "last_day", "pooled", "pooled_spread", "pooled_fresh")
+    __slots__ = ("buckets", "ready", "fresh", "size", "days", "last_day", "pooled", "pooled_spread",
+                 "pooled_fresh", "min_samples", "min_days")
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, min_samples: int = 1, min_days: int = 1):
+        self.size, self.min_samples, self.min_days = size, min_samples, min_days
         self.buckets: list[deque | None] = [None] * 24
-        self.stats: list[tuple[float, float, int] | None] = [None] * 24
-        self.fresh = [0] * 24  # readings added since the stats were computed
+        self.ready: list[tuple[float, float, int] | None] = [None] * 24  # (median, spread, samples)
+        self.fresh = [0] * 24  # readings added since the hour's figures were computed
         self.days = [0] * 24  # different days the hour has readings from
         self.last_day = [-1] * 24
         # Residuals from the hour's median over all hours: a day or two of one hour shows little
@@ -50,65 +56,68 @@ class HourlyBaseline:
         bucket = self.buckets[hour]
         if bucket is None:
             bucket = self.buckets[hour] = deque(maxlen=self.size)
-        stats = self.stats[hour]
-        if stats is not None:
-            self.pooled.append(value - stats[0])
+        ready = self.ready[hour]
+        if ready is not None:
+            self.pooled.append(value - ready[0])
             self.pooled_fresh += 1
         bucket.append(value)
-        self.fresh[hour] += 1
+        fresh = self.fresh[hour] = self.fresh[hour] + 1
         if day != self.last_day[hour]:
             self.last_day[hour] = day
             self.days[hour] += 1
+        if ready is None or fresh * 4 >= len(bucket):
+            self.ready[hour] = self._compute(hour)
 
-    def get(self, hour: int, min_samples: int, min_days: int = 1) -> tuple[float, float, int] | None:
+    def get(self, hour: int) -> tuple[float, float, int] | None:
         """(median, spread, samples) of the hour, or None before `min_samples` readings from
         `min_days` days."""
+        return self.ready[hour]
+
+    def _compute(self, hour: int) -> tuple[float, float, int] | None:
         bucket = self.buckets[hour]
-        if bucket is None or len(bucket) < min_samples or self.days[hour] < min_days:
+        if len(bucket) < self.min_samples or self.days[hour] < self.min_days:
             return None
-        stats = self.stats[hour]
-        if stats is None or self.fresh[hour] * 8 >= len(bucket):
-            m, spread = robust(bucket)
-            stats = self.stats[hour] = (m, spread, len(bucket))
-            self.fresh[hour] = 0
+        self.fresh[hour] = 0
+        m, spread = robust(bucket)
         pooled = self.pooled
-        if pooled and self.pooled_fresh * 8 >= len(pooled):
-            self.pooled_spread = MAD_TO_SIGMA * median(abs(r) for r in pooled)
+        if self.pooled_fresh >= 16 and self.pooled_fresh * 4 >= len(pooled):
+            self.pooled_spread = MAD_TO_SIGMA * _median(sorted([abs(r) for r in pooled]))
             self.pooled_fresh = 0
-        if self.pooled_spread > stats[1]:
-            return stats[0], self.pooled_spread, stats[2]
-        return stats
+        spread = spread if spread > self.pooled_spread else self.pooled_spread
+        # Readings of one day move together: with k days the median sits among them and the
+        # deviations from it understate how much a new day may differ, by about sqrt((k-1)/k).
+        days = self.days[hour]
+        if days >= 2:
+            spread *= (days / (days - 1)) ** 0.5
+        return m, spread, len(bucket)
 
 
 class CrossSection:
-    """What all devices of one metric show now: the latest value and the latest residual from its
-    own baseline per device, summarized (median, spread) at most every `refresh_s` of stream time."""
+    """What all devices of one metric show now: each track's latest value and its residual from its
+    own baseline, summarized (median, spread) at most every `refresh_s` of stream time. The
+    summaries are read on every reading; they are computed once a minute."""
 
-    __slots__ = ("latest", "residuals", "window", "refresh", "_summary", "_common", "_at", "_common_at")
+    __slots__ = ("tracks", "window", "refresh", "common_min", "summary", "common", "at")
 
-    def __init__(self, window_s: float, refresh_s: float = 60.0):
-        self.latest: dict[str, tuple[float, float]] = {}  # device -> (ts, value)
-        self.residuals: dict[str, tuple[float, float]] = {}  # device -> (ts, value - its baseline median)
-        self.window, self.refresh = window_s, refresh_s
-        self._summary: tuple[float, float, int] | None = None
-        self._common = 0.0
-        self._at = self._common_at = float("-inf")
+    def __init__(self, window_s: float, common_min: int = 3, refresh_s: float = 60.0):
+        self.tracks: list = []  # Track objects of the metric: last_ts, judged, residual_ts, residual
+        self.window, self.refresh, self.common_min = window_s, refresh_s, common_min
+        self.summary: tuple[float, float, int] | None = None  # peers now: (median, spread, devices)
+        self.common = 0.0  # the shift every device shows from its own baseline now
+        self.at = float("-inf")
 
-    def peers(self, now: float, exclude: str, minimum: int) -> tuple[float, float, int] | None:
-        """(median, spread, devices) of the other devices' recent values, or None with too few."""
-        if now - self._at >= self.refresh or self._summary is None:
-            recent = [v for ts, v in self.latest.values() if now - ts <= self.window]
-            self._summary = (*robust(recent), len(recent)) if recent else None
-            self._at = now
-        summary = self._summary
-        if summary is None or summary[2] - (exclude in self.latest) < minimum:
+    def refresh_at(self, now: float) -> None:
+        """Summarize now (the caller checks `now - at >= refresh`)."""
+        self.at = now
+        window = self.window
+        recent = [t.judged for t in self.tracks if now - t.last_ts <= window]
+        self.summary = (*robust(recent), len(recent)) if recent else None
+        residuals = [t.residual for t in self.tracks if now - t.residual_ts <= window]
+        self.common = _median(sorted(residuals)) if len(residuals) >= self.common_min else 0.0
+
+    def peers(self, exclude_recent: bool, minimum: int) -> tuple[float, float, int] | None:
+        """(median, spread, devices) of the recent values, or None with too few other devices."""
+        summary = self.summary
+        if summary is None or summary[2] - exclude_recent < minimum:
             return None
         return summary
-
-    def common(self, now: float, minimum: int) -> float:
-        """The shift every device shows from its own baseline right now (0 with too few devices)."""
-        if now - self._common_at >= self.refresh:
-            recent = [r for ts, r in self.residuals.values() if now - ts <= self.window]
-            self._common = median(recent) if len(recent) >= minimum else 0.0
-            self._common_at = now
-        return self._common

@@ -41,6 +41,10 @@ from twin.detection import DetectionSettings
 from twin.ids import new_id
 from twin.metrics import Level, Metric, MetricCatalog
 
+# Enum members as plain names: looking them up on the class costs more than the rest of a reading.
+NORMAL, WARNING, CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL
+IDLE, PENDING, OPEN, SUPPRESSED = Phase.NORMAL, Phase.PENDING, Phase.OPEN, Phase.SUPPRESSED
+
 # Tracks whose own health alerts keep their deviations from being incidents.
 SUSPECT = ("sensor_stuck", "sensor_drift", "sensor_disagrees", "sensor_spikes")
 
@@ -68,8 +72,7 @@ class DetectionEngine:
         self.now = float("-inf")
         self._touched: set[DeviceState] = set()
         self._local = settings.utc_offset_h * 3600.0
-        self._floors: dict[str, float] = {}
-        self._limits: dict[str, float | None] = {}
+        self._metrics = catalog.metrics
         self._pruned = float("-inf")
 
     # -- state ---------------------------------------------------------------------------------
@@ -86,13 +89,20 @@ class DetectionEngine:
     def _track(self, dev: DeviceState, metric: Metric) -> Track:
         track = dev.tracks.get(metric.name)
         if track is None:
-            track = dev.tracks[metric.name] = Track(dev.id, metric, self.s.baseline_max_samples)
-            track.log = metric.name in self.s.log_metrics
+            s = self.s
+            track = dev.tracks[metric.name] = Track(dev.id, metric, s.baseline_max_samples, s.baseline_min_samples,
+                                                    s.baseline_min_days)
+            track.log = metric.name in s.log_metrics
             if metric.name not in self.sections:
-                self.sections[metric.name] = CrossSection(self.s.peer_window_s)
-                # On a log scale the floor is relative: scale_floor is then a share of the value itself.
-                self._floors[metric.name] = self.s.scale_floor * (1.0 if track.log else _reference(metric))
-                self._limits[metric.name] = self._rate_limit(metric)
+                self.sections[metric.name] = CrossSection(s.peer_window_s, s.common_min)
+            track.section = self.sections[metric.name]
+            track.section.tracks.append(track)
+            # On a log scale the floor is relative: scale_floor is then a share of the value itself.
+            track.floor = self.s.scale_floor * (1.0 if track.log else _reference(metric))
+            track.rate_limit = self._rate_limit(metric)
+            thresholds = [t for t in (metric.warning, metric.critical) if t is not None]
+            if metric.kind != "bool" and metric.direction == "above" and thresholds:
+                track.below = min(thresholds)
         return track
 
     def _rate_limit(self, metric: Metric) -> float | None:
@@ -145,15 +155,19 @@ class DetectionEngine:
     # -- readings ------------------------------------------------------------------------------------
     def reading(self, device_id: str, name: str, value: float, ts: float, cell: str, lat, lon, out: list) -> None:
         """One value of one metric, in time order per device and metric."""
-        metric = self.catalog.metrics.get(name)
-        if metric is None:
-            return
-        dev = self.devices.get(device_id) or self.device(device_id, cell, lat, lon)
-        tr = dev.tracks.get(name) or self._track(dev, metric)
+        dev = self.devices.get(device_id)
+        if dev is None:
+            dev = self.device(device_id, cell, lat, lon)
+        tr = dev.tracks.get(name)
+        if tr is None:
+            metric = self._metrics.get(name)
+            if metric is None:
+                return
+            tr = self._track(dev, metric)
         if ts <= tr.last_ts:
             return  # a duplicate or a late reading: counted by the monitor, judged no further
-        s = self.s
-        if dev.out_of_range.pop(name, None) is not None:
+        s, metric = self.s, tr.metric
+        if dev.out_of_range and dev.out_of_range.pop(name, None) is not None:
             cleared = self.alerts.clear(device_id, "sensor_out_of_range", ts, f"{metric.label} at {device_id} reads "
                                         f"{amount(metric, value)}, within its valid range again", metric=name,
                                         value=value)
@@ -170,33 +184,43 @@ class DetectionEngine:
                 tr.changes += 1
             tr.run, tr.run_start = 1, ts
         tr.last_value, tr.last_ts = value, ts
-        level = tr.level = next_level(metric, tr.level, value)
-        boolean = metric.kind == "bool"
+        # Most readings are nowhere near a threshold: skip the level rules for them.
+        if tr.level is NORMAL and tr.below is not None and value < tr.below:
+            level = NORMAL
+        else:
+            level = tr.level = next_level(metric, tr.level, value)
+        boolean = tr.boolean
 
-        z = context = own_z = own = None
+        z = own_z = None
         hour = 0
+        judged = value
         if not boolean:
             hour = int(((ts + self._local) % 86400.0) // 3600.0)
-            judged = math.log1p(value) if tr.log and value > 0 else 0.0 if tr.log else value
-            z, context, own_z, own = self._context(tr, judged, ts, hour)
+            if tr.log:
+                judged = math.log1p(value) if value > 0 else 0.0
+            z, own_z = self._context(tr, judged, ts, hour)
         rate_hit = False
         rate = None
         if not boolean and prev_value is not None and 0 < ts - prev_ts <= s.rate_window_s:
-            rate = (value - prev_value) / max(ts - prev_ts, 1.0)
-            limit = self._limits.get(name)
-            rate_hit = limit is not None and (rate if metric.direction == "above" else -rate) >= limit
+            dt = ts - prev_ts
+            rate = (value - prev_value) / (dt if dt > 1.0 else 1.0)
+            limit = tr.rate_limit
+            rate_hit = limit is not None and (rate if tr.sign > 0 else -rate) >= limit
 
-        if ts < self.now - s.late_s:
+        if level is NORMAL and (own_z is None or own_z < s.warning_context_z):
+            deviating = False  # the common case, settled without the rules below
+        elif ts < self.now - s.late_s:
             deviating = False  # arrived too late to act on (a backlog after an outage): kept, not judged
         elif boolean:
-            deviating = level == Level.CRITICAL
-        elif level == Level.CRITICAL:
+            deviating = level == CRITICAL
+        elif level == CRITICAL:
             # Past critical, the device's own history decides where it has one: peers of a metric
             # may differ by design (bins emptied on different schedules).
-            if own_z is not None:
-                z, context = own_z, own
+            if own_z is None:
+                z = self._peers(tr, judged, ts, None)
             deviating = z is None or z >= s.critical_context_z
-        elif level == Level.WARNING:
+        elif level == WARNING:
+            z = self._peers(tr, judged, ts, own_z)
             deviating = z is None or z >= s.warning_context_z
         elif ts < tr.cooldown_until or own_z is None or not tr.signals:
             # Below the thresholds it takes the device's own history (peers alone say too little:
@@ -205,12 +229,13 @@ class DetectionEngine:
             deviating = False
         else:
             # Far outside its context, or a sudden rise that is clearly unusual.
+            z = self._peers(tr, judged, ts, own_z)
             deviating = z >= s.context_z or (rate_hit and z >= s.warning_context_z)
 
         phase = tr.phase
-        if phase is Phase.OPEN:
+        if phase is OPEN:
             self._follow_open(tr, value, level, z, ts, out)
-        elif phase is Phase.PENDING:
+        elif phase is PENDING:
             cand = tr.candidate
             if not deviating:
                 self._ended(tr, ts, value, out)
@@ -222,9 +247,9 @@ class DetectionEngine:
                 cand.readings += 1
                 self._decide(tr, ts, f"still {amount(metric, value)} at the next reading, "
                              f"{span(ts - cand.onset_ts)} later", out)
-        elif phase is Phase.SUPPRESSED:
-            if not deviating and level == Level.NORMAL:
-                tr.phase = Phase.NORMAL
+        elif phase is SUPPRESSED:
+            if not deviating and level == NORMAL:
+                tr.phase = IDLE
                 history = tr.history
                 if len(history) >= 2 and history[-1][2] and not history[-2][2]:
                     tr.spikes.append(history[-1][0])  # one reading off and back: it keeps spiking
@@ -234,13 +259,16 @@ class DetectionEngine:
                 if cleared:
                     out.append(cleared)
         elif deviating:
-            self._onset(tr, dev, value, level, z, context, own_z, own, rate if rate_hit else None, ts, out)
+            self._onset(tr, dev, value, level, z, own_z, rate if rate_hit else None, ts, out)
 
         if not boolean:
-            self._quality(tr, value, own_z, own, ts, prev_ts, out)
+            if tr.run >= s.flatline_readings or (tr.run == 1 and tr.stuck):
+                self._flatline(tr, value, ts, out)
+            if own_z is not None and tr.phase is not OPEN and ts >= tr.cooldown_until:
+                self._drift(tr, value, own_z, ts, prev_ts, out)
             # Learn what is usual from what is not far off it (while there is no baseline yet,
             # from everything: a robust median shrugs off the odd incident).
-            if own_z is None or abs(own_z) < s.drift_z:
+            if own_z is None or -s.drift_z < own_z < s.drift_z:
                 tr.baseline.add(hour, judged, int((ts + self._local) // 86400.0))
         tr.deviating = deviating
         if deviating:
@@ -248,65 +276,86 @@ class DetectionEngine:
         tr.history.append((ts, value, deviating, own_z))
 
     def _context(self, tr: Track, value: float, ts: float, hour: int):
-        """(z, context, own z, own context): how unusual a value (on the track's scale) is, with
-        the figures behind it; Nones where nothing is known yet.
+        """(z, own z): how unusual a value (on the track's scale) is; None where nothing is known.
+        The figures behind them stay on the track (`context_of`).
 
         Two contexts: the device's own hour-of-day baseline (shifted by what every device shows
         right now) and its peers' values right now. A value is as unusual as the more forgiving
         of the two says: 84 ug/m3 at a busy junction in the rush hour is usual if every junction
         reads about that today, even if this one read less on other days. Drift is judged
         against the device's own baseline alone."""
-        s = self.s
-        name = tr.metric.name
-        section = self.sections[name]
-        section.latest[tr.device_id] = (ts, value)
-        floor = self._floors[name]
-        sign = 1.0 if tr.metric.direction == "above" else -1.0
-        z = context = None
-        stats = tr.baseline.get(hour, s.baseline_min_samples, s.baseline_min_days)
+        section = tr.section
+        tr.judged = value
+        if ts - section.at >= section.refresh:
+            section.refresh_at(ts)
+        z = own_z = None
+        tr.ctx_kind = None
+        tr.hour = hour
+        stats = tr.baseline.ready[hour]
         if stats is not None:
             med, spread, n = stats
             residual = value - med
-            section.residuals[tr.device_id] = (ts, residual)
-            common = section.common(ts, s.common_min)
+            tr.residual, tr.residual_ts = residual, ts
+            common = section.common
+            floor = tr.floor
             scale = spread if spread > floor else floor
-            z = sign * (residual - common) / scale
-            context = ("baseline", med + common, scale, n, hour, tr.log)
-        own_z, own = z, context
-        peers = section.peers(ts, tr.device_id, s.peer_min)
-        if peers is not None:
-            med, spread, n = peers
-            scale = spread if spread > floor else floor
-            z_peers = sign * (value - med) / scale
-            if z is None or z_peers < z:
-                z, context = z_peers, ("peers", med, scale, n, hour, tr.log)
-        return z, context, own_z, own
+            z = own_z = tr.sign * (residual - common) / scale
+            tr.own = (med + common, scale, n)
+            tr.ctx_kind = "baseline"
+        return z, own_z
+
+    def _peers(self, tr: Track, value: float, ts: float, z):
+        """The smaller of `z` and the z against the peers' values now (None: no peers to ask)."""
+        summary = tr.section.peers(True, self.s.peer_min)
+        if summary is None:
+            return z
+        med, spread, n = summary
+        scale = spread if spread > tr.floor else tr.floor
+        z_peers = tr.sign * (value - med) / scale
+        tr.peer = (med, scale, n)
+        if z is None or z_peers < z:
+            tr.ctx_kind = "peers"
+            return z_peers
+        return z
+
+    def context_of(self, tr: Track, z, kind: str | None = None) -> dict:
+        """The figures behind a track's last z: which context, its baseline and spread."""
+        kind = kind or tr.ctx_kind
+        if kind is None:
+            return {"context": "unknown"}
+        baseline, scale, samples = tr.own if kind == "baseline" else tr.peer
+        found = {"context": kind, "baseline": round(math.expm1(baseline) if tr.log else baseline, 3),
+                 "spread": round(scale, 3), "samples": samples, "hour": tr.hour,
+                 "z": round(z, 2) if z is not None else None}
+        if tr.log:
+            found["scale"] = "log"  # concentrations: baseline and spread of log(1 + value)
+        return found
 
     # -- phases --------------------------------------------------------------------------------------
     def _suspect(self, tr: Track) -> bool:
         alerts = self.alerts
         return any(alerts.is_open(tr.device_id, kind, tr.metric.name) for kind in SUSPECT)
 
-    def _onset(self, tr: Track, dev: DeviceState, value: float, level: Level, z, context, own_z, own, rate,
-               ts: float, out: list) -> None:
+    def _onset(self, tr: Track, dev: DeviceState, value: float, level: Level, z, own_z, rate, ts: float,
+               out: list) -> None:
         s, metric = self.s, tr.metric
         if self._suspect(tr):
-            tr.phase = Phase.SUPPRESSED
+            tr.phase = SUPPRESSED
             return
-        if own is not None and self._gradual(tr, own_z):
+        if own_z is not None and self._gradual(tr, own_z):
             # Crept up rather than jumped: a drifting sensor, not an event (unless its neighbours
             # crept up too, which the drift alert checks).
-            self._drift_alert(tr, value, own_z, own, ts, out, crossing=True)
+            self._drift_alert(tr, value, own_z, ts, out, crossing=True)
             if self._suspect(tr):
-                tr.phase = Phase.SUPPRESSED
+                tr.phase = SUPPRESSED
                 return
-        detectors = {"threshold"} if level >= Level.WARNING else {"baseline"}
+        detectors = {"threshold"} if level >= WARNING else {"baseline"}
         if rate is not None:
             detectors.add("rate_of_change")
         hold = s.confirm_intervals * dev.interval if dev.interval else None
         tr.candidate = Candidate(ts, value, level, detectors, ts + hold if hold else None,
-                                 _context_dict(context, z), rate, tr.history[-1][1] if tr.history else None)
-        tr.phase = Phase.PENDING
+                                 self.context_of(tr, z), rate, tr.history[-1][1] if tr.history else None)
+        tr.phase = PENDING
         self.pending[tr.key] = tr
         evidence = Evidence(("track", tr.device_id, metric.name), tr.device_id, tr.cell, tr.kinds, ts,
                             f"{metric.label} {amount(metric, value)}", track=tr)
@@ -314,11 +363,11 @@ class DetectionEngine:
         support = self.space.around(tr.cell, tr.kinds, ts, s.corroboration_window_s, exclude=evidence.key)
         if _independent(support, tr.device_id):
             self._open(tr, ts, support, "", out)
-        elif hold is None and level >= Level.WARNING:
+        elif hold is None and level >= WARNING:
             self._open(tr, ts, [], f"at once: {tr.device_id}'s reporting interval is not known yet", out)
         elif hold is None:
             self._forget_candidate(tr)
-            tr.phase = Phase.SUPPRESSED
+            tr.phase = SUPPRESSED
         self._wake(evidence, ts, out)
 
     def _gradual(self, tr: Track, own_z) -> bool:
@@ -341,7 +390,7 @@ class DetectionEngine:
         window = self.s.corroboration_window_s
         for other, _ in self.space.around(evidence.cell, evidence.kinds, ts, window, exclude=evidence.key):
             track = other.track
-            if track is not None and track.phase is Phase.PENDING and track.device_id != evidence.device_id:
+            if track is not None and track.phase is PENDING and track.device_id != evidence.device_id:
                 support = self.space.around(track.cell, track.kinds, ts, window, exclude=other.key)
                 self._open(track, ts, support, "", out)
 
@@ -357,10 +406,10 @@ class DetectionEngine:
             return
         support = self.space.around(tr.cell, tr.kinds, ts, self.s.corroboration_window_s,
                                     exclude=("track", tr.device_id, tr.metric.name))
-        if cand.level < Level.WARNING and not _independent(support, tr.device_id):
+        if cand.level < WARNING and not _independent(support, tr.device_id):
             # Unusual but below every threshold, and nobody else sees anything: not enough.
             self._forget_candidate(tr)
-            tr.phase = Phase.SUPPRESSED
+            tr.phase = SUPPRESSED
             return
         self._open(tr, ts, support, reason, out)
 
@@ -369,7 +418,7 @@ class DetectionEngine:
         incident. Merely below the bar again: nothing to say either way."""
         cand = tr.candidate
         self._forget_candidate(tr)
-        tr.phase = Phase.NORMAL
+        tr.phase = IDLE
         self._spiked(tr, cand, value, ts, out)
 
     def _spiked(self, tr: Track, cand: Candidate, value: float, ts: float, out: list) -> None:
@@ -396,7 +445,7 @@ class DetectionEngine:
     def _disagrees(self, tr: Track, heard, ts: float, out: list) -> None:
         metric, cand = tr.metric, tr.candidate
         self._forget_candidate(tr)
-        tr.phase = Phase.SUPPRESSED
+        tr.phase = SUPPRESSED
         others = [f"{p.device_id} reads {amount(metric, h[-1][1])}" for p, h in heard]
         found = self.alerts.raise_(
             device_id=tr.device_id, type_="sensor_disagrees", detector="spatial", cell=tr.cell, ts=ts,
@@ -416,7 +465,7 @@ class DetectionEngine:
 
     def _open(self, tr: Track, ts: float, support: list, reason: str, out: list) -> None:
         """Open the incident anomaly of a pending deviation."""
-        if tr.phase is not Phase.PENDING:
+        if tr.phase is not PENDING:
             return
         s, metric, cand = self.s, tr.metric, tr.candidate
         self.pending.pop(tr.key, None)
@@ -428,11 +477,11 @@ class DetectionEngine:
             detectors.add("spatial")
         if cameras:
             detectors.add("camera")
-        baseline_only = cand.level < Level.WARNING
-        severity = Level.WARNING if baseline_only else cand.level
+        baseline_only = cand.level < WARNING
+        severity = WARNING if baseline_only else cand.level
         if sensors or cameras:
-            severity = Level.CRITICAL
-        confidence = (0.45 if baseline_only else 0.5 if cand.level == Level.WARNING else 0.65)
+            severity = CRITICAL
+        confidence = (0.45 if baseline_only else 0.5 if cand.level == WARNING else 0.65)
         confidence += 0.1 * bool(cand.rate) + 0.1 * bool(reason and "next reading" in reason) + 0.1 * bool(own)
         confidence += 0.15 * len(sensors) + 0.15 * len(cameras)
         confidence = round(min(0.99, confidence), 2)
@@ -443,7 +492,7 @@ class DetectionEngine:
         corroborated = [e.as_dict(r) for e, r in own + sensors + cameras]
         text = self._incident_text(tr, cand, baseline_only, threshold, own + sensors + cameras, reason)
         anomaly_id = new_id()
-        tr.phase, tr.anomaly_id, tr.severity, tr.open_type = Phase.OPEN, anomaly_id, severity, type_
+        tr.phase, tr.anomaly_id, tr.severity, tr.open_type = OPEN, anomaly_id, severity, type_
         tr.open_threshold = threshold
         tr.opened_from = cand
         tr.candidate = None
@@ -496,7 +545,7 @@ class DetectionEngine:
         """An open incident anomaly: it clears when the value is back, escalates when it worsens."""
         metric, s = tr.metric, self.s
         baseline_only = tr.open_type.endswith("_unusual")
-        still = (z is not None and z >= s.context_z / 2) if baseline_only else level >= Level.WARNING
+        still = (z is not None and z >= s.context_z / 2) if baseline_only else level >= WARNING
         if still and not (not baseline_only and level > tr.severity):
             return
         out.append(Anomaly(
@@ -522,7 +571,7 @@ class DetectionEngine:
                          "escalated_from": "warning", "neighbours": self._neighbours(tr)},
                 category=INCIDENT))
             return
-        tr.phase = Phase.NORMAL
+        tr.phase = IDLE
         tr.anomaly_id = None
         tr.cooldown_until = ts + s.cooldown_s
         self.space.end(tr.cell, key, ts)
@@ -534,44 +583,53 @@ class DetectionEngine:
         tr.opened_from = None
 
     # -- device health from values -----------------------------------------------------------------
-    def _quality(self, tr: Track, value: float, z, context, ts: float, prev_ts: float, out: list) -> None:
-        s, metric = self.s, tr.metric
-        alerts = self.alerts
-        # Stuck: the same number again and again from a sensor that used to vary.
-        if tr.run >= s.flatline_readings and ts - tr.run_start >= s.flatline_min_s and tr.changes >= 3 \
-                and not _at_bound(metric, value) and not self._shared_limit(tr, value, ts):
-            found = alerts.raise_(
-                device_id=tr.device_id, type_="sensor_stuck", detector="flatline", cell=tr.cell, ts=ts,
-                explanation=f"{metric.label} at {tr.device_id} has read exactly {amount(metric, value)} "
-                            f"{tr.run} times in a row over {span(ts - tr.run_start)}; a working sensor varies "
-                            "from reading to reading: stuck sensor suspected",
-                details={"figures": {"run": tr.run, "run_s": ts - tr.run_start, "value": value,
-                                     "limit_readings": s.flatline_readings, "limit_s": s.flatline_min_s},
-                         "neighbours": self._neighbours(tr)},
-                metric=metric.name, value=value, lat=tr.lat, lon=tr.lon)
-            if found:
-                out.append(found)
-                if tr.phase is Phase.PENDING:
-                    self._forget_candidate(tr)
-                    tr.phase = Phase.SUPPRESSED
-        elif tr.run == 1 and alerts.is_open(tr.device_id, "sensor_stuck", metric.name):
-            out.append(alerts.clear(tr.device_id, "sensor_stuck", ts, f"{metric.label} at {tr.device_id} varies "
-                                    f"again ({amount(metric, value)})", metric=metric.name, value=value))
-        # Drift: the share of recent readings far from its own baseline, in continuous time.
-        if context is None or context[0] != "baseline" or tr.phase is Phase.OPEN or ts < tr.cooldown_until:
+    def _flatline(self, tr: Track, value: float, ts: float, out: list) -> None:
+        """Stuck: the same number again and again from a sensor that used to vary."""
+        s, metric, alerts = self.s, tr.metric, self.alerts
+        if tr.run == 1:
+            tr.stuck = False
+            cleared = alerts.clear(tr.device_id, "sensor_stuck", ts, f"{metric.label} at {tr.device_id} varies "
+                                   f"again ({amount(metric, value)})", metric=metric.name, value=value)
+            if cleared:
+                out.append(cleared)
             return
+        if tr.stuck or ts - tr.run_start < s.flatline_min_s or tr.changes < 3 or _at_bound(metric, value) \
+                or self._shared_limit(tr, value, ts):
+            return
+        found = alerts.raise_(
+            device_id=tr.device_id, type_="sensor_stuck", detector="flatline", cell=tr.cell, ts=ts,
+            explanation=f"{metric.label} at {tr.device_id} has read exactly {amount(metric, value)} "
+                        f"{tr.run} times in a row over {span(ts - tr.run_start)}; a working sensor varies "
+                        "from reading to reading: stuck sensor suspected",
+            details={"figures": {"run": tr.run, "run_s": ts - tr.run_start, "value": value,
+                                 "limit_readings": s.flatline_readings, "limit_s": s.flatline_min_s},
+                     "neighbours": self._neighbours(tr)},
+            metric=metric.name, value=value, lat=tr.lat, lon=tr.lon)
+        if found:
+            tr.stuck = True
+            out.append(found)
+            if tr.phase is PENDING:
+                self._forget_candidate(tr)
+                tr.phase = SUPPRESSED
+
+    def _drift(self, tr: Track, value: float, own_z: float, ts: float, prev_ts: float, out: list) -> None:
+        """Drift: the share of recent readings far from its own baseline, in continuous time."""
+        s = self.s
         if prev_ts > float("-inf"):
             weight = 1.0 - math.exp(-max(0.0, ts - prev_ts) / s.drift_window_s)
-            elevated = 1.0 if abs(z) >= s.drift_z else 0.0
+            # Signed: a sensor reading high half the time and low the other half does not drift.
+            elevated = 1.0 if own_z >= s.drift_z else -1.0 if own_z <= -s.drift_z else 0.0
             tr.elevated += weight * (elevated - tr.elevated)
-        if tr.elevated >= s.drift_share:
-            self._drift_alert(tr, value, z, context, ts, out)
-        elif tr.elevated < s.drift_share / 2 and alerts.is_open(tr.device_id, "sensor_drift", metric.name):
-            out.append(alerts.clear(tr.device_id, "sensor_drift", ts, f"{metric.label} at {tr.device_id} is back "
-                                    f"near its usual values ({amount(metric, value)})", metric=metric.name,
-                                    value=value))
-            if tr.phase is Phase.SUPPRESSED and not tr.deviating:
-                tr.phase = Phase.NORMAL
+        if tr.elevated >= s.drift_share or tr.elevated <= -s.drift_share:
+            self._drift_alert(tr, value, own_z, ts, out)
+        elif tr.drifting and -s.drift_share / 2 < tr.elevated < s.drift_share / 2:
+            tr.drifting = False
+            metric = tr.metric
+            out.append(self.alerts.clear(tr.device_id, "sensor_drift", ts, f"{metric.label} at {tr.device_id} is "
+                                         f"back near its usual values ({amount(metric, value)})", metric=metric.name,
+                                         value=value))
+            if tr.phase is SUPPRESSED and not tr.deviating:
+                tr.phase = IDLE
 
     def _shared_limit(self, tr: Track, value: float, ts: float) -> bool:
         """A value at the end of the valid range that other devices of the metric read right now
@@ -579,22 +637,22 @@ class DetectionEngine:
         metric = tr.metric
         if value != metric.valid_max and value != metric.valid_min:
             return False
-        mine = math.log1p(value) if tr.log and value > 0 else value
         window = self.s.peer_window_s
-        return any(device != tr.device_id and v == mine and ts - t <= window
-                   for device, (t, v) in self.sections[metric.name].latest.items())
+        return any(other is not tr and other.last_value == value and ts - other.last_ts <= window
+                   for other in tr.section.tracks)
 
-    def _drift_alert(self, tr: Track, value: float, z, context, ts: float, out: list, crossing: bool = False) -> None:
+    def _drift_alert(self, tr: Track, value: float, z, ts: float, out: list, crossing: bool = False) -> None:
         s, metric = self.s, tr.metric
-        if self.alerts.is_open(tr.device_id, "sensor_drift", metric.name):
+        if tr.drifting:
             return
         # Many devices of the metric far from their baselines too: weather or a real change, not drift.
-        others = [t for d in self.sections[metric.name].residuals
-                  if d != tr.device_id and (t := self.devices[d].tracks.get(metric.name)) is not None]
-        if others and sum(t.elevated >= s.drift_share / 2 for t in others) * 4 >= len(others):
+        others = [t for t in tr.section.tracks if t is not tr and t.residual_ts > float("-inf")]
+        if others and sum(t.elevated * tr.elevated >= 0 and abs(t.elevated) >= s.drift_share / 2
+                          for t in others) * 4 >= len(others):
             return
         near = self.space.same_metric(tr, self.space.near(tr.cell))
-        baseline = _context_dict(context, z)["baseline"]
+        figures = self.context_of(tr, z, "baseline")
+        baseline = figures["baseline"]
         how = (f"crossed its threshold after creeping away from its usual {amount(metric, baseline)} for hours"
                if crossing else f"has been far from its usual {amount(metric, baseline)} at this hour for most "
                                 f"readings of the last {span(s.drift_window_s * 1.6)}")
@@ -604,15 +662,15 @@ class DetectionEngine:
                         f"{'its neighbours do not' if near else 'nothing nearby agrees'}: sensor drift suspected "
                         "(recalibrate or clean it)",
             details={"figures": {"value": value, "z": round(z, 2) if z is not None else None,
-                                 "elevated_share": round(tr.elevated, 3), "drift_z": s.drift_z,
-                                 **_context_dict(context, z)},
+                                 "elevated_share": round(tr.elevated, 3), "drift_z": s.drift_z, **figures},
                      "neighbours": self._neighbours(tr)},
             metric=metric.name, value=value, threshold=round(baseline, 3), lat=tr.lat, lon=tr.lon)
         if found:
+            tr.drifting = True
             out.append(found)
-            if tr.phase is Phase.PENDING:
+            if tr.phase is PENDING:
                 self._forget_candidate(tr)
-                tr.phase = Phase.SUPPRESSED
+                tr.phase = SUPPRESSED
 
     def _neighbours(self, tr: Track, most: int = 8) -> list[dict]:
         """The devices of the same metric consulted: same cell first, then neighbouring cells."""
@@ -653,15 +711,15 @@ class DetectionEngine:
                             f"{type_.replace('_', ' ')}, confidence {confidence:.2f}", camera=True,
                             confidence=confidence)
         support = [(e, r) for e, r in self.space.around(cell, evidence.kinds, ts, s.corroboration_window_s)
-                   if e.track is None or e.track.phase in (Phase.PENDING, Phase.OPEN)]
+                   if e.track is None or e.track.phase in (PENDING, OPEN)]
         sensors = [(e, r) for e, r in support if not e.camera]
         anomaly_id = None
-        severity = CAMERA_SEVERITY.get(type_, Level.WARNING)
+        severity = CAMERA_SEVERITY.get(type_, WARNING)
         if confidence >= s.camera_min_confidence or sensors:
             anomaly_id = new_id()
             detectors = ["camera"] + (["spatial"] if sensors else [])
             if sensors:
-                severity = Level.CRITICAL
+                severity = CRITICAL
             text = (f"camera {camera_id} detected {type_.replace('_', ' ')} with confidence {confidence:.2f} "
                     f"(threshold {s.camera_min_confidence:.2f})")
             if support:
@@ -751,14 +809,3 @@ def _primary(detectors: set) -> str:
 def _threshold_figures(metric: Metric) -> dict:
     return {"warning": metric.warning, "critical": metric.critical, "hysteresis": metric.hysteresis,
             "direction": metric.direction, "unit": metric.unit}
-
-
-def _context_dict(context, z) -> dict:
-    if context is None:
-        return {"context": "unknown"}
-    source, baseline, scale, samples, hour, log = context
-    found = {"context": source, "baseline": round(math.expm1(baseline) if log else baseline, 3),
-             "spread": round(scale, 3), "samples": samples, "hour": hour, "z": round(z, 2) if z is not None else None}
-    if log:
-        found["scale"] = "log"  # concentrations: baseline and spread of log(1 + value)
-    return found

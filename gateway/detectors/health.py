@@ -19,8 +19,6 @@ raises the sensor_* alerts, which need the values.
 
 from __future__ import annotations
 
-import heapq
-
 from gateway.detectors.explain import clock, num, span
 from gateway.detectors.state import DeviceState
 from twin.anomalies import DEVICE_HEALTH, Anomaly
@@ -29,14 +27,19 @@ from twin.ids import new_id
 from twin.metrics import Level
 
 
+SILENCE_SCAN_S = 30.0
+
+
 class HealthAlerts:
     """The open device-health alerts, keyed by (device, type, metric)."""
 
     def __init__(self):
         self.open: dict[tuple[str, str, str | None], tuple[str, float, str, str, str]] = {}
+        self.of_device: dict[str, set[str]] = {}  # device -> types open (any metric): most have none
 
     def is_open(self, device_id: str, type_: str, metric: str | None = None) -> bool:
-        return (device_id, type_, metric) in self.open
+        types = self.of_device.get(device_id)
+        return bool(types) and type_ in types and (device_id, type_, metric) in self.open
 
     def raise_(self, *, device_id: str, type_: str, detector: str, cell: str | None, ts: float, explanation: str,
                details: dict, metric: str | None = None, value: float | None = None, threshold: float | None = None,
@@ -47,6 +50,7 @@ class HealthAlerts:
             return None
         anomaly_id = new_id()
         self.open[key] = (anomaly_id, ts, detector, cell, explanation)
+        self.of_device.setdefault(device_id, set()).add(type_)
         return Anomaly(id=anomaly_id, type=type_, status="opened", severity=Level.WARNING, cell_code=cell,
                        device_id=device_id, detector=detector, ts=ts, explanation=explanation, metric=metric,
                        value=value, threshold=threshold, lat=lat, lon=lon,
@@ -57,6 +61,8 @@ class HealthAlerts:
         opened = self.open.pop((device_id, type_, metric), None)
         if opened is None:
             return None
+        if not any(k[0] == device_id and k[1] == type_ for k in self._keys_of(device_id)):
+            self.of_device[device_id].discard(type_)
         anomaly_id, since, detector, cell, _ = opened
         return Anomaly(id=anomaly_id, type=type_, status="cleared", severity=Level.WARNING, cell_code=cell,
                        device_id=device_id, detector=detector, ts=max(ts, since), explanation=explanation,
@@ -65,13 +71,18 @@ class HealthAlerts:
                        category=DEVICE_HEALTH)
 
 
+    def _keys_of(self, device_id: str):
+        types = self.of_device.get(device_id, ())
+        return [k for k in self.open if k[0] == device_id and k[1] in types]
+
+
 class DeviceMonitor:
     """Connection, reporting interval, battery, clock and transport of every device."""
 
     def __init__(self, settings: DetectionSettings, alerts: HealthAlerts):
         self.s = settings
         self.alerts = alerts
-        self._silence: list[tuple[float, str]] = []  # heap of (deadline, device id)
+        self._scanned = float("-inf")
 
     # -- per message item --------------------------------------------------------------------------
     def observe(self, dev: DeviceState, ts: float, seq: int | None, battery: float | None, received_at: float,
@@ -80,7 +91,10 @@ class DeviceMonitor:
         s = self.s
         fresh = True
         # Counted in the stream's time: a device whose clock is off must not age its own record.
-        if any(seen == (seq, ts) for seen in dev.seen):
+        newer = ts > dev.last_ts and (seq is None or dev.max_seq is None or seq > dev.max_seq)
+        if newer:
+            pass  # the usual case: neither a repeat nor late
+        elif any(seen == (seq, ts) for seen in dev.seen):
             dev.duplicates.append(now)
             fresh = False
             self._transport(dev, "duplicate_messages", dev.duplicates, now, out)
@@ -95,11 +109,14 @@ class DeviceMonitor:
             if dev.last_ts > float("-inf"):
                 gap = ts - dev.last_ts
                 if gap > 0:
-                    dev.gaps.append(gap)
-                    if len(dev.gaps) >= s.interval_samples:
-                        dev.interval = sorted(dev.gaps)[len(dev.gaps) // 2]
+                    gaps = dev.gaps
+                    gaps.append(gap)
+                    dev.gap_count += 1
+                    # The median gap, recomputed now and then: intervals rarely change.
+                    if len(gaps) >= s.interval_samples and (dev.interval is None or dev.gap_count % 8 == 0):
+                        dev.interval = sorted(gaps)[len(gaps) // 2]
             dev.last_ts = ts
-            self._heard(dev, ts, max(ts, now), out)
+            self._heard(dev, ts, ts if ts > now else now, out)
         if battery is not None:
             self._battery(dev, battery, ts, out)
         # The clock is judged once per message, by its newest reading: a buffered upload after an
@@ -112,16 +129,14 @@ class DeviceMonitor:
         return fresh
 
     def _heard(self, dev: DeviceState, ts: float, heard_at: float, out: list) -> None:
-        for type_ in ("device_silent", "device_offline"):
-            cleared = self.alerts.clear(dev.id, type_, ts, f"{dev.id} reports again (reading at "
-                                        f"{clock(ts, self.s.utc_offset_h)})")
-            if cleared:
-                out.append(cleared)
+        if self.alerts.of_device.get(dev.id):
+            for type_ in ("device_silent", "device_offline"):
+                if self.alerts.is_open(dev.id, type_):
+                    out.append(self.alerts.clear(dev.id, type_, ts, f"{dev.id} reports again (reading at "
+                                                 f"{clock(ts, self.s.utc_offset_h)})"))
         if dev.interval is not None:
             # Silence is judged by when the stream heard the device, not by its own clock.
-            deadline = heard_at + max(self.s.offline_min_s, self.s.offline_intervals * dev.interval)
-            dev.silent_deadline = deadline
-            heapq.heappush(self._silence, (deadline, dev.id))
+            dev.silent_deadline = heard_at + max(self.s.offline_min_s, self.s.offline_intervals * dev.interval)
 
     def _battery(self, dev: DeviceState, battery: float, ts: float, out: list) -> None:
         dev.battery = battery
@@ -135,11 +150,9 @@ class DeviceMonitor:
                 lat=dev.lat, lon=dev.lon)
             if found:
                 out.append(found)
-        elif battery >= low + 0.05:
-            cleared = self.alerts.clear(dev.id, "battery_low", ts, f"{dev.id} battery back at {battery:.0%}",
-                                        value=battery)
-            if cleared:
-                out.append(cleared)
+        elif battery >= low + 0.05 and self.alerts.is_open(dev.id, "battery_low"):
+            out.append(self.alerts.clear(dev.id, "battery_low", ts, f"{dev.id} battery back at {battery:.0%}",
+                                         value=battery))
 
     def _transport(self, dev: DeviceState, type_: str, times, ts: float, out: list) -> None:
         s = self.s
@@ -190,11 +203,9 @@ class DeviceMonitor:
         else:
             dev.ok_run += 1
             dev.skew_run = 0
-            if dev.ok_run >= s.clock_skew_messages:
-                cleared = self.alerts.clear(dev.id, "clock_skew", ts, f"{dev.id}'s clock agrees with the stream again "
-                                            f"(off by {num(offset)} s)", value=round(offset, 1))
-                if cleared:
-                    out.append(cleared)
+            if dev.ok_run >= s.clock_skew_messages and self.alerts.is_open(dev.id, "clock_skew"):
+                out.append(self.alerts.clear(dev.id, "clock_skew", ts, f"{dev.id}'s clock agrees with the stream "
+                                             f"again (off by {num(offset)} s)", value=round(offset, 1)))
 
     # -- connection ----------------------------------------------------------------------------
     def status(self, dev: DeviceState, online: bool, now: float, out: list) -> None:
@@ -216,13 +227,16 @@ class DeviceMonitor:
             out.append(found)
 
     def silent(self, devices: dict[str, DeviceState], now: float, out: list) -> None:
-        """Devices whose next reading is overdue by `offline_intervals` reporting intervals."""
-        heap = self._silence
-        while heap and heap[0][0] <= now:
-            deadline, device_id = heapq.heappop(heap)
-            dev = devices.get(device_id)
-            if dev is None or dev.silent_deadline != deadline:
-                continue  # it reported since
+        """Devices whose next reading is overdue by `offline_intervals` reporting intervals; looked
+        for every `SILENCE_SCAN_S` of stream time."""
+        if now - self._scanned < SILENCE_SCAN_S:
+            return
+        self._scanned = now
+        for dev in devices.values():
+            deadline = dev.silent_deadline
+            if deadline is None or deadline > now:
+                continue
+            dev.silent_deadline = None
             if self.alerts.is_open(dev.id, "device_offline"):
                 continue  # its last will said so already
             limit = max(self.s.offline_min_s, self.s.offline_intervals * (dev.interval or 0))

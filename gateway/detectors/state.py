@@ -40,9 +40,11 @@ class Track:
     __slots__ = ("device_id", "metric", "kinds", "cell", "lat", "lon", "level", "last_ts", "last_value",
                  "run", "run_start", "changes", "baseline", "elevated", "phase", "candidate", "anomaly_id",
                  "severity", "open_type", "open_threshold", "spikes", "cooldown_until", "deviating_ts",
-                 "deviating", "history", "log", "signals", "opened_from")
+                 "deviating", "history", "log", "signals", "opened_from", "section", "floor", "sign", "rate_limit",
+                 "boolean", "below", "ctx_kind", "own", "peer", "hour", "stuck", "drifting", "judged", "residual",
+                 "residual_ts")
 
-    def __init__(self, device_id: str, metric: Metric, baseline_size: int):
+    def __init__(self, device_id: str, metric: Metric, baseline_size: int, min_samples: int = 1, min_days: int = 1):
         self.device_id, self.metric = device_id, metric
         self.kinds = kinds_of_metric(metric.name)
         self.signals = bool(self.kinds & SIGNATURES.keys())  # it points to a kind of incident
@@ -54,12 +56,24 @@ class Track:
         self.run = 0  # identical readings in a row
         self.run_start = 0.0
         self.changes = 0  # times the value changed: a sensor that never varies is not "stuck"
-        self.baseline = HourlyBaseline(baseline_size)
-        self.elevated = 0.0  # share of recent readings far from the baseline (time-weighted)
+        self.baseline = HourlyBaseline(baseline_size, min_samples, min_days)
+        self.elevated = 0.0  # share of recent readings far above (+) or below (-) the baseline, time-weighted
         self.phase = Phase.NORMAL
         self.candidate: Candidate | None = None
         self.anomaly_id: str | None = None
         self.opened_from: Candidate | None = None  # the deviation the open anomaly came from
+        self.section = None  # the metric's CrossSection
+        self.floor = 0.0  # least robust spread
+        self.sign = 1.0 if metric.direction == "above" else -1.0
+        self.rate_limit: float | None = None  # units per second past which a rise is sudden
+        self.boolean = metric.kind == "bool"
+        self.below: float | None = None  # values under this are normal, without the level rules
+        self.ctx_kind: str | None = None  # what the last z was judged against: "baseline" | "peers"
+        self.own = self.peer = (0.0, 0.0, 0)  # (baseline, spread, samples) of each context
+        self.hour = 0
+        self.stuck = self.drifting = False  # its sensor_stuck / sensor_drift alert is open
+        self.judged = 0.0  # the last value on the scale context is judged on (log for concentrations)
+        self.residual, self.residual_ts = 0.0, float("-inf")  # last value minus its baseline median
         self.severity = Level.NORMAL
         self.open_type = ""
         self.open_threshold: float | None = None
@@ -80,7 +94,7 @@ class DeviceState:
 
     __slots__ = ("id", "cell", "lat", "lon", "last_ts", "gaps", "interval", "max_seq", "seen", "duplicates",
                  "out_of_order", "skew_run", "ok_run", "message_key", "message_newest", "message_now",
-                 "battery", "online", "tracks", "silent_deadline", "out_of_range")
+                 "battery", "online", "tracks", "silent_deadline", "out_of_range", "gap_count")
 
     def __init__(self, device_id: str):
         self.id = device_id
@@ -88,6 +102,7 @@ class DeviceState:
         self.lat = self.lon = None
         self.last_ts = float("-inf")
         self.gaps: deque[float] = deque(maxlen=9)
+        self.gap_count = 0
         self.interval: float | None = None
         self.max_seq: int | None = None
         self.seen: deque[tuple[int | None, float]] = deque(maxlen=32)  # recent (seq, ts)

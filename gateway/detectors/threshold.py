@@ -14,6 +14,9 @@ from twin.ids import new_id
 from twin.metrics import Level, Metric, MetricCatalog
 
 
+_NORMAL, _WARNING, _CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL  # enum lookups are slow
+
+
 def raw_level(metric: Metric, value: float) -> Level:
     """The level of one value by the metric's thresholds, ignoring history.
 
@@ -22,13 +25,13 @@ def raw_level(metric: Metric, value: float) -> Level:
     (<Level.WARNING: 1>, <Level.CRITICAL: 2>, <Level.NORMAL: 0>)
     """
     if metric.kind == "bool":
-        return Level.CRITICAL if (metric.alarm_on_true and value) else Level.NORMAL
+        return _CRITICAL if (metric.alarm_on_true and value) else _NORMAL
     sign = 1.0 if metric.direction == "above" else -1.0
     if metric.critical is not None and sign * (value - metric.critical) >= 0:
-        return Level.CRITICAL
+        return _CRITICAL
     if metric.warning is not None and sign * (value - metric.warning) >= 0:
-        return Level.WARNING
-    return Level.NORMAL
+        return _WARNING
+    return _NORMAL
 
 
 def next_level(metric: Metric, current: Level, value: float) -> Level:
