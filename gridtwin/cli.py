@@ -12,7 +12,7 @@ import sys
 from gridtwin.console import Console
 from twin.errors import TwinError
 
-COMMANDS = ("demo", "gateway", "serve", "sim", "grid", "devices", "db", "users", "audit", "broker", "reporters")
+COMMANDS = ("demo", "gateway", "serve", "sim", "grid", "devices", "db", "users", "audit", "broker", "reporters", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

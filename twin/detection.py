@@ -47,7 +47,7 @@ class DetectionSettings:
     spike_count: int = 2  # isolated one-reading excursions ...
     spike_window_s: float = 21600.0  # ... within this window: a spiking sensor
     drift_z: float = 3.0  # departure from the hour-of-day baseline that counts as elevated
-    drift_window_s: float = 1800.0  # time constant of the share of elevated readings
+    drift_window_s: float = 3600.0  # time constant of the share of elevated readings
     drift_share: float = 0.8  # share of elevated readings that makes a drift alert
     gradual_share: float = 0.5  # share of elevated readings before a crossing that makes it gradual ...
     gradual_readings: int = 3  # ... or the mean z of this many readings before it is at least gradual_z

@@ -117,7 +117,8 @@ def random_scenario(seed: int, *, hours: float | None = None, warmup_h: float = 
                           if catalog[m].kind != "bool" and (catalog[m].warning or catalog[m].critical))
             reference = catalog[metric].warning or catalog[metric].critical
             if kind == "stuck" and rng.random() < 0.5:
-                high = catalog[metric].valid_max or reference * 2.5
+                # Below the top of the range: a sensor pegged at its maximum is saturated, not stuck.
+                high = 0.95 * (catalog[metric].valid_max or reference * 2.5)
                 lines.append(f"value = {min(high, reference * rng.uniform(1.2, 2.5)):.1f}")
             elif kind == "spikes":
                 lines += [f'every = "{rng.randint(15, 60)}m"', f"size = {rng.uniform(1.5, 3.0):.1f}"]

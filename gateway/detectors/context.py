@@ -112,7 +112,10 @@ class CrossSection:
         window = self.window
         recent = [t.judged for t in self.tracks if now - t.last_ts <= window]
         self.summary = (*robust(recent), len(recent)) if recent else None
-        residuals = [t.residual for t in self.tracks if now - t.residual_ts <= window]
+        # The shift everyone shows, from those not deviating on their own (a fire in one cell and a
+        # drifting sensor in another are not a shift of the whole area).
+        residuals = [t.residual for t in self.tracks if now - t.residual_ts <= window and not t.deviating
+                     and t.anomaly_id is None and not t.stuck and not t.drifting]
         self.common = _median(sorted(residuals)) if len(residuals) >= self.common_min else 0.0
 
     def peers(self, exclude_recent: bool, minimum: int) -> tuple[float, float, int] | None:

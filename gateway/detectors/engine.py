@@ -45,6 +45,11 @@ from twin.metrics import Level, Metric, MetricCatalog
 NORMAL, WARNING, CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL
 IDLE, PENDING, OPEN, SUPPRESSED = Phase.NORMAL, Phase.PENDING, Phase.OPEN, Phase.SUPPRESSED
 
+# How fast a track learns how often it repeats its last value, and how unlikely a run of repeats
+# must be for it to be called stuck (odds below 1 in 10,000).
+REPEAT_WEIGHT = 1.0 / 500.0
+FLATLINE_LOG_ODDS = math.log(1e-4)
+
 # Tracks whose own health alerts keep their deviations from being incidents.
 SUSPECT = ("sensor_stuck", "sensor_drift", "sensor_disagrees", "sensor_spikes")
 
@@ -179,9 +184,12 @@ class DetectionEngine:
         prev_value, prev_ts = tr.last_value, tr.last_ts
         if value == prev_value:
             tr.run += 1
+            if not tr.stuck:
+                tr.repeat += REPEAT_WEIGHT * (1.0 - tr.repeat)
         else:
             if prev_value is not None:
                 tr.changes += 1
+                tr.repeat -= REPEAT_WEIGHT * tr.repeat
             tr.run, tr.run_start = 1, ts
         tr.last_value, tr.last_ts = value, ts
         # Most readings are nowhere near a threshold: skip the level rules for them.
@@ -342,7 +350,7 @@ class DetectionEngine:
         if self._suspect(tr):
             tr.phase = SUPPRESSED
             return
-        if own_z is not None and self._gradual(tr, own_z):
+        if level >= WARNING and own_z is not None and self._gradual(tr, own_z):
             # Crept up rather than jumped: a drifting sensor, not an event (unless its neighbours
             # crept up too, which the drift alert checks).
             self._drift_alert(tr, value, own_z, ts, out, crossing=True)
@@ -382,8 +390,9 @@ class DetectionEngine:
             return False
         before = sum(h[3] for h in recent) / len(recent)
         now = own_z if own_z is not None else 0.0
-        # Already well off before, and most of the way there: the last step did not make it.
-        return before >= s.gradual_z and before >= (1.0 - s.gradual_rise) * now
+        # Already well off before, and most of the way there at the reading before: the last step
+        # did not make it.
+        return before >= s.gradual_z and recent[-1][3] >= (1.0 - s.gradual_rise) * now
 
     def _wake(self, evidence: Evidence, ts: float, out: list) -> None:
         """Pending deviations nearby that this new evidence corroborates open now."""
@@ -406,7 +415,7 @@ class DetectionEngine:
             return
         support = self.space.around(tr.cell, tr.kinds, ts, self.s.corroboration_window_s,
                                     exclude=("track", tr.device_id, tr.metric.name))
-        if cand.level < WARNING and not _independent(support, tr.device_id):
+        if cand.level < WARNING and not _strong(support, tr.device_id):
             # Unusual but below every threshold, and nobody else sees anything: not enough.
             self._forget_candidate(tr)
             tr.phase = SUPPRESSED
@@ -468,6 +477,8 @@ class DetectionEngine:
         if tr.phase is not PENDING:
             return
         s, metric, cand = self.s, tr.metric, tr.candidate
+        if cand.level < WARNING and not _strong(support, tr.device_id):
+            return  # unusual but below every threshold: only a camera or a sensor past its threshold confirms
         self.pending.pop(tr.key, None)
         detectors = set(cand.detectors)
         sensors = [(e, r) for e, r in support if not e.camera and e.device_id != tr.device_id]
@@ -596,6 +607,10 @@ class DetectionEngine:
         if tr.stuck or ts - tr.run_start < s.flatline_min_s or tr.changes < 3 or _at_bound(metric, value) \
                 or self._shared_limit(tr, value, ts):
             return
+        # A coarse sensor repeats itself now and then: the run must be unlikely for this one. With
+        # `repeat` the share of readings equal to the one before, a run of n has odds repeat^(n-1).
+        if tr.repeat > 0 and (tr.run - 1) * math.log(tr.repeat) > FLATLINE_LOG_ODDS:
+            return
         found = alerts.raise_(
             device_id=tr.device_id, type_="sensor_stuck", detector="flatline", cell=tr.cell, ts=ts,
             explanation=f"{metric.label} at {tr.device_id} has read exactly {amount(metric, value)} "
@@ -638,17 +653,20 @@ class DetectionEngine:
         if value != metric.valid_max and value != metric.valid_min:
             return False
         window = self.s.peer_window_s
-        return any(other is not tr and other.last_value == value and ts - other.last_ts <= window
-                   for other in tr.section.tracks)
+        near = 0.02 * ((metric.valid_max or 0.0) - (metric.valid_min or 0.0))
+        return any(other is not tr and other.last_value is not None and abs(other.last_value - value) <= near
+                   and ts - other.last_ts <= window for other in tr.section.tracks)
 
     def _drift_alert(self, tr: Track, value: float, z, ts: float, out: list, crossing: bool = False) -> None:
         s, metric = self.s, tr.metric
         if tr.drifting:
             return
         # Many devices of the metric far from their baselines too: weather or a real change, not drift.
-        others = [t for t in tr.section.tracks if t is not tr and t.residual_ts > float("-inf")]
-        if others and sum(t.elevated * tr.elevated >= 0 and abs(t.elevated) >= s.drift_share / 2
-                          for t in others) * 4 >= len(others):
+        sign = 1.0 if z >= 0 else -1.0
+        now = [t.history[-1][3] for t in tr.section.tracks
+               if t is not tr and t.history and ts - t.history[-1][0] <= s.peer_window_s]
+        now = [z_other for z_other in now if z_other is not None]
+        if now and sum(z_other * sign >= s.drift_z / 2 for z_other in now) * 4 >= len(now):
             return
         near = self.space.same_metric(tr, self.space.near(tr.cell))
         figures = self.context_of(tr, z, "baseline")
@@ -780,6 +798,13 @@ def _independent(support: list, device_id: str) -> bool:
     return any(e.camera or e.device_id != device_id for e, _ in support)
 
 
+def _strong(support: list, device_id: str) -> bool:
+    """Whether a camera, or another device past a threshold, agrees: context-only deviations of
+    many sensors at once are what weather looks like, so they do not confirm each other."""
+    return any(e.camera or (e.device_id != device_id and e.track is not None and e.track.level >= WARNING)
+               for e, _ in support)
+
+
 def _reference(metric: Metric) -> float:
     """The size of a metric's values that matter: its warning (or critical) threshold, else half
     its valid range, else 1."""
@@ -792,11 +817,12 @@ def _reference(metric: Metric) -> float:
 
 
 def _at_bound(metric: Metric, value: float) -> bool:
-    """A value at the end of the metric's range may repeat where the alarm is that end (a full bin
-    reads 100 % until it is emptied): saturated, not stuck. Anywhere else it is suspect."""
+    """A value at the alarming end of the metric's range may repeat: the sensor is saturated (a full
+    bin reads 100 % until it is emptied, a meter pegs at its maximum in a deafening crowd), not stuck.
+    A sensor stuck at that very value cannot be told from one that is saturated."""
     if metric.direction == "above":
-        return value == metric.valid_max and metric.critical is not None and metric.critical >= value
-    return value == metric.valid_min and metric.critical is not None and metric.critical <= value
+        return value == metric.valid_max and metric.critical is not None and metric.critical <= value
+    return value == metric.valid_min and metric.critical is not None and metric.critical >= value
 
 
 def _primary(detectors: set) -> str:
