@@ -136,8 +136,8 @@ def _add_incident(world: World, spec: IncidentSpec, index: int, by_cell, used: s
     field_ = f"incidents[{index}]"
     if spec.cell is not None:
         if spec.cell not in grid.by_code:
-            raise ScenarioError(f"cell {spec.cell} is not in the scenario's grid", path=s.path, line=spec.line,
-                                field=f"{field_}.cell")
+            raise ScenarioError(f"cell {spec.cell} is not in the scenario's grid", path=s.path,
+                                line=spec.lines.get("cell", spec.line), field=f"{field_}.cell")
         cell = spec.cell
     else:
         candidates = sorted(c for c, devices in by_cell.items()
@@ -167,7 +167,8 @@ def _add_incident(world: World, spec: IncidentSpec, index: int, by_cell, used: s
         world.notes.append(f"incident {truth_id} ({spec.type} in {cell}): no device there can notice it; "
                            "it is reported but not counted in recall")
         return
-    cameras = [o for o in observers if world.intervals.get(o) and o.startswith("cam")]
+    kinds = {d.id: d.kind for code in cells for d in by_cell.get(code, ())}
+    cameras = [o for o in observers if kinds.get(o) is DeviceKind.CAMERA]
     slowest = min(world.intervals[o] for o in observers)
     if not cameras and spec.end - spec.start < 2 * slowest:
         world.notes.append(f"incident {truth_id} lasts {spec.end - spec.start:.0f} s, less than two readings of "
@@ -182,7 +183,8 @@ def _fault(world: World, spec: FaultSpec, index: int, taken: set[str], incident_
         device = devices.get(spec.device)
         if device is None:
             raise ScenarioError(f"device {spec.device} is not in the fleet (ids count per type: aq-0001, wl-0003, "
-                                "cam-0002, ...)", path=s.path, line=spec.line, field=f"{field_}.device")
+                                "cam-0002, ...)", path=s.path, line=spec.lines.get("device", spec.line),
+                                field=f"{field_}.device")
     else:
         pool = [d for d in world.devices if d.kind is DeviceKind.SENSOR and d.id not in taken
                 and (spec.sensor_type is None or d.model == spec.sensor_type)
@@ -199,7 +201,7 @@ def _fault(world: World, spec: FaultSpec, index: int, taken: set[str], incident_
             wanted = f"metric {spec.metric}" if spec.metric else "a numeric metric"
             raise ScenarioError(f"device {device.id} has no {wanted} for a {spec.kind} fault "
                                 f"(it reports {', '.join(device.metrics) or 'camera events'})",
-                                path=s.path, line=spec.line, field=f"{field_}.metric")
+                                path=s.path, line=spec.lines.get("metric", spec.line), field=f"{field_}.metric")
     taken.add(device.id)
     return Fault(spec.kind, device.id, spec.start, spec.end, metric=metric, value=spec.value, size=spec.size,
                  every_s=spec.every_s, rate=spec.rate, offset_s=spec.offset_s, will=spec.will,

@@ -127,6 +127,10 @@ class _Table:
         except (ValueError, TypeError) as exc:
             raise self.error(str(exc), key) from None
 
+    def key_lines(self) -> dict[str, int]:
+        """Line of each key of this table, for errors found later (a device the fleet lacks)."""
+        return {k: line for k in self.data if (line := self.lines.line(self.name, self.index, k)) is not None}
+
     def sub(self, key: str) -> "_Table | None":
         if key not in self.data:
             return None
@@ -342,6 +346,7 @@ def _storm(t: _Table, when) -> StormSpec:
 
 
 def _incident(t: _Table, when) -> IncidentSpec:
+    lines = t.key_lines()
     type_ = t.take("type", _choice(tuple(INCIDENT_TYPES)), required=True)
     start, end = _span(t, when)
     spec = IncidentSpec(
@@ -352,6 +357,7 @@ def _incident(t: _Table, when) -> IncidentSpec:
         spread_delay_s=t.take("spread_delay", parse_duration, 600.0),
         id=t.take("id", _text, ""),
         line=t.lines.line(t.name, t.index),
+        lines=lines,
     )
     t.done()
     return spec
@@ -364,6 +370,7 @@ def _cell_code(value) -> str:
 
 
 def _fault(t: _Table, when) -> FaultSpec:
+    lines = t.key_lines()
     kind = t.take("kind", _choice(FAULT_KINDS), required=True)
     start, end = _span(t, when)
     types = tuple(s.name for s in SENSOR_TYPES)
@@ -380,6 +387,7 @@ def _fault(t: _Table, when) -> FaultSpec:
         will=t.take("will", _bool, True),
         id=t.take("id", _text, ""),
         line=t.lines.line(t.name, t.index),
+        lines=lines,
     )
     if spec.device and spec.sensor_type:
         raise t.error("give device or sensor_type, not both", "sensor_type")

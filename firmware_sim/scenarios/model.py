@@ -61,6 +61,7 @@ class IncidentSpec:
     spread_delay_s: float = 600.0
     id: str = ""
     line: int | None = None
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key -> its line in the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class FaultSpec:
     will: bool = True
     id: str = ""
     line: int | None = None
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key -> its line in the file
 
 
 @dataclass(frozen=True, slots=True)

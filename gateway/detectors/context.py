@@ -116,7 +116,11 @@ class CrossSection:
         # drifting sensor in another are not a shift of the whole area).
         residuals = [t.residual for t in self.tracks if now - t.residual_ts <= window and not t.deviating
                      and t.anomaly_id is None and not t.stuck and not t.drifting]
-        self.common = _median(sorted(residuals)) if len(residuals) >= self.common_min else 0.0
+        if len(residuals) >= self.common_min:
+            self.common = _median(sorted(residuals))
+        elif not any(now - t.residual_ts <= window for t in self.tracks):
+            self.common = 0.0
+        # else: too few quiet devices to say (many deviate at once): the shift stays what it was
 
     def peers(self, exclude_recent: bool, minimum: int) -> tuple[float, float, int] | None:
         """(median, spread, devices) of the recent values, or None with too few other devices."""

@@ -240,13 +240,16 @@ class DetectionEngine:
             z = self._peers(tr, judged, ts, own_z)
             deviating = z >= s.context_z or (rate_hit and z >= s.warning_context_z)
 
+        tr.deviating = deviating
+        if deviating:
+            tr.deviating_ts = ts
         phase = tr.phase
         if phase is OPEN:
             self._follow_open(tr, value, level, z, ts, out)
         elif phase is PENDING:
             cand = tr.candidate
-            if not deviating:
-                self._ended(tr, ts, value, out)
+            if not deviating or (cand.level >= WARNING and level < WARNING):
+                self._ended(tr, ts, value, out)  # back, or at least back below the threshold it crossed
             elif value == prev_value and not _at_bound(metric, value):
                 cand.readings += 1  # the same number again: alive? wait for more (or a stuck-value alert)
                 if cand.deadline is not None and dev.interval:
@@ -278,9 +281,6 @@ class DetectionEngine:
             # from everything: a robust median shrugs off the odd incident).
             if own_z is None or -s.drift_z < own_z < s.drift_z:
                 tr.baseline.add(hour, judged, int((ts + self._local) // 86400.0))
-        tr.deviating = deviating
-        if deviating:
-            tr.deviating_ts = ts
         tr.history.append((ts, value, deviating, own_z))
 
     def _context(self, tr: Track, value: float, ts: float, hour: int):
