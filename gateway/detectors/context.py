@@ -30,6 +30,9 @@ def _median(ordered: list) -> float:
     return ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2.0
 
 
+POOLED_MIN = 48  # residuals (over all hours) before their spread replaces an hour's own
+
+
 class HourlyBaseline:
     """The last `size` readings of one device and metric for each hour of the day, with their
     median and spread recomputed only when a quarter of them are new. An hour counts once it has
@@ -52,13 +55,13 @@ class HourlyBaseline:
         self.pooled_spread = 0.0
         self.pooled_fresh = 0
 
-    def add(self, hour: int, value: float, day: int = 0) -> None:
+    def add(self, hour: int, value: float, day: int = 0, frac: float = 0.5) -> None:
         bucket = self.buckets[hour]
         if bucket is None:
             bucket = self.buckets[hour] = deque(maxlen=self.size)
         ready = self.ready[hour]
         if ready is not None:
-            self.pooled.append(value - ready[0])
+            self.pooled.append(value - self.expected(hour, frac))
             self.pooled_fresh += 1
         bucket.append(value)
         fresh = self.fresh[hour] = self.fresh[hour] + 1
@@ -73,6 +76,17 @@ class HourlyBaseline:
         `min_days` days."""
         return self.ready[hour]
 
+    def expected(self, hour: int, frac: float) -> float:
+        """The usual value at `frac` (0..1) into `hour` (which must be ready): the hour's median,
+        leaning towards the next or previous hour's away from the middle of the hour, so a value
+        rising through the hour (the morning rush) is compared with the right part of the curve."""
+        median = self.ready[hour][0]
+        other = self.ready[(hour + 1) % 24 if frac >= 0.5 else (hour - 1) % 24]
+        if other is None:
+            return median
+        weight = frac - 0.5 if frac >= 0.5 else 0.5 - frac
+        return median + (other[0] - median) * weight
+
     def _compute(self, hour: int) -> tuple[float, float, int] | None:
         bucket = self.buckets[hour]
         if len(bucket) < self.min_samples or self.days[hour] < self.min_days:
@@ -83,7 +97,10 @@ class HourlyBaseline:
         if self.pooled_fresh >= 16 and self.pooled_fresh * 4 >= len(pooled):
             self.pooled_spread = MAD_TO_SIGMA * _median(sorted([abs(r) for r in pooled]))
             self.pooled_fresh = 0
-        spread = spread if spread > self.pooled_spread else self.pooled_spread
+        if len(pooled) >= POOLED_MIN:
+            # The residuals from the interpolated curve: an hour's own spread also holds how the
+            # value moves through the hour, which the curve already follows.
+            spread = self.pooled_spread
         # Readings of one day move together: with k days the median sits among them and the
         # deviations from it understate how much a new day may differ, by about sqrt((k-1)/k).
         days = self.days[hour]

@@ -46,9 +46,9 @@ NORMAL, WARNING, CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL
 IDLE, PENDING, OPEN, SUPPRESSED = Phase.NORMAL, Phase.PENDING, Phase.OPEN, Phase.SUPPRESSED
 
 # How fast a track learns how often it repeats its last value, and how unlikely a run of repeats
-# must be for it to be called stuck (odds below 1 in 10,000).
-REPEAT_WEIGHT = 1.0 / 500.0
-FLATLINE_LOG_ODDS = math.log(1e-4)
+# must be for it to be called stuck (odds below 1 in a million: thousands of sensors try every day).
+REPEAT_MEMORY = 500
+FLATLINE_LOG_ODDS = math.log(1e-6)
 
 # Tracks whose own health alerts keep their deviations from being incidents.
 SUSPECT = ("sensor_stuck", "sensor_drift", "sensor_disagrees", "sensor_spikes")
@@ -184,12 +184,18 @@ class DetectionEngine:
         prev_value, prev_ts = tr.last_value, tr.last_ts
         if value == prev_value:
             tr.run += 1
-            if not tr.stuck:
-                tr.repeat += REPEAT_WEIGHT * (1.0 - tr.repeat)
         else:
             if prev_value is not None:
                 tr.changes += 1
-                tr.repeat -= REPEAT_WEIGHT * tr.repeat
+                if not tr.stuck:
+                    # How often this sensor repeats itself, from the runs that ended (the one under
+                    # way would argue for itself): repeats / pairs, with a long memory.
+                    tr.pairs += tr.run
+                    tr.repeats += tr.run - 1
+                    if tr.pairs > REPEAT_MEMORY:
+                        tr.repeats *= REPEAT_MEMORY / tr.pairs
+                        tr.pairs = REPEAT_MEMORY
+                    tr.repeat = tr.repeats / tr.pairs
             tr.run, tr.run_start = 1, ts
         tr.last_value, tr.last_ts = value, ts
         # Most readings are nowhere near a threshold: skip the level rules for them.
@@ -203,10 +209,11 @@ class DetectionEngine:
         hour = 0
         judged = value
         if not boolean:
-            hour = int(((ts + self._local) % 86400.0) // 3600.0)
+            of_day = ((ts + self._local) % 86400.0) / 3600.0
+            hour = int(of_day)
             if tr.log:
                 judged = math.log1p(value) if value > 0 else 0.0
-            z, own_z = self._context(tr, judged, ts, hour)
+            z, own_z = self._context(tr, judged, ts, hour, of_day - hour)
         rate_hit = False
         rate = None
         if not boolean and prev_value is not None and 0 < ts - prev_ts <= s.rate_window_s:
@@ -223,13 +230,14 @@ class DetectionEngine:
             deviating = level == CRITICAL
         elif level == CRITICAL:
             # Past critical, the device's own history decides where it has one: peers of a metric
-            # may differ by design (bins emptied on different schedules).
+            # may differ by design (bins emptied on different schedules). A deviation under way
+            # keeps going a robust sigma below the bar that started it (the hour changed, say).
             if own_z is None:
                 z = self._peers(tr, judged, ts, None)
-            deviating = z is None or z >= s.critical_context_z
+            deviating = z is None or z >= s.critical_context_z - (tr.phase is not IDLE)
         elif level == WARNING:
             z = self._peers(tr, judged, ts, own_z)
-            deviating = z is None or z >= s.warning_context_z
+            deviating = z is None or z >= s.warning_context_z - (tr.phase is not IDLE)
         elif ts < tr.cooldown_until or own_z is None or not tr.signals:
             # Below the thresholds it takes the device's own history (peers alone say too little:
             # bins emptied on different schedules differ by design) and a metric that points to
@@ -279,11 +287,12 @@ class DetectionEngine:
                 self._drift(tr, value, own_z, ts, prev_ts, out)
             # Learn what is usual from what is not far off it (while there is no baseline yet,
             # from everything: a robust median shrugs off the odd incident).
-            if own_z is None or -s.drift_z < own_z < s.drift_z:
-                tr.baseline.add(hour, judged, int((ts + self._local) // 86400.0))
+            # Not critical values either: learning an incident's values would make the next one usual.
+            if level is not CRITICAL and (own_z is None or -s.drift_z < own_z < s.drift_z):
+                tr.baseline.add(hour, judged, int((ts + self._local) // 86400.0), of_day - hour)
         tr.history.append((ts, value, deviating, own_z))
 
-    def _context(self, tr: Track, value: float, ts: float, hour: int):
+    def _context(self, tr: Track, value: float, ts: float, hour: int, frac: float):
         """(z, own z): how unusual a value (on the track's scale) is; None where nothing is known.
         The figures behind them stay on the track (`context_of`).
 
@@ -301,7 +310,8 @@ class DetectionEngine:
         tr.hour = hour
         stats = tr.baseline.ready[hour]
         if stats is not None:
-            med, spread, n = stats
+            _, spread, n = stats
+            med = tr.baseline.expected(hour, frac)
             residual = value - med
             tr.residual, tr.residual_ts = residual, ts
             common = section.common
@@ -661,12 +671,12 @@ class DetectionEngine:
         s, metric = self.s, tr.metric
         if tr.drifting:
             return
-        # Many devices of the metric far from their baselines too: weather or a real change, not drift.
+        # Most devices of the metric far from their baselines too: weather or a real change, not drift.
         sign = 1.0 if z >= 0 else -1.0
         now = [t.history[-1][3] for t in tr.section.tracks
                if t is not tr and t.history and ts - t.history[-1][0] <= s.peer_window_s]
         now = [z_other for z_other in now if z_other is not None]
-        if now and sum(z_other * sign >= s.drift_z / 2 for z_other in now) * 4 >= len(now):
+        if now and sum(z_other * sign >= s.drift_z for z_other in now) * 2 >= len(now):
             return
         near = self.space.same_metric(tr, self.space.near(tr.cell))
         figures = self.context_of(tr, z, "baseline")

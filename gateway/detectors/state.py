@@ -42,7 +42,7 @@ class Track:
                  "severity", "open_type", "open_threshold", "spikes", "cooldown_until", "deviating_ts",
                  "deviating", "history", "log", "signals", "opened_from", "section", "floor", "sign", "rate_limit",
                  "boolean", "below", "ctx_kind", "own", "peer", "hour", "stuck", "drifting", "judged", "residual",
-                 "residual_ts", "repeat")
+                 "residual_ts", "repeat", "pairs", "repeats")
 
     def __init__(self, device_id: str, metric: Metric, baseline_size: int, min_samples: int = 1, min_days: int = 1):
         self.device_id, self.metric = device_id, metric
@@ -75,6 +75,7 @@ class Track:
         self.judged = 0.0  # the last value on the scale context is judged on (log for concentrations)
         self.residual, self.residual_ts = 0.0, float("-inf")  # last value minus its baseline median
         self.repeat = 0.0  # share of readings equal to the one before (long memory)
+        self.pairs = self.repeats = 0.0  # readings that had one before, and that repeated it
         self.severity = Level.NORMAL
         self.open_type = ""
         self.open_threshold: float | None = None
