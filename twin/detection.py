@@ -46,7 +46,7 @@ class DetectionSettings:
     flatline_min_s: float = 1800.0  # ... spanning at least this long: a stuck sensor
     spike_count: int = 2  # isolated one-reading excursions ...
     spike_window_s: float = 21600.0  # ... within this window: a spiking sensor
-    drift_z: float = 3.0  # departure from the hour-of-day baseline that counts as elevated
+    drift_z: float = 2.5  # departure from the hour-of-day baseline that counts as elevated
     drift_window_s: float = 3600.0  # time constant of the share of elevated readings
     drift_share: float = 0.8  # share of elevated readings that makes a drift alert
     gradual_share: float = 0.5  # share of elevated readings before a crossing that makes it gradual ...

@@ -40,7 +40,7 @@ class HourlyBaseline:
     how much it differs from one day to the next."""
 
     __slots__ = ("buckets", "ready", "fresh", "size", "days", "last_day", "pooled", "pooled_spread",
-                 "pooled_fresh", "min_samples", "min_days")
+                 "pooled_fresh", "min_samples", "min_days", "slots", "filled")
 
     def __init__(self, size: int, min_samples: int = 1, min_days: int = 1):
         self.size, self.min_samples, self.min_days = size, min_samples, min_days
@@ -54,8 +54,18 @@ class HourlyBaseline:
         self.pooled: deque = deque(maxlen=size * 8)
         self.pooled_spread = 0.0
         self.pooled_fresh = 0
+        # A day gives an hour at most `slots` readings, spread over the hour: a device reporting every
+        # minute must not make today (or a drift today) most of what is usual.
+        self.slots = max(1, size // 5)
+        self.filled = [0] * 24  # bit mask of today's slots taken, per hour
 
     def add(self, hour: int, value: float, day: int = 0, frac: float = 0.5) -> None:
+        slot = 1 << min(self.slots - 1, int(frac * self.slots))
+        if day != self.last_day[hour]:
+            self.filled[hour] = 0
+        elif self.filled[hour] & slot:
+            return
+        self.filled[hour] |= slot
         bucket = self.buckets[hour]
         if bucket is None:
             bucket = self.buckets[hour] = deque(maxlen=self.size)

@@ -50,6 +50,9 @@ IDLE, PENDING, OPEN, SUPPRESSED = Phase.NORMAL, Phase.PENDING, Phase.OPEN, Phase
 REPEAT_MEMORY = 500
 FLATLINE_LOG_ODDS = math.log(1e-6)
 
+# A last step this small (in robust sigma) is noise, not a jump.
+GRADUAL_JUMP_Z = 4.0
+
 # Tracks whose own health alerts keep their deviations from being incidents.
 SUSPECT = ("sensor_stuck", "sensor_drift", "sensor_disagrees", "sensor_spikes")
 
@@ -400,9 +403,10 @@ class DetectionEngine:
             return False
         before = sum(h[3] for h in recent) / len(recent)
         now = own_z if own_z is not None else 0.0
-        # Already well off before, and most of the way there at the reading before: the last step
-        # did not make it.
-        return before >= s.gradual_z and recent[-1][3] >= (1.0 - s.gradual_rise) * now
+        # Already well off before, and the last step small: within a reading's noise (a few robust
+        # sigma) or a small part of the way. Incidents jump tens of sigma in one reading.
+        step = now - max(before, recent[-1][3])
+        return before >= s.gradual_z and step <= max(GRADUAL_JUMP_Z, s.gradual_rise * now)
 
     def _wake(self, evidence: Evidence, ts: float, out: list) -> None:
         """Pending deviations nearby that this new evidence corroborates open now."""
