@@ -5,7 +5,6 @@ have. QoS 1 throughout; `flush` waits for the broker's acknowledgements."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from typing import Iterable
 
 from firmware_sim.errors import ConnectError
@@ -13,6 +12,7 @@ from firmware_sim.mqtt import MqttClient, Will
 from firmware_sim.simulator import raise_open_files_limit
 from twin.config import MqttSettings
 from twin.devices import Device
+from twin.tls import client_context
 
 
 class MqttLink:
@@ -31,7 +31,7 @@ class MqttLink:
 
     async def __aenter__(self) -> "MqttLink":
         raise_open_files_limit()
-        tls = ssl.create_default_context(cafile=self.mqtt.ca_file) if self.mqtt.tls else None
+        tls = client_context(self.mqtt)
         for device in self._devices:
             self.clients[device.id] = MqttClient(
                 self.mqtt.host, self.mqtt.port, f"{self._client_prefix}-{device.id}", keepalive=600,

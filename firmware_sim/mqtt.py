@@ -26,6 +26,7 @@ import struct
 from dataclasses import dataclass
 
 from firmware_sim.errors import ConnectError, ConnectRefused, MqttError, NotConnected, ProtocolError
+from twin.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ class MqttClient:
                 self._closed.set_result(exc if isinstance(exc, Exception) else None)
             if isinstance(exc, ConnectRefused):
                 raise
+            if isinstance(exc, _ssl.SSLError):
+                raise ConnectError(f"client {self.client_id}: {describe_tls_error(exc, self.host, self.port)}") from exc
             if isinstance(exc, (OSError, asyncio.TimeoutError, ProtocolError, ConnectionError)):
                 raise ConnectError(f"client {self.client_id} cannot connect to {self.host}:{self.port}: {exc or 'timeout'}") from exc
             raise
@@ -362,7 +365,9 @@ class MqttClient:
         clean = self.state is State.CLOSING
         reason = None if clean else (exc or ConnectionResetError("connection closed by the broker"))
         if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(ConnectError(f"client {self.client_id}: connection closed before CONNACK"))
+            hint = "" if self.ssl else " (if it is a TLS listener, set mqtt.tls = true)"
+            self._connack.set_exception(ConnectError(
+                f"client {self.client_id}: {self.host}:{self.port} closed the connection before CONNACK{hint}"))
             self._connack.exception()  # retrieved here; connect() reports its own error
         closed = self._closed
         self._reset()

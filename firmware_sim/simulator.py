@@ -22,7 +22,6 @@ import enum
 import logging
 import random
 import resource
-import ssl
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
@@ -40,6 +39,7 @@ from firmware_sim.mqtt import MqttClient, Will
 from twin.config import MqttSettings
 from twin.devices import Device, DeviceKind
 from twin.metrics import MetricCatalog
+from twin.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Simulator:
             log.warning("open files limit %d is too low for %d devices; some will fail to connect", limit, len(self.devices))
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(self.connect_concurrency)
-        tls = ssl.create_default_context(cafile=self.mqtt.ca_file) if self.mqtt.tls else None
+        tls = client_context(self.mqtt)
         weather = Weather(self.seed)
         area = self._walk_area()
         by_cell: dict[str, list[Incident]] = {}

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from gateway.errors import ConnectError
 from gateway.messages import Inbound
 from twin.config import MqttSettings
+from twin.tls import client_context, describe_tls_error
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class MqttTransport:
         self._client: mqtt.Client | None = None
         self._refused: str | None = None
         self._ever_connected = False
+        self._ssl: ssl.SSLContext | None = None
 
     # -- lifetime -------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None], timeout: float = 10.0) -> None:
@@ -96,7 +98,7 @@ class MqttTransport:
         if s.username:
             client.username_pw_set(s.username, s.password)
         if s.tls:
-            client.tls_set(ca_certs=s.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set_context(self.ssl_context())
         client.reconnect_delay_set(1, 30)
         client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
@@ -112,18 +114,31 @@ class MqttTransport:
             kwargs = {"clean_start": False, "properties": props}
         try:
             client.connect(s.host, s.port, keepalive=s.keepalive, **kwargs)
+        except ssl.SSLError as exc:
+            raise ConnectError(describe_tls_error(exc, s.host, s.port)) from exc
         except (OSError, ValueError) as exc:
             raise ConnectError(f"cannot reach MQTT broker {s.host}:{s.port}: {exc}") from exc
         client.loop_start()
         deadline = time.monotonic() + timeout
         while not self.connected.wait(0.05):
-            if self._refused or time.monotonic() > deadline or (
-                version == 5 and self.state == ConnectionState.DISCONNECTED
-            ):
+            closed = self.state == ConnectionState.DISCONNECTED
+            if self._refused or time.monotonic() > deadline or closed:
                 client.loop_stop()
                 client.disconnect()
+                if closed and not self._refused:
+                    # A TLS listener drops a plain CONNECT (and an MQTT 3.1.1-only broker an MQTT 5 one).
+                    hint = ("if it requires a client certificate, set mqtt.cert_file and mqtt.key_file" if s.tls
+                            else "if it is a TLS listener, set mqtt.tls = true")
+                    raise ConnectError(f"MQTT broker {s.host}:{s.port} closed the connection before answering "
+                                       f"CONNECT; {hint}")
                 raise ConnectError(self._refused or f"no CONNACK from {s.host}:{s.port} within {timeout:.0f} s")
         self.protocol = version
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of `mqtt.tls`/`ca_file`/`cert_file`/`key_file` (twin.tls), made once per transport."""
+        if self._ssl is None and self.settings.tls:
+            self._ssl = client_context(self.settings)
+        return self._ssl
 
     def stop(self) -> None:
         if self._client is not None:
@@ -152,6 +167,8 @@ class MqttTransport:
         self.connected.clear()
         if self.state != ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
+            if not self._ever_connected:
+                return  # the first connect reports its own error
             log.warning("MQTT connection to %s:%d lost (%s); reconnecting", self.settings.host,
                         self.settings.port, reason_code)
 

@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from twin.brokerfiles import TlsListener, listener_config
+
 log = logging.getLogger(__name__)
 
 
@@ -53,8 +55,9 @@ class MosquittoBroker:
     """A Mosquitto process with its own config in a temporary directory.
 
     `password_file` and `acl_file` are paths of files in Mosquitto's formats;
-    without a password file anonymous clients are allowed. Persistence is on,
-    so `restart()` keeps sessions and queued QoS 1 messages.
+    without a password file anonymous clients are allowed. With `tls` the
+    listener speaks MQTT over TLS only. Persistence is on, so `restart()` keeps
+    sessions and queued QoS 1 messages.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class MosquittoBroker:
         acl_file: str | Path | None = None,
         extra_config: str = "",
         workdir: str | Path | None = None,
+        tls: TlsListener | None = None,
     ):
         exe = mosquitto_path()
         if exe is None:
@@ -79,15 +83,16 @@ class MosquittoBroker:
         self.password_file = password_file
         self.acl_file = acl_file
         self.extra_config = extra_config
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     def write_config(self) -> Path:
         lines = [
-            f"listener {self.port} {self.host}",
+            *listener_config(self.port, bind=self.host, tls=self.tls),
             f"allow_anonymous {'false' if self.password_file else 'true'}",
             "persistence true",
             f"persistence_location {self.dir}/",

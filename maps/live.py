@@ -28,6 +28,7 @@ from twin.config import MqttSettings
 from twin.grid import Grid
 from twin.metrics import Level
 from twin.store.base import TwinStore
+from twin.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,6 @@ class LiveFeed:
 
     # -- MQTT ---------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:
-        tls = aiomqtt.TLSParameters(ca_certs=self.mqtt.ca_file) if self.mqtt.tls else None
         return aiomqtt.Client(
             self.mqtt.host,
             self.mqtt.port,
@@ -176,7 +176,7 @@ class LiveFeed:
             password=self.mqtt.password,
             identifier=self.client_id,
             keepalive=self.mqtt.keepalive,
-            tls_params=tls,
+            tls_context=client_context(self.mqtt),
             timeout=10,
         )
 

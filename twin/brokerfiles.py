@@ -27,7 +27,8 @@ from twin.errors import TwinError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["topics_of", "password_file", "acl_file", "write_broker_files", "reload_broker", "BrokerFiles"]
+__all__ = ["topics_of", "password_file", "acl_file", "write_broker_files", "reload_broker", "BrokerFiles",
+           "TlsListener", "listener_config"]
 
 PASSWORD_FILE = "passwords"
 ACL_FILE = "acl"
@@ -127,6 +128,44 @@ def write_broker_files(store, prefix: str, out_dir: str | Path | None = None, *,
     store.mark_mqtt_accounts_applied([a.username for a in accounts], now)
     log.info("wrote %s and %s: %d MQTT accounts", passwords, acl, len(accounts))
     return BrokerFiles(passwords, acl, len(accounts))
+
+
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """The broker side of MQTT over TLS: its certificate and key, and the CA of client certificates.
+
+    With `require_certificate`, a client must present a certificate signed by `cafile` (mqtt.cert_file
+    and mqtt.key_file on GridTwin's side) as well as its user name and password."""
+
+    certfile: str | Path
+    keyfile: str | Path
+    cafile: str | Path | None = None
+    require_certificate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.require_certificate and not self.cafile:
+            raise TwinError("a TLS listener that requires client certificates needs the CA that signs them (cafile)")
+        for what in ("certfile", "keyfile", "cafile"):
+            path = getattr(self, what)
+            if path and not Path(path).is_file():
+                raise TwinError(f"TLS listener {what} {path} does not exist")
+
+
+def listener_config(port: int, *, bind: str | None = None, tls: TlsListener | None = None) -> list[str]:
+    """Mosquitto configuration lines of one listener: plain, or TLS (1.2 and later) with `tls`.
+
+    >>> listener_config(1883, bind="127.0.0.1")
+    ['listener 1883 127.0.0.1']
+    """
+    lines = [f"listener {port}" + (f" {bind}" if bind else "")]
+    if tls is not None:
+        lines += [f"certfile {_check_line(str(Path(tls.certfile).resolve()), 'path')}",
+                  f"keyfile {_check_line(str(Path(tls.keyfile).resolve()), 'path')}",
+                  "tls_version tlsv1.2"]
+        if tls.cafile:
+            lines.append(f"cafile {_check_line(str(Path(tls.cafile).resolve()), 'path')}")
+        lines.append(f"require_certificate {'true' if tls.require_certificate else 'false'}")
+    return lines
 
 
 def reload_broker(pid_file: str | Path) -> int:

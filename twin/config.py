@@ -32,8 +32,15 @@ class MqttSettings:
     prefix: str = "gridtwin/v1"
     client_id: str = "gridtwin-gateway"
     keepalive: int = 30
+    # TLS (docs/mqtt.md#tls): `ca_file` is the CA that signed the broker's certificate (unset: the
+    # system's CAs); `cert_file` and `key_file` are this client's own certificate, for brokers that
+    # require one; `tls_check_hostname = false` accepts a certificate for another name (still signed
+    # by the CA), for brokers reached by an address their certificate does not list.
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_check_hostname: bool = True
     session_expiry: int = 86400  # seconds the broker keeps a disconnected gateway's session
     # "3.1.1" by default: paho parses MQTT 5 properties on every message, which costs the
     # gateway about a third more CPU per reading (docs/performance.md), and the ingest path
@@ -44,6 +51,12 @@ class MqttSettings:
     def __post_init__(self) -> None:
         if self.protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError(f"mqtt.protocol must be 'auto', '5' or '3.1.1', not {self.protocol!r}")
+        if self.key_file and not self.cert_file:
+            raise ConfigError("mqtt.key_file needs mqtt.cert_file (the client certificate it belongs to)")
+        files = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k)]
+        if files and not self.tls:
+            # Certificates on a plain connection would be ignored: say so rather than send passwords in clear.
+            raise ConfigError(f"mqtt.{files[0]} is set but mqtt.tls is false; set mqtt.tls = true")
 
 
 @dataclass(frozen=True)

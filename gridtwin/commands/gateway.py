@@ -31,12 +31,16 @@ async def serve_gateway(settings, store, grid, console) -> dict:
 
 
 def run(args, console) -> int:
+    from gateway import ConnectError
     from twin.registry import open_twin
 
     settings = load_settings(args.config)
     store, grid = open_twin(settings, args.store)
     try:
         summary = asyncio.run(serve_gateway(settings, store, grid, console))
+    except ConnectError as exc:
+        console.error(str(exc))
+        return 3
     finally:
         store.close()
     console.result(summary, f"stopped: {summary}")
