@@ -6,7 +6,7 @@ import pytest
 
 from gridtwin.broker import MosquittoBroker
 
-pytest_plugins = ["tests.fixtures.postgres"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.tls"]
 
 
 @pytest.fixture(scope="session")
