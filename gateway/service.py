@@ -6,6 +6,10 @@ the stored anomalies to the case desk), then acks the messages and publishes
 anomalies, dead letters and cell states; `_tick` publishes cell states held back
 by the publish interval and refreshes the device registry cache; the case desk
 publishes case updates and escalates overdue cases (gateway/casedesk.py).
+
+While the store is unavailable, `_persist` writes to the spool instead and acks as
+usual, and the writer's replay task writes the spool to the store when it is back
+(gateway/spool.py); live state, detection and publishing do not wait for the store.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import orjson
@@ -22,6 +27,7 @@ from gateway.casedesk import CaseDesk
 from gateway.field import FieldDesk
 from gateway.messages import Inbound
 from gateway.pipeline import Outcome, Pipeline
+from gateway.spool import Spool, SpooledWriter
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
 from gateway.vitals import VitalsBook
@@ -29,6 +35,8 @@ from twin.cells import CellState
 from twin.cloudevents import anomaly_event, cell_state_event, dead_letter_event
 from twin.config import Settings
 from twin.devices import Device
+from twin.errors import StoreError
+from twin.health import Vitals
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +76,15 @@ class Gateway:
         self._unknown_checked: dict[str, float] = {}
         self._started = time.monotonic()
         self.vitals = VitalsBook()
+        self.writer: SpooledWriter | None = None
 
     async def __aenter__(self) -> "Gateway":
         devices, states = await asyncio.to_thread(self._load)
         self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states)
         self._queue = asyncio.Queue(maxsize=8)
+        g = self.settings.gateway
+        spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6))
+        self.writer = SpooledWriter(spool, self._write)
         # Claims and field reports: answered by the field desk, never seen by the pipeline.
         self.field = FieldDesk(self.settings, self.store, self.grid, lambda *a, **k: self.transport.publish(*a, **k),
                                lambda messages: self.transport.ack(messages), source=self.source)
@@ -89,7 +101,7 @@ class Gateway:
         vitals = self.vitals.take(force=True)
         if vitals:
             try:
-                await asyncio.to_thread(self.store.record_vitals, vitals)
+                await asyncio.wait_for(self.writer.put((Outcome(), vitals)), 15.0)
             except Exception:
                 log.exception("storing the vitals of %d devices at shutdown failed", len(vitals))
 
@@ -103,6 +115,7 @@ class Gateway:
         tasks = [
             asyncio.create_task(self._consume(stop), name="gateway-consume"),
             asyncio.create_task(self._persist(), name="gateway-persist"),
+            asyncio.create_task(self.writer.run(), name="gateway-replay"),
             asyncio.create_task(self._tick(), name="gateway-tick"),
             asyncio.create_task(self.cases.run(), name="gateway-cases"),
             asyncio.create_task(self.field.run(), name="gateway-field"),
@@ -169,7 +182,12 @@ class Gateway:
             return
         for i in ids:
             self._unknown_checked[i] = now
-        found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
+        try:
+            found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
+        except StoreError as exc:
+            log.warning("looking up %d device(s) the registry cache does not know (e.g. %s) failed: %s", len(ids),
+                        ids[0], exc)
+            return
         self.pipeline.learn(found)
 
     async def _tick(self) -> None:
@@ -182,7 +200,12 @@ class Gateway:
                 await self._queue.put(_Work(outcome))
             if time.monotonic() - last_refresh > REGISTRY_REFRESH_S:
                 last_refresh = time.monotonic()
-                self.pipeline.learn(await asyncio.to_thread(self.store.list_devices))
+                try:
+                    devices = await asyncio.to_thread(self.store.list_devices)
+                except StoreError as exc:
+                    log.warning("refreshing the device registry cache failed (%s); keeping the cached one", exc)
+                    continue
+                self.pipeline.learn(devices)
                 placed = self.pipeline.take_placed()
                 if placed:
                     await self._queue.put(_Work(Outcome(placed=placed)))
@@ -208,7 +231,8 @@ class Gateway:
                     if ts > merged.last_seen.get(device_id, 0.0):
                         merged.last_seen[device_id] = ts
             try:
-                await asyncio.to_thread(self._write, merged)
+                # Stored, or spooled while the store is unavailable; waits while the spool is full.
+                await self.writer.put((merged, self.vitals.take()))
             except Exception:
                 # Not acked: the broker redelivers these messages after a reconnect.
                 log.exception("store write of %d readings failed; messages left unacknowledged",
@@ -227,7 +251,9 @@ class Gateway:
             for _ in works:
                 queue.task_done()
 
-    def _write(self, o: Outcome) -> None:
+    def _write(self, batch: tuple[Outcome, list[Vitals]]) -> None:
+        """Write one batch (straight from `_persist`, or replayed from the spool)."""
+        o, vitals = batch
         store = self.store
         # Pending devices first, so that their readings and statuses find them; one a technician
         # registered in the meantime is not overwritten.
@@ -256,8 +282,7 @@ class Gateway:
             moved = store.assign_cell(device_id, cell_code)
             if moved:
                 log.info("device %s placed in cell %s: %d more readings counted there", device_id, cell_code, moved)
-        vitals = self.vitals.take()  # every few seconds, not every batch
-        if vitals:
+        if vitals:  # taken every few seconds, not every batch
             store.record_vitals(vitals)
 
     def _publish(self, o: Outcome) -> None:
@@ -291,4 +316,5 @@ class Gateway:
             "escalations": self.cases.escalations,
             "reconnects": self.transport.reconnects,
             "mqtt_protocol": "5" if self.transport.protocol == 5 else "3.1.1",
+            "spool": self.writer.figures(),
         }

@@ -163,9 +163,23 @@ class AuthSettings:
     anonymous: str = "viewer"  # the role of requests without credentials, or "none" to require a login
     secret: str | None = None  # signs session cookies; unset: a random one per process (logins end on restart)
     session_hours: float = 12.0
-    cookie_secure: bool = False  # send cookies over HTTPS only (set it behind TLS)
+    cookie_secure: bool = False  # send cookies over HTTPS only (set it behind TLS); also turns on HSTS
+    # Login rate limits (docs/operations.md#login-limits): failed logins counted over a sliding window.
+    # An account with too many from addresses it was never logged into from answers 429 there until
+    # the oldest falls out of the window; addresses it logged in from in the last `login_trusted_days`
+    # are spared, so an attacker elsewhere cannot lock its user out. One address with too many
+    # failures over all accounts answers 429 for every account.
+    login_window_seconds: float = 900.0
+    login_account_failures: int = 10
+    login_address_failures: int = 50
+    login_trusted_days: float = 30.0
 
     def __post_init__(self) -> None:
+        for name in ("login_account_failures", "login_address_failures"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"auth.{name} must be a whole number of 1 or more")
+        if not self.login_window_seconds > 0 or not self.login_trusted_days >= 0:
+            raise ConfigError("auth.login_window_seconds must be positive and auth.login_trusted_days 0 or more")
         known = [str(r) for r in Role] + ["none"]
         if self.anonymous not in known:
             raise ConfigError(f"auth.anonymous: {self.anonymous!r} is not one of {', '.join(known)}")

@@ -8,6 +8,7 @@
     │   ├── DeviceNotFound
     │   └── OutsideGrid       the device's location is in no cell
     ├── StoreError            the store failed (connection, migration, query)
+    │   └── StoreUnavailable      it cannot take the request now (down, unreachable, locked, disk full)
     ├── CaseError             a case cannot be created, found or moved
     │   ├── CaseNotFound
     │   ├── IllegalTransition     the action is not allowed in the case's status (lists the allowed ones)
@@ -65,6 +66,11 @@ class OutsideGrid(DeviceError):
 class StoreError(TwinError):
     """The twin store failed; the message says which operation."""
 
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take the request right now (server down or unreachable, connection lost,
+    database locked, disk full); the same request may succeed later."""
 
 class CaseError(TwinError):
     """A case cannot be created, found or moved through its workflow."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import orjson
 import shapely
@@ -18,7 +18,7 @@ import shapely
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.errors import StoreError
+from twin.errors import StoreError, StoreUnavailable
 from twin.metrics import Level
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 
@@ -204,12 +204,15 @@ def grid_from_rows(rows: Sequence[Sequence], meta: dict, decode_json=loads):
 
 # -- errors -------------------------------------------------------------------------
 @contextlib.contextmanager
-def translate_errors(operation: str, errors: tuple[type[BaseException], ...]) -> Iterator[None]:
-    """Re-raise driver `errors` as StoreError naming the operation, the driver error as cause."""
+def translate_errors(operation: str, errors: tuple[type[BaseException], ...],
+                     unavailable: Callable[[BaseException], bool] = lambda exc: False) -> Iterator[None]:
+    """Re-raise driver `errors` as StoreError naming the operation, the driver error as cause;
+    as StoreUnavailable when `unavailable(error)` says that trying again later may succeed."""
     try:
         yield
     except errors as exc:
-        raise StoreError(f"{operation} failed: {exc}".strip()) from exc
+        kind = StoreUnavailable if unavailable(exc) else StoreError
+        raise kind(f"{operation} failed: {exc}".strip()) from exc
 
 
 def redact(url: str) -> str:

@@ -199,6 +199,22 @@ class ThrowawayCluster:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
 
+    def stop_server(self) -> None:
+        """Stop the server with `pg_ctl stop -m fast` and keep its data: `start_server()` brings it
+        back on the same port (fault tests take the database away and give it back)."""
+        assert self.proc is not None and self.dir is not None, "cluster not started"
+        result = subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "stop", "-m", "fast", "-w"],
+                                capture_output=True, text=True, cwd=self.dir, **self._user)
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed ({result.returncode}): {result.stderr.strip()}")
+        self.proc.wait(30)
+        self.proc = None
+
+    def start_server(self) -> None:
+        """Start the server again after `stop_server()`, on the same port and data."""
+        assert self.proc is None and self.dir is not None, "cluster not stopped"
+        self._start_server()
+
     def stop(self) -> None:
         """Fast shutdown (killed after 10 s) and remove the directory; safe to call twice."""
         if self.proc is not None:

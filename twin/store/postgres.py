@@ -78,6 +78,13 @@ _READING_COLUMN_LIST = ", ".join(codec.READING_COLUMNS)
 _STAGE = "readings_stage"
 
 
+def _unavailable(exc: BaseException) -> bool:
+    """Errors after which the same request may succeed later: the server is down or unreachable,
+    the connection was lost or no pooled connection came (PoolTimeout), or the server is out of
+    disk, memory or connections (OperationalError covers these; constraint and SQL errors are not)."""
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
 def _configure(conn: psycopg.Connection) -> None:
     conn.adapters.register_loader("timestamptz", EpochLoader)
     # Must precede the session's first use of a temporary table (the staging table).
@@ -128,6 +135,9 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
             configure=_configure,
             open=False,
             name="gridtwin-store",
+            # Waiting longer for a pooled connection than for a new one only hides a server that is
+            # down: the gateway spools (StoreUnavailable) once the wait ends, and must not stall long.
+            timeout=connect_timeout,
         )
         with self._errors("opening the connection pool"):
             self._pool.open(wait=True, timeout=connect_timeout)
@@ -136,7 +146,7 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:
         try:
-            with codec.translate_errors(operation, (psycopg.Error,)):
+            with codec.translate_errors(operation, (psycopg.Error,), _unavailable):
                 yield
         except StoreError as exc:
             if isinstance(exc.__cause__, psycopg.errors.UndefinedTable):

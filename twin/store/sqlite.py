@@ -54,6 +54,21 @@ def sqlite_path(url: str) -> str:
     return rest[1:]
 
 
+# Result codes after which the same request may succeed later (the primary code: the extended
+# ones, SQLITE_IOERR_WRITE and the like, share its prefix).
+_UNAVAILABLE_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN",
+                      "SQLITE_READONLY", "SQLITE_PROTOCOL", "SQLITE_NOLFS")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """A locked database, a full or failing disk, a file that cannot be opened or written: not
+    a wrong request. Schema and constraint errors are not among them."""
+    if isinstance(exc, OSError):
+        return True
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return name.startswith(_UNAVAILABLE_CODES)
+
+
 class SqliteStore(CaseTables, FieldTables, TwinStore):
     """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
 
@@ -80,7 +95,7 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:
         try:
-            with codec.translate_errors(operation, (sqlite3.Error, OSError)):
+            with codec.translate_errors(operation, (sqlite3.Error, OSError), _unavailable):
                 yield
         except StoreError as exc:
             if "no such table" in str(exc):

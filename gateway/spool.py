@@ -1,0 +1,290 @@
+"""The gateway's spool: store writes kept on disk, in order, while the store cannot take them.
+
+When the store is unavailable (server down, connection lost, SQLite locked or its disk
+full), the gateway appends each batch's write here, fsynced, and only then acknowledges
+the batch's messages; live state, detection and publishing carry on. While anything is
+spooled every new batch joins the spool behind it, so each device's rows reach the store
+in the order they arrived, and the gateway's replay task writes the spooled batches
+oldest first as soon as the store answers again, deleting each one once committed. The
+spool outlives the process: a gateway that starts on a non-empty spool replays it first.
+
+The spool is bounded (`gateway.spool_max_mb`); `append` raises SpoolFull rather than
+grow past it, and the gateway then stops acknowledging and taking messages, so the
+broker holds them (QoS 1, persistent session) until the replay makes room.
+
+One file per batch, `{seq:012d}.batch`: a pickle written under a temporary name,
+fsynced and renamed, so a crash mid-write leaves no half batch, only a `.tmp` file that
+the next start removes. The directory is made private to the gateway's user (0700): a
+spool file is code-bearing data (pickle), read only by the process that wrote it.
+
+    Spool(directory, max_bytes)
+      .append(item)  -> bytes written    SpoolFull when it would pass max_bytes
+      .head()        -> (seq, item) | None
+      .remove(seq)                      after the item's write was committed
+      .set_aside(seq, suffix)           keep the file, out of the queue
+
+SpooledWriter puts the spool between the gateway's pipeline and its store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+from gateway.errors import GatewayError
+from twin.errors import StoreUnavailable
+
+__all__ = ["Spool", "SpoolFull", "SpooledWriter"]
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".batch"
+
+
+class SpoolFull(GatewayError):
+    """Appending would take the spool past its size limit; nothing was written."""
+
+
+class Spool:
+    """A bounded, durable FIFO of picklable items in `directory`; safe to use from two threads
+    (one appending, one replaying). The directory is created on the first append."""
+
+    def __init__(self, directory: str | os.PathLike, max_bytes: int):
+        if max_bytes <= 0:
+            raise ValueError(f"a spool needs a positive size limit, not {max_bytes}")
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._files: deque[tuple[int, int]] = deque()  # (seq, size), oldest first
+        self._bytes = 0
+        self._next = 1
+        self.appended = 0  # batches appended by this process
+        self.replayed = 0  # batches removed after their write was committed
+        self.unreadable = 0  # files set aside as `.bad` because they could not be read
+        if self.directory.is_dir():
+            self._scan()
+
+    def _scan(self) -> None:
+        for path in self.directory.glob("*.tmp"):
+            path.unlink(missing_ok=True)  # a write a crash interrupted: never acknowledged
+        found = []
+        for path in self.directory.glob(f"*{SUFFIX}"):
+            try:
+                found.append((int(path.stem), path.stat().st_size))
+            except ValueError:
+                log.warning("spool %s: ignoring %s, which is not a spool file", self.directory, path.name)
+        found.sort()
+        self._files.extend(found)
+        self._bytes = sum(size for _, size in found)
+        self._next = (found[-1][0] + 1) if found else 1
+        if found:
+            log.warning("spool %s holds %d batch(es), %.1f MB, from an earlier run: replaying them before new ones",
+                        self.directory, len(found), self._bytes / 1e6)
+
+    # -- figures ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    # -- writing ------------------------------------------------------------------
+    def append(self, item: Any) -> int:
+        """Write `item` durably behind everything spooled; return its size in bytes."""
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            if self._bytes + len(data) > self.max_bytes and self._files:
+                raise SpoolFull(f"spool {self.directory} is full: {self._bytes / 1e6:.1f} MB held, "
+                                f"limit {self.max_bytes / 1e6:.1f} MB (gateway.spool_max_mb)")
+            seq = self._next
+            self._next += 1
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.directory / f"{seq:012d}{SUFFIX}"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.directory)
+        with self._lock:
+            self._files.append((seq, len(data)))
+            self._bytes += len(data)
+            self.appended += 1
+        return len(data)
+
+    # -- replaying ----------------------------------------------------------------
+    def head(self) -> tuple[int, Any] | None:
+        """The oldest spooled item and its sequence number, or None when the spool is empty.
+        A file that cannot be read is renamed `.bad`, logged and counted, and the next one tried."""
+        while True:
+            with self._lock:
+                if not self._files:
+                    return None
+                seq, _ = self._files[0]
+            path = self.directory / f"{seq:012d}{SUFFIX}"
+            try:
+                return seq, pickle.loads(path.read_bytes())
+            except Exception as exc:  # a damaged file must not block the spool
+                log.error("spool %s: batch file %s cannot be read (%s); set aside as %s.bad", self.directory,
+                          path.name, exc, path.stem)
+                self.unreadable += 1
+                self.set_aside(seq, ".bad")
+
+    def remove(self, seq: int) -> None:
+        """Delete the item `seq` (the head) once its write is committed."""
+        (self.directory / f"{seq:012d}{SUFFIX}").unlink(missing_ok=True)
+        self._drop(seq)
+        self.replayed += 1
+
+    def set_aside(self, seq: int, suffix: str) -> None:
+        """Take the item `seq` (the head) out of the queue but keep its file, renamed with `suffix`."""
+        path = self.directory / f"{seq:012d}{SUFFIX}"
+        if path.exists():
+            path.replace(path.with_suffix(suffix))
+        self._drop(seq)
+
+    def _drop(self, seq: int) -> None:
+        with self._lock:
+            if self._files and self._files[0][0] == seq:
+                _, size = self._files.popleft()
+                self._bytes -= size
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class SpooledWriter:
+    """Writes batches to the store through `write`, or to the spool while the store is unavailable;
+    `run` (one of the gateway's tasks) replays the spool oldest first when the store is back.
+
+    `put` returns "stored" or "spooled" (either way the batch is safe and may be acknowledged), waits
+    while the spool is full (the caller's back-pressure), and raises the write's own error when it
+    is not StoreUnavailable: such a batch is not spooled, since writing it again would fail again.
+    """
+
+    def __init__(self, spool: Spool, write: Callable[[Any], None], *, retry_s: float = 0.5,
+                 max_retry_s: float = 5.0):
+        self.spool = spool
+        self.write = write
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self.stored = 0  # batches written straight to the store
+        self.full_events = 0  # times the spool filled and acknowledgements stopped
+        self.held_s = 0.0  # seconds batches waited for room in a full spool
+        self.failed = 0  # spooled batches the store refused for good (set aside as `.failed`)
+        self.outages = 0
+        self.down_since: float | None = None
+        self._pending = asyncio.Event()  # something to replay
+        self._room = asyncio.Event()  # the replay removed a batch
+        self._full_since: float | None = None
+        if len(spool):
+            self._note_down("a spool from an earlier run")
+
+    # -- the persisting side ---------------------------------------------------------
+    async def put(self, item: Any) -> str:
+        if not len(self.spool):
+            try:
+                await asyncio.to_thread(self.write, item)
+                self.stored += 1
+                return "stored"
+            except StoreUnavailable as exc:
+                self._note_down(str(exc))
+        while True:
+            try:
+                await asyncio.to_thread(self.spool.append, item)
+                break
+            except SpoolFull as exc:
+                if self._full_since is None:
+                    self._full_since = time.monotonic()
+                    self.full_events += 1
+                    log.error("%s; no longer acknowledging or taking messages: the broker holds them until the "
+                              "store is back and the spool has room", exc)
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), 1.0)
+        if self._full_since is not None:
+            waited = time.monotonic() - self._full_since
+            self.held_s += waited
+            self._full_since = None
+            log.warning("spool %s has room again after %.1f s; acknowledging again", self.spool.directory, waited)
+        self._pending.set()
+        return "spooled"
+
+    def _note_down(self, why: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.outages += 1
+            log.warning("store unavailable (%s): spooling batches to %s (limit %.0f MB) and replaying them when "
+                        "it is back", why, self.spool.directory, self.spool.max_bytes / 1e6)
+        self._pending.set()
+
+    # -- the replay task --------------------------------------------------------------
+    async def run(self) -> None:
+        """Replay spooled batches, oldest first, until cancelled; never returns."""
+        delay = self.retry_s
+        last_report = time.monotonic()
+        while True:
+            await self._pending.wait()
+            head = await asyncio.to_thread(self.spool.head)
+            if head is None:
+                self._pending.clear()
+                if self.down_since is not None:
+                    log.warning("store back: spool %s replayed after %.1f s (%d batches so far)",
+                                self.spool.directory, time.monotonic() - self.down_since, self.spool.replayed)
+                    self.down_since = None
+                continue
+            seq, item = head
+            try:
+                await asyncio.to_thread(self.write, item)
+            except StoreUnavailable as exc:
+                if time.monotonic() - last_report > 10.0:
+                    last_report = time.monotonic()
+                    log.warning("store still unavailable (%s); spool %s holds %d batches, %.1f MB", exc,
+                                self.spool.directory, len(self.spool), self.spool.bytes / 1e6)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_s)
+                continue
+            except Exception:
+                log.exception("the store refused spooled batch %d for a reason a retry will not fix; set aside "
+                              "as %s/%012d.failed", seq, self.spool.directory, seq)
+                self.failed += 1
+                await asyncio.to_thread(self.spool.set_aside, seq, ".failed")
+                self._room.set()
+                continue
+            delay = self.retry_s
+            await asyncio.to_thread(self.spool.remove, seq)
+            self._room.set()
+
+    def figures(self) -> dict:
+        return {
+            "spooled_batches": len(self.spool),
+            "spooled_bytes": self.spool.bytes,
+            "batches_spooled_total": self.spool.appended,
+            "batches_replayed_total": self.spool.replayed,
+            "full_events": self.full_events,
+            "held_seconds": round(self.held_s, 3),
+            "unreadable": self.spool.unreadable,
+            "failed": self.failed,
+            "outages": self.outages,
+        }
