@@ -79,6 +79,12 @@ class GatewaySettings:
     max_age_s: float = 7 * 86400.0  # a timestamp older than this is `stale_timestamp`
     state_publish_interval: float = 1.0  # seconds between two retained state messages of one cell
     instance: str = "gw-1"
+    # While the store is unavailable, batches are spooled to `{spool_dir}/{instance}` (relative to
+    # the working directory; made on first use) and replayed when it is back (docs/reliability.md).
+    # A full spool stops acknowledgements, so the broker holds messages; 1024 MB is about 40 minutes
+    # of 2,000 two-metric readings a second.
+    spool_dir: str = "gridtwin-spool"
+    spool_max_mb: float = 1024.0
 
 
 ALL_ADAPTERS = ("native", "frigate", "ttn", "zigbee2mqtt", "senml", "tasmota", "esphome", "alink", "homeassistant")
