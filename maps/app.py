@@ -30,6 +30,7 @@ from maps import api, auth, cases_api, history, pages
 from maps import field_api, field_pages
 from maps.context import Context
 from maps.errors import ApiError
+from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes
 from maps.hub import Hub, sse_event
 from maps.live import CellBoard, LiveFeed, level_counts
 from maps.metrics import RequestCounter, render_metrics
@@ -55,8 +56,11 @@ async def page(request: Request) -> Response:
     ctx = _ctx(request)
     html = getattr(request.app.state, "page", None)
     if html is None:  # the grid and settings never change for an app: render once
-        html = request.app.state.page = await run_in_threadpool(render_page, ctx.grid, ctx.settings)
-    return HTMLResponse(html)
+        html = await run_in_threadpool(render_page, ctx.grid, ctx.settings)
+        # folium writes the map's set-up as inline scripts: allowed by their hashes, and nothing else inline.
+        request.app.state.page_csp = content_security_policy(ctx.settings, inline_script_hashes(html))
+        request.app.state.page = html
+    return HTMLResponse(html, headers={"Content-Security-Policy": request.app.state.page_csp})
 
 
 async def stream(request: Request) -> Response:
@@ -99,7 +103,7 @@ async def openapi(request: Request) -> Response:
 
 # -- errors: every one is JSON ---------------------------------------------------------
 async def api_error(request: Request, exc: ApiError) -> Response:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -196,6 +200,7 @@ def create_app(
     )
     app.state.ctx = ctx
     cases_api.install(app, settings, store, grid)  # login, roles and the case loop
+    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: refusals get the headers too
     return app
 
 

@@ -13,9 +13,16 @@ integrator learns at once; a session cookie that ended just falls back to anonym
 With `auth.anonymous = "none"`, every /api/ request but login and the OpenAPI
 document needs credentials; the map page's HTML, /healthz and /metrics stay open.
 
-Writes with a session cookie must send JSON (`Content-Type: application/json`): a
-cross-site form cannot, which, with SameSite=Lax, keeps other sites from acting in a
-logged-in dispatcher's name.
+Cross-site request forgery: every write (POST, PUT, PATCH, DELETE) from a browser must be
+same-origin (`Sec-Fetch-Site`, else `Origin`, when the browser sends them), and a write with a
+session cookie must also carry the session's CSRF token in `X-CSRF-Token`: login sets it in the
+`gridtwin_csrf` cookie (readable by the pages' scripts, SameSite=Strict) and returns it as
+`csrf_token`; `GET /api/me` returns it too. Bearer-token clients need none of this: no other
+site can make a browser send their `Authorization` header. Writes with a session cookie must
+also send JSON (`Content-Type: application/json`), which a cross-site form cannot.
+
+Logins are rate limited per account and per client address (maps/ratelimit.py): 429 with
+`Retry-After`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from maps.errors import Forbidden, Unauthorized, Unprocessable, UnsupportedMedia
+from maps.errors import Forbidden, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMedia
+from maps.ratelimit import LoginLimiter
 from twin import accounts
 from twin.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
 from twin.audit import AuditEntry
@@ -45,9 +53,12 @@ from twin.users import Role
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Auth", "AuthMiddleware", "ROUTES", "COOKIE", "principal_of", "read_json"]
+__all__ = ["Auth", "AuthMiddleware", "ROUTES", "COOKIE", "CSRF_COOKIE", "client_address", "principal_of", "read_json"]
 
 COOKIE = "gridtwin_session"
+CSRF_COOKIE = "gridtwin_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/api/login", "/api/openapi.json"})
 # Writes whose handlers do not authorize themselves (the case routes do, per case).
 WRITE_PERMISSIONS = {("POST", "/api/devices"): "device.register"}
@@ -66,6 +77,7 @@ class Auth:
         self._key = (settings.secret or secrets.token_urlsafe(32)).encode("utf-8")
         role = None if settings.anonymous == "none" else Role(settings.anonymous)
         self.anonymous = Principal(ANONYMOUS_NAME, role, "anonymous")
+        self.limiter = LoginLimiter(settings, clock)
 
     # -- cookies --------------------------------------------------------------------
     def _signature(self, value: str) -> str:
@@ -81,6 +93,14 @@ class Auth:
         if not session or not hmac.compare_digest(signature, self._signature(session)):
             return None
         return session
+
+    def csrf_token(self, session: str) -> str:
+        """The session's CSRF token: derived from it, so nothing more is stored, and useless without it."""
+        return self._signature(f"csrf:{session}")
+
+    def session_of(self, cookies: dict[str, str]) -> str | None:
+        cookie = cookies.get(COOKIE)
+        return self.unsign(cookie) if cookie else None
 
     # -- who is asking ------------------------------------------------------------------
     async def principal(self, headers: dict[str, str], cookies: dict[str, str]) -> Principal | None:
@@ -106,6 +126,44 @@ class Auth:
         if self.settings.cookie_secure:
             parts.append("Secure")
         return "; ".join(parts)
+
+    def csrf_cookie_header(self, token: str, max_age: int) -> str:
+        # Not HttpOnly: the pages' scripts read it to send it back in X-CSRF-Token.
+        parts = [f"{CSRF_COOKIE}={token}", "Path=/", "SameSite=Strict", f"Max-Age={max_age}"]
+        if self.settings.cookie_secure:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+    def forgery(self, request: Request, principal: Principal) -> str | None:
+        """Why a write looks forged (a message), or None. Only for unsafe methods."""
+        headers = request.headers
+        if principal.via == "token":
+            return None  # no other site can make a browser send an Authorization header
+        site = headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return f"a {site} request may not write here; the browser said Sec-Fetch-Site: {site}"
+        origin = headers.get("origin")
+        if origin is not None and not _same_origin(origin, headers.get("host", "")):
+            return f"a request from {origin} may not write here (the Origin is not this server's)"
+        if principal.via == "session" and request.url.path != "/api/login":
+            session = self.session_of(request.cookies)
+            token = headers.get(CSRF_HEADER, "")
+            if session is None or not token or not hmac.compare_digest(token, self.csrf_token(session)):
+                return (f"a write with a session cookie needs the session's CSRF token in the X-CSRF-Token header "
+                        f"(the {CSRF_COOKIE} cookie, or csrf_token from POST /api/login or GET /api/me)")
+        return None
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether an Origin header names the host the request was sent to (scheme aside: a proxy may end TLS)."""
+    if origin == "null" or "://" not in origin:
+        return False
+    netloc = origin.split("://", 1)[1].rstrip("/").lower()
+    host = host.lower()
+    if netloc == host:
+        return True
+    strip = lambda value: value[:-3] if value.endswith(":80") else value[:-4] if value.endswith(":443") else value  # noqa: E731
+    return strip(netloc) == strip(host)
 
 
 class AuthMiddleware:
@@ -141,6 +199,12 @@ class AuthMiddleware:
             await _refuse("this server requires a login: POST /api/login with your name and password, "
                           "or send a bearer token", scope, receive, send)
             return
+        if scope["method"] not in SAFE_METHODS:
+            forged = self.auth.forgery(request, principal)
+            if forged is not None:
+                log.warning("refused %s %s as a possible cross-site request forgery: %s", scope["method"], path, forged)
+                await JSONResponse({"error": forged, "detail": {"reason": "csrf"}}, status_code=403)(scope, receive, send)
+                return
         permission = WRITE_PERMISSIONS.get((scope["method"], path))
         if permission is not None and not can(principal, permission):
             message = (f"{principal.name} ({principal.role}) may not {describe(permission)}: that needs the role "
@@ -197,13 +261,14 @@ def _auth(request: Request) -> Auth:
     return request.app.state.auth
 
 
-def _me(principal: Principal) -> dict:
+def _me(principal: Principal, csrf_token: str | None = None) -> dict:
     return {
         "name": principal.name,
         "role": None if principal.role is None else str(principal.role),
         "authenticated": principal.authenticated,
         "via": principal.via,
         "permissions": sorted(p for p in PERMISSIONS if can(principal, p) or _assigned_only(principal, p)),
+        "csrf_token": csrf_token,
     }
 
 
@@ -219,17 +284,34 @@ async def login(request: Request) -> Response:
         raise Unprocessable("send {\"name\": ..., \"password\": ...}",
                             [{"field": f, "message": "required text"} for f in ("name", "password")
                              if not isinstance(body, dict) or not isinstance(body.get(f), str)])
+    name, address = body["name"], client_address(request)
+    refusal = auth.limiter.refusal(name, address)
+    if refusal is not None:
+        log.warning("login for %r from %s refused for %d s: too many failed logins for the %s",
+                    name, address, refusal.retry_after, refusal.scope)
+        raise TooManyRequests(refusal.message, refusal.retry_after,
+                              {"retry_after": refusal.retry_after, "scope": refusal.scope})
     now = auth.clock()
     hours = auth.settings.session_hours
-    found = await run_in_threadpool(accounts.login, auth.store, body["name"], body["password"], now=now, hours=hours)
+    found = await run_in_threadpool(accounts.login, auth.store, name, body["password"], now=now, hours=hours)
     if found is None:
+        auth.limiter.failed(name, address)
         raise Unauthorized("wrong user name or password")
+    auth.limiter.succeeded(name, address)
     session, user = found
     principal = Principal(user.name, user.role, "session")
     max_age = int(hours * 3600)
-    return JSONResponse({**_me(principal), "expires_at": rfc3339(now + hours * 3600)},
-                        headers={"Set-Cookie": auth.cookie_header(auth.sign(session), max_age),
-                                 "Cache-Control": "no-store"})
+    token = auth.csrf_token(session)
+    response = JSONResponse({**_me(principal, token), "expires_at": rfc3339(now + hours * 3600)},
+                            headers={"Cache-Control": "no-store"})
+    response.headers.append("Set-Cookie", auth.cookie_header(auth.sign(session), max_age))
+    response.headers.append("Set-Cookie", auth.csrf_cookie_header(token, max_age))
+    return response
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (behind a proxy, uvicorn's --forwarded-allow-ips makes it the client's)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def logout(request: Request) -> Response:
@@ -241,11 +323,22 @@ async def logout(request: Request) -> Response:
     if session is not None and principal.via == "session":
         user = await run_in_threadpool(auth.store.get_user, principal.name)
         ended = await run_in_threadpool(accounts.logout, auth.store, session, user, now=auth.clock())
-    return JSONResponse({"logged_out": ended}, headers={"Set-Cookie": auth.cookie_header("", 0)})
+    response = JSONResponse({"logged_out": ended})
+    response.headers.append("Set-Cookie", auth.cookie_header("", 0))
+    response.headers.append("Set-Cookie", auth.csrf_cookie_header("", 0))
+    return response
 
 
 async def me(request: Request) -> Response:
-    return JSONResponse(_me(principal_of(request)), headers={"Cache-Control": "no-store"})
+    auth = _auth(request)
+    principal = principal_of(request)
+    session = auth.session_of(request.cookies) if principal.via == "session" else None
+    token = None if session is None else auth.csrf_token(session)
+    response = JSONResponse(_me(principal, token), headers={"Cache-Control": "no-store"})
+    if token is not None and request.cookies.get(CSRF_COOKIE) != token:
+        # A session from before the cookie existed, or a cleared cookie: the pages need it to write.
+        response.headers.append("Set-Cookie", auth.csrf_cookie_header(token, int(auth.settings.session_hours * 3600)))
+    return response
 
 
 ROUTES = [

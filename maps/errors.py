@@ -7,7 +7,8 @@
     ├── NotFound     404     no such cell, device, case or route
     ├── Conflict     409     the resource already exists; the action is not allowed in the case's status
     ├── UnsupportedMedia 415 a write with a session cookie that is not JSON
-    └── Unprocessable 422    a request body is well-formed JSON but invalid
+    ├── Unprocessable 422    a request body is well-formed JSON but invalid
+    └── TooManyRequests 429  too many failed logins; `Retry-After` says when to try again
 
 Twin errors (DeviceError, OutsideGrid, ...) are translated into these at the
 handler that calls the twin, so the message a user reads is the twin's own.
@@ -31,6 +32,9 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"error": self.message, "detail": self.detail}
+
+    def headers(self) -> dict[str, str] | None:
+        return None
 
 
 class BadRequest(ApiError):
@@ -59,3 +63,14 @@ class Forbidden(ApiError):
 
 class UnsupportedMedia(ApiError):
     status = 415
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, detail: Any = None):
+        super().__init__(message, detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -13,9 +13,16 @@
     return node;
   }
 
+  // The session's CSRF token, sent back on every write (the server refuses a cookie write without it).
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)gridtwin_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
   function api(path, options) {
     options = options || {};
     var init = { method: options.method || "GET", credentials: "same-origin", headers: {} };
+    if (init.method !== "GET") init.headers["X-CSRF-Token"] = csrfToken();
     if (options.body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);

@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         app = create_app(settings, store=store, grid=grid)
         with serving(app) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(url + "/")
             page.wait_for_function("window.gridtwin && gridtwin.deviceLayer && gridtwin.status === 'live'", timeout=15_000)
             page.wait_for_timeout(500)

@@ -15,6 +15,9 @@ from twin.cells import CellState
 from twin.metrics import Level
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+# Pages are opened with bypass_csp=True where a test waits with Playwright's string predicates, which
+# the pages' Content-Security-Policy (no eval) refuses; tests/maps/test_page_security.py loads every
+# page under its real policy.
 
 # The colour of the canvas pixel at a cell's centre, read back from what Leaflet drew.
 PIXEL_AT_CELL = """(code) => {
@@ -54,7 +57,7 @@ def test_live_map_restyles_a_cell_from_mqtt(browser, mosquitto, settings, store,
     settings = settings.replace(mqtt={"host": mosquitto.host, "port": mosquitto.port})
     app = create_app(settings, store=store, grid=grid)
     with serving(app) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
         watch = PageWatch(page)
         page.goto(url + "/")
         page.wait_for_function(
@@ -92,7 +95,7 @@ def test_live_map_restyles_a_cell_from_mqtt(browser, mosquitto, settings, store,
 def test_cell_popup_shows_code_path_and_latest_values(browser, settings, store, grid):
     app = create_app(settings, store=store, grid=grid)
     with serving(app) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
         watch = PageWatch(page)
         page.goto(url + "/")
         page.wait_for_function("window.gridtwin && Object.keys(gridtwin.cells).length === 6", timeout=10_000)
@@ -113,7 +116,7 @@ def test_standalone_snapshot_needs_no_server(browser, settings, tmp_path):
     states = {A: CellState(A, Level.NORMAL, {"pm25": 12.0}, T0), E: CellState(E, Level.CRITICAL, {"pm25": 200.0}, T0)}
     path = tmp_path / "map.html"
     path.write_text(render_map(grid, states, DEVICES, settings), encoding="utf-8")
-    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1000, "height": 700})
     watch = PageWatch(page)
     page.goto(path.as_uri())
     page.wait_for_function("window.gridtwin && Object.keys(gridtwin.cells).length === 6", timeout=10_000)

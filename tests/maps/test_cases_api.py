@@ -154,7 +154,7 @@ async def test_the_anonymous_viewer_reads_the_wall_but_writes_nothing(web):
         assert (await web.get(path)).status_code == 200, path
     me = (await web.get("/api/me")).json()
     assert me == {"name": "anonymous", "role": "viewer", "authenticated": False, "via": "anonymous",
-                  "permissions": ["case.read", "kpi.read"]}
+                  "permissions": ["case.read", "kpi.read"], "csrf_token": None}
 
 
 async def test_without_an_anonymous_role_everything_but_login_needs_credentials(settings, store, grid, tokens):
@@ -177,7 +177,7 @@ async def test_login_sets_a_signed_httponly_lax_cookie_and_logout_ends_the_sessi
     response = await web.post("/api/login", json={"name": "dana", "password": PASSWORD})
     assert response.status_code == 200
     assert response.json()["name"] == "dana" and response.json()["role"] == "dispatcher"
-    cookie = response.headers["set-cookie"]
+    cookie = response.headers.get_list("set-cookie")[0]
     assert cookie.startswith("gridtwin_session=gts_") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Path=/" in cookie and "Max-Age=43200" in cookie and "Secure" not in cookie
     value = cookie.split(";")[0].split("=", 1)[1]
@@ -187,8 +187,8 @@ async def test_login_sets_a_signed_httponly_lax_cookie_and_logout_ends_the_sessi
     assert "case.dispatch" in me["permissions"] and "audit.read" not in me["permissions"]
     assert [r.action for r in store.audit_log(subject="user", subject_id="dana")][-1] == "login"
 
-    out = await web.post("/api/logout", json={})
-    assert out.json() == {"logged_out": True} and "Max-Age=0" in out.headers["set-cookie"]
+    out = await web.post("/api/logout", json={}, headers={"X-CSRF-Token": response.json()["csrf_token"]})
+    assert out.json() == {"logged_out": True} and "Max-Age=0" in out.headers.get_list("set-cookie")[0]
     assert [r.action for r in store.audit_log(subject="user", subject_id="dana")][-1] == "logout"
     web.cookies.set("gridtwin_session", value)  # the old cookie, replayed
     assert (await web.get("/api/me")).json()["name"] == "anonymous"
@@ -196,7 +196,7 @@ async def test_login_sets_a_signed_httponly_lax_cookie_and_logout_ends_the_sessi
 
 async def test_a_forged_or_tampered_cookie_is_anonymous(web):
     response = await web.post("/api/login", json={"name": "ann", "password": PASSWORD})
-    session, signature = response.headers["set-cookie"].split(";")[0].split("=", 1)[1].rsplit(".", 1)
+    session, signature = response.headers.get_list("set-cookie")[0].split(";")[0].split("=", 1)[1].rsplit(".", 1)
     web.cookies.clear()
     web.cookies.set("gridtwin_session", f"{session}.{signature[:-2]}xx")
     assert (await web.get("/api/me")).json()["name"] == "anonymous"
@@ -218,10 +218,10 @@ async def test_a_login_without_name_or_password_is_unprocessable(web):
 
 
 async def test_a_session_write_must_send_json(web):
-    await web.post("/api/login", json={"name": "dana", "password": PASSWORD})
+    token = (await web.post("/api/login", json={"name": "dana", "password": PASSWORD})).json()["csrf_token"]
     case_id = case_after(web, 0)
     response = await web.post(f"/api/cases/{case_id}/transitions", content=b'{"action": "file"}',
-                              headers={"content-type": "text/plain"})
+                              headers={"content-type": "text/plain", "X-CSRF-Token": token})
     error(response, 415, "Content-Type: application/json")
     assert book(web).get(case_id).status == "reported"
 

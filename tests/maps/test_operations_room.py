@@ -92,7 +92,7 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
         watches = []
 
         def open_page(path, **options):
-            context = browser.new_context(locale="en-US", **options)
+            context = browser.new_context(bypass_csp=True, locale="en-US", **options)
             page = context.new_page()
             watches.append(PageWatch(page))
             page.goto(url + path)

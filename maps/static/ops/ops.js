@@ -41,12 +41,18 @@
         else if (name === "text") el.textContent = value;
         else if (name === "style" && typeof value === "object") Object.assign(el.style, value);
         else if (name === "dataset") Object.assign(el.dataset, value);
+        else if ((name === "href" || name === "src") && !safeUrl(value)) return;
         else if (value === true) el.setAttribute(name, "");
         else el.setAttribute(name, value);
       });
     }
     for (let i = 2; i < arguments.length; i++) append(el, arguments[i]);
     return el;
+  }
+  // Links and images only to the web (or this server): never javascript:, data: or another scheme.
+  function safeUrl(value) {
+    const text = String(value);
+    return /^\s*https?:/i.test(text) || !/^[\s\x00-\x1f]*[a-z][a-z0-9+.\-]*:/i.test(text);
   }
   function append(el, child) {
     if (child === undefined || child === null || child === false) return;
@@ -175,8 +181,15 @@
   ApiError.prototype = Object.create(Error.prototype);
   ops.ApiError = ApiError;
 
+  // The session's CSRF token, sent back on every write (the server refuses a cookie write without it).
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)gridtwin_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
   function api(method, url, body) {
     const options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET" && method !== "HEAD") options.headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
