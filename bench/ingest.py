@@ -56,11 +56,13 @@ async def baseline(broker, messages: int, devices: int) -> dict:
             "cpu_us": cpu / messages * 1e6}
 
 
-async def gateway_run(broker, messages: int, devices: int, workdir: Path, protocol: str = "3.1.1") -> dict:
+async def gateway_run(broker, messages: int, devices: int, workdir: Path, protocol: str = "3.1.1",
+                      client: str = Settings().mqtt.client) -> dict:
     from gateway import Gateway
 
     store, grid = await asyncio.to_thread(bench_twin, workdir, devices)
     settings = settings_for(broker, store.url, protocol)
+    settings = settings.replace(mqtt={"client": client})
     expected_rows = 2 * messages  # two metrics per reading
     async with Gateway(settings, store, grid, client_id=f"bench-gw-{uuid.uuid4().hex[:8]}") as gw:
         stop = asyncio.Event()
@@ -82,13 +84,14 @@ async def gateway_run(broker, messages: int, devices: int, workdir: Path, protoc
             "seconds": seconds, "cpu_us": cpu / messages * 1e6, "dead_letters": gw.summary()["dead_letters_total"]}
 
 
-async def measure(messages: int, devices: int, runs: int, protocol: str = "3.1.1") -> dict:
+async def measure(messages: int, devices: int, runs: int, protocol: str = "3.1.1",
+                  client: str = Settings().mqtt.client) -> dict:
     base_runs, gw_runs = [], []
     with MosquittoBroker() as broker:
         for i in range(runs):
             base_runs.append(await baseline(broker, messages, devices))
             with tempfile.TemporaryDirectory(prefix="gridtwin-bench-") as tmp:
-                gw_runs.append(await gateway_run(broker, messages, devices, Path(tmp), protocol))
+                gw_runs.append(await gateway_run(broker, messages, devices, Path(tmp), protocol, client))
     base = median([r["rate"] for r in base_runs])
     gw = median([r["rate"] for r in gw_runs])
     return {
@@ -97,6 +100,7 @@ async def measure(messages: int, devices: int, runs: int, protocol: str = "3.1.1
         "devices": devices,
         "runs": runs,
         "gateway_mqtt_protocol": protocol,
+        "gateway_mqtt_client": client if protocol == "3.1.1" else "paho",
         "baseline_rate": round(base, 1),
         "gateway_rate": round(gw, 1),
         "ratio": round(gw / base, 3),
@@ -120,13 +124,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--protocol", default=Settings().mqtt.protocol, choices=("auto", "5", "3.1.1"),
                    help="the gateway's MQTT protocol (mqtt.protocol, default %(default)s); "
                         "the baseline subscriber speaks 3.1.1")
+    p.add_argument("--client", default=Settings().mqtt.client, choices=("native", "paho"),
+                   help="the gateway's MQTT client (mqtt.client, default %(default)s; MQTT 5 is always paho)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    r = asyncio.run(measure(args.messages, args.devices, args.runs, args.protocol))
+    r = asyncio.run(measure(args.messages, args.devices, args.runs, args.protocol, args.client))
     emit(r, args.json, [
         f"ingest of {r['messages']} readings from {r['devices']} devices, median of {r['runs']} runs",
         f"  baseline (bare paho subscriber): {r['baseline_rate']:>10,.0f} msg/s  runs {r['baseline_runs']}",
-        f"  gateway (to stored rows, MQTT {r['gateway_mqtt_protocol']}): {r['gateway_rate']:>7,.0f} msg/s  runs {r['gateway_runs']}",
+        f"  gateway (to stored rows, MQTT {r['gateway_mqtt_protocol']}, {r['gateway_mqtt_client']} client): "
+        f"{r['gateway_rate']:>7,.0f} msg/s  runs {r['gateway_runs']}",
         f"  CPU per message: baseline {r['baseline_cpu_us_per_msg']} us, gateway {r['gateway_cpu_us_per_msg']} us",
         f"  ratio {r['ratio']:.2f}; published {r['published']}, stored {r['stored']}, lost {r['lost']}, "
         f"stored twice {r['duplicates_stored']}",

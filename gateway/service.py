@@ -30,6 +30,7 @@ from gateway.pipeline import Outcome, Pipeline
 from gateway.spool import Spool, SpooledWriter
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
+from gateway.wire import NativeTransport, open_transport
 from gateway.vitals import VitalsBook
 from twin.cells import CellState
 from twin.cloudevents import anomaly_event, cell_state_event, dead_letter_event
@@ -66,7 +67,7 @@ class Gateway:
         self._follow = getattr(clock, "observe", None)
         self.topics = Topics(settings.mqtt.prefix)
         self.source = f"gridtwin/gateway/{settings.gateway.instance}"
-        self.transport: MqttTransport | None = None
+        self.transport: MqttTransport | NativeTransport | None = None
         self._client_id = client_id or settings.mqtt.client_id
         self.pipeline: Pipeline | None = None
         self.stored_readings = 0
@@ -89,7 +90,7 @@ class Gateway:
         self.field = FieldDesk(self.settings, self.store, self.grid, lambda *a, **k: self.transport.publish(*a, **k),
                                lambda messages: self.transport.ack(messages), source=self.source)
         filters = tuple(dict.fromkeys([*(f for a in self.pipeline.adapters for f in a.filters), *self.field.filters]))
-        self.transport = MqttTransport(self.settings.mqtt, filters, client_id=self._client_id)
+        self.transport = open_transport(self.settings.mqtt, filters, client_id=self._client_id)
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
         self.cases = CaseDesk(self.settings, self.store, self.grid, self.transport.publish, source=self.source)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", self.settings.gateway.instance, len(devices),

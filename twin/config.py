@@ -47,10 +47,15 @@ class MqttSettings:
     # needs nothing MQTT 5 adds (a 3.1.1 session persists with clean session off; brokers
     # offer $share subscriptions to 3.1.1 clients). "auto" tries MQTT 5, then 3.1.1.
     protocol: str = "3.1.1"
+    # The gateway's MQTT client: "native" (gateway/wire.py, 3.1.1 only; reads many messages per
+    # system call) or "paho". MQTT 5 ("5" or "auto" above) always goes through paho.
+    client: str = "native"
 
     def __post_init__(self) -> None:
         if self.protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError(f"mqtt.protocol must be 'auto', '5' or '3.1.1', not {self.protocol!r}")
+        if self.client not in ("native", "paho"):
+            raise ConfigError(f"mqtt.client must be 'native' or 'paho', not {self.client!r}")
         if self.key_file and not self.cert_file:
             raise ConfigError("mqtt.key_file needs mqtt.cert_file (the client certificate it belongs to)")
         files = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k)]

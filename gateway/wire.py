@@ -1,0 +1,529 @@
+"""The gateway's own MQTT 3.1.1 client: one socket, large reads, PUBLISH packets parsed in a tight loop.
+
+paho handles every received message in several layers of Python (packet
+object, properties, callbacks, one queued PUBACK each), which cost the gateway
+about as much CPU as the rest of its pipeline. This transport reads up to
+256 KiB at a time and turns every complete PUBLISH in it into an `Inbound`, so
+a busy second costs a few hundred system calls instead of tens of thousands.
+It has the same surface as the paho transport (gateway/transport.py):
+
+    transport = NativeTransport(settings.mqtt, filters, client_id="gridtwin-gateway")
+    transport.start(loop, wake)     # connects (ConnectError if refused), then a network thread
+    batch = transport.drain(2000)   # asyncio side
+    transport.ack(batch)            # after the rows are stored: one write of PUBACKs
+    transport.publish(topic, payload, qos=1, retain=True)
+    transport.stop()
+
+The session is persistent (clean session off, fixed client id), so what was
+not acknowledged before a crash or a lost connection is sent again. The
+network thread owns the socket: it reads, writes what other threads queued,
+keeps the connection alive with PINGREQ, and reconnects with backoff (1 s to
+30 s), subscribing again and sending unacknowledged QoS 1 publishes again
+with DUP. TLS (`mqtt.tls` and its files, twin/tls.py) wraps the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import selectors
+import socket
+import ssl
+import struct
+import threading
+import time
+from typing import Callable
+
+from gateway.errors import ConnectError
+from gateway.messages import Inbound
+from gateway.transport import ConnectionState, MqttTransport
+from twin.config import MqttSettings
+from twin.tls import client_context, describe_tls_error
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+INBOX_LIMIT = 100_000  # messages received but not drained; past it the socket is left unread (TCP backpressure)
+_PUBACK = struct.Struct("!BBH")
+_PINGREQ = b"\xc0\x00"
+_DISCONNECT = b"\xe0\x00"
+CONNACK_CODES = {
+    1: "unacceptable protocol version (the broker does not speak MQTT 3.1.1)",
+    2: "client identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password (check mqtt.username and mqtt.password)",
+    5: "not authorized",
+}
+
+
+class _Lost(ConnectionError):
+    """The connection broke or the broker sent something this client cannot read."""
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _string(value: str | bytes) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    return struct.pack("!H", len(data)) + data
+
+
+def connect_packet(client_id: str, keepalive: int, username: str | None, password: str | None) -> bytes:
+    """CONNECT with clean session off: the broker keeps subscriptions and unacked messages."""
+    flags, payload = 0, _string(client_id)
+    if username is not None:
+        flags |= 0x80
+        payload += _string(username)
+        if password is not None:
+            flags |= 0x40
+            payload += _string(password)
+    body = _string("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive) + payload
+    return b"\x10" + _remaining_length(len(body)) + body
+
+
+def publish_packet(topic: str, payload: bytes, qos: int, retain: bool, mid: int, dup: bool = False) -> bytes:
+    first = 0x30 | (qos << 1) | (1 if retain else 0) | (0x08 if dup else 0)
+    body = _string(topic) + (struct.pack("!H", mid) if qos else b"") + payload
+    return bytes((first,)) + _remaining_length(len(body)) + body
+
+
+def subscribe_packet(filters: tuple[str, ...], mid: int) -> bytes:
+    body = struct.pack("!H", mid) + b"".join(_string(f) + b"\x01" for f in filters)
+    return b"\x82" + _remaining_length(len(body)) + body
+
+
+class PacketReader:
+    """Frames a byte stream into MQTT packets; PUBLISH packets become `Inbound` messages.
+
+    `feed` takes whatever one read returned (part of a packet, many packets, or
+    a piece of a packet larger than a read) and keeps the incomplete tail.
+    """
+
+    def __init__(self, on_control: Callable[[int, memoryview], None]):
+        self.buffer = bytearray()
+        self._on_control = on_control
+        self._topics: dict[bytes, str] = {}  # devices repeat their topics: decode each once
+
+    def feed(self, data: bytes, out: collections.deque, received_at: float) -> int:
+        """Parse every complete packet; append the PUBLISHes to `out`; return how many."""
+        buf = self.buffer
+        if buf:
+            buf += data
+        else:
+            buf = bytearray(data)
+        n, pos, count = len(buf), 0, 0
+        topics, append = self._topics, out.append
+        while n - pos >= 2:
+            first = buf[pos]
+            length, p = buf[pos + 1], pos + 2
+            if length & 0x80:
+                length &= 0x7F
+                shift, complete = 7, False
+                while p < n:
+                    byte = buf[p]
+                    p += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        complete = True
+                        break
+                    shift += 7
+                    if shift > 21:
+                        raise _Lost("the broker sent a remaining length longer than 4 bytes")
+                if not complete:
+                    break  # the length itself is not all here yet
+            end = p + length
+            if end > n:
+                break
+            if first & 0xF0 == 0x30:
+                tlen = (buf[p] << 8) | buf[p + 1]
+                raw = bytes(buf[p + 2:p + 2 + tlen])
+                topic = topics.get(raw)
+                if topic is None:
+                    topic = raw.decode("utf-8", errors="replace")  # an invalid topic is kept for its dead letter
+                    if len(topics) > 200_000:
+                        topics.clear()
+                    topics[raw] = topic
+                q = p + 2 + tlen
+                qos = (first >> 1) & 3
+                if qos:
+                    mid = (buf[q] << 8) | buf[q + 1]
+                    q += 2
+                else:
+                    mid = 0
+                append(Inbound(topic, bytes(buf[q:end]), received_at, mid, qos, bool(first & 1)))
+                count += 1
+            else:
+                self._on_control(first, memoryview(buf)[p:end])
+            pos = end
+        if pos == n:
+            self.buffer = bytearray()
+        else:
+            del buf[:pos]
+            self.buffer = buf
+        return count
+
+
+class NativeTransport:
+    """One MQTT 3.1.1 connection with the paho transport's surface; see the module docstring.
+
+    Not re-entrant: `start()` once, `stop()` once.
+    """
+
+    def __init__(self, settings: MqttSettings, filters: tuple[str, ...], *, client_id: str,
+                 manual_ack: bool = True, protocol: str | None = None):
+        if (protocol or "3.1.1") != "3.1.1":
+            raise ValueError(f"the native MQTT client speaks 3.1.1 only, not {protocol}")
+        self.settings = settings
+        self.filters = filters
+        self.client_id = client_id
+        self.manual_ack = manual_ack
+        self.protocol = 4
+        self.state = ConnectionState.IDLE
+        self.reconnects = 0
+        self.connected = threading.Event()
+        self.inbox: collections.deque[Inbound] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: Callable[[], None] | None = None
+        self._wake_pending = False
+        self._sock: socket.socket | None = None
+        self._reader: PacketReader | None = None
+        self._queue: collections.deque[bytes] = collections.deque()  # packets other threads want sent
+        self._signal_r, self._signal_w = socket.socketpair()
+        self._signal_r.setblocking(False)
+        self._signal_w.setblocking(False)
+        self._signalled = False
+        self._lock = threading.Lock()  # packet ids and the in-flight table
+        self._next_mid = 1
+        self._inflight: dict[int, tuple[str, bytes, bool]] = {}  # our QoS 1 publishes awaiting PUBACK
+        self._subscribing: dict[int, tuple[str, ...]] = {}
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_sent = self._last_received = 0.0
+        self._ping_sent: float | None = None
+        self._tls = client_context(settings)  # None without mqtt.tls; ConfigError for unusable files
+
+    @property
+    def unacknowledged(self) -> int:
+        """Our QoS 1 publishes the broker has not acknowledged yet (sent again after a reconnect)."""
+        return len(self._inflight)
+
+    # -- lifetime -------------------------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None], timeout: float = 10.0) -> None:
+        """Connect (raising ConnectError when the broker cannot be reached or refuses) and start the thread."""
+        self._loop, self._wake = loop, wake
+        self._open(timeout)
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Send DISCONNECT (the broker keeps the session) and end the network thread."""
+        if self._thread is None:
+            return
+        self.state = ConnectionState.CLOSED
+        self._send(_DISCONNECT)
+        self._closing.set()
+        self._signal()
+        self._thread.join(10)
+        self._thread = None
+        self._signal_r.close()
+        self._signal_w.close()
+
+    def _open(self, timeout: float) -> None:
+        s = self.settings
+        self.state = ConnectionState.CONNECTING
+        try:
+            sock = socket.create_connection((s.host, s.port), timeout=timeout)
+        except OSError as exc:
+            raise ConnectError(f"cannot reach MQTT broker {s.host}:{s.port}: {exc}") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if s.tls:
+                try:
+                    sock = self._tls.wrap_socket(sock, server_hostname=s.host)
+                except (ssl.SSLError, ssl.CertificateError) as exc:
+                    raise ConnectError(describe_tls_error(exc, s.host, s.port)) from exc
+            sock.sendall(connect_packet(self.client_id, s.keepalive, s.username, s.password))
+            reader = PacketReader(self._control)
+            head = self._read_connack(sock, s)
+            session_present = bool(head[2] & 1)
+        except ConnectError:
+            sock.close()
+            raise
+        except OSError as exc:  # ssl.SSLError included: a required client certificate fails after the handshake
+            sock.close()
+            raise ConnectError(f"MQTT broker {s.host}:{s.port} closed the connection before answering CONNECT "
+                               f"({exc}); {self._hint()}") from exc
+        sock.setblocking(False)
+        self._sock, self._reader = sock, reader
+        reader.buffer = bytearray(head[4:])  # PUBLISHes the broker sent right after CONNACK
+        self._last_sent = self._last_received = time.monotonic()
+        self._ping_sent = None
+        # The queue holds packets of the lost connection (PUBACKs whose ids the broker will send again
+        # with the messages, packets already in flight): only what follows is valid on this one.
+        self._queue.clear()
+        with self._lock:
+            resend = [publish_packet(t, p, 1, r, mid, dup=True) for mid, (t, p, r) in self._inflight.items()]
+        self._subscribe(self.filters)
+        self._queue.extend(resend)
+        self.state = ConnectionState.CONNECTED
+        self.connected.set()
+        log.info("MQTT connected to %s:%d as %s (session present: %s)", s.host, s.port, self.client_id,
+                 session_present)
+
+    def _read_connack(self, sock: socket.socket, s: MqttSettings) -> bytes:
+        data = b""
+        while len(data) < 4:
+            try:
+                chunk = sock.recv(READ_SIZE)
+            except socket.timeout as exc:
+                raise ConnectError(f"no CONNACK from {s.host}:{s.port} within the connect timeout") from exc
+            if not chunk:
+                raise ConnectError(f"MQTT broker {s.host}:{s.port} closed the connection before answering "
+                                   f"CONNECT; {self._hint()}")
+            data += chunk
+        if data[0] != 0x20 or data[1] != 2:
+            raise ConnectError(f"MQTT broker {s.host}:{s.port} answered CONNECT with packet type {data[0] >> 4}")
+        if data[3]:
+            reason = CONNACK_CODES.get(data[3], f"code {data[3]}")
+            raise ConnectError(f"MQTT broker {s.host}:{s.port} refused the connection of {self.client_id}: {reason}")
+        return data
+
+    def _hint(self) -> str:
+        # A TLS listener drops a plain CONNECT; one that requires a client certificate drops a client without.
+        return ("if it requires a client certificate, set mqtt.cert_file and mqtt.key_file" if self.settings.tls
+                else "if it is a TLS listener, set mqtt.tls = true")
+
+    # -- network thread ---------------------------------------------------------
+    def _run(self) -> None:
+        s = self.settings
+        backoff = 1.0
+        while not self._closing.is_set():
+            if self._sock is None:
+                try:
+                    self._open(10.0)
+                except ConnectError as exc:
+                    log.warning("MQTT reconnect to %s:%d failed: %s; next try in %.0f s", s.host, s.port, exc, backoff)
+                    self._closing.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 1.0
+                self.reconnects += 1
+            try:
+                self._serve()
+            except (OSError, _Lost) as exc:
+                if not self._closing.is_set():
+                    log.warning("MQTT connection to %s:%d lost (%s); reconnecting", s.host, s.port, exc)
+            finally:
+                self.connected.clear()
+                if self.state != ConnectionState.CLOSED:
+                    self.state = ConnectionState.DISCONNECTED
+                sock, self._sock = self._sock, None
+                if sock is not None:
+                    sock.close()
+
+    def _serve(self) -> None:
+        """Read, write and ping until the connection breaks or the transport stops."""
+        sock, reader, inbox = self._sock, self._reader, self.inbox
+        keepalive = float(self.settings.keepalive or 0)
+        tls = isinstance(sock, ssl.SSLSocket)
+        selector = selectors.DefaultSelector()
+        selector.register(self._signal_r, selectors.EVENT_READ)
+        selector.register(sock, selectors.EVENT_READ)
+        interest = selectors.EVENT_READ
+        out = bytearray()
+        try:
+            if reader.buffer:
+                self._received(reader, b"", inbox)
+            while True:
+                closing = self._closing.is_set()
+                if self._queue:
+                    self._take_queue(out)
+                if closing and not out:
+                    return
+                paused = len(inbox) >= INBOX_LIMIT
+                now = time.monotonic()
+                timeout = self._keepalive(now, keepalive, paused, out) if keepalive else None
+                want = (0 if paused else selectors.EVENT_READ) | (selectors.EVENT_WRITE if out else 0)
+                if want != interest:
+                    if want:
+                        (selector.modify if interest else selector.register)(sock, want)
+                    else:
+                        selector.unregister(sock)
+                    interest = want
+                if tls and not paused and sock.pending():
+                    timeout = 0
+                if closing:
+                    timeout = 0.5 if timeout is None else min(timeout, 0.5)
+                events = selector.select(timeout)
+                for key, mask in events:
+                    if key.fileobj is self._signal_r:
+                        try:
+                            self._signal_r.recv(4096)
+                        except BlockingIOError:
+                            pass
+                        continue
+                    if mask & selectors.EVENT_READ:
+                        self._read(sock, reader, inbox)
+                    if mask & selectors.EVENT_WRITE and out:
+                        self._write(sock, out)
+                if tls and not paused and sock.pending():
+                    self._read(sock, reader, inbox)
+                if out and not events:
+                    self._write(sock, out)
+                if closing and not events and out:
+                    return  # the broker is not taking the DISCONNECT; closing the socket is as good
+        finally:
+            selector.close()
+
+    def _take_queue(self, out: bytearray) -> None:
+        self._signalled = False  # before taking, so that a packet queued meanwhile signals again
+        queue = self._queue
+        while queue:
+            out += queue.popleft()
+
+    def _keepalive(self, now: float, keepalive: float, paused: bool, out: bytearray) -> float:
+        """Queue a PINGREQ when the connection has been quiet; the seconds until the next check."""
+        if self._ping_sent is not None:
+            if paused:
+                self._ping_sent = now  # nothing is read while paused: the answer cannot arrive yet
+            elif now - self._ping_sent > keepalive:
+                raise _Lost(f"no PINGRESP within {keepalive:.0f} s")
+            return max(0.05, self._ping_sent + keepalive - now)
+        due = min(self._last_sent, self._last_received) + keepalive * 0.75
+        if now >= due:
+            out += _PINGREQ
+            self._ping_sent = now
+            return keepalive
+        return max(0.05, due - now)
+
+    def _read(self, sock, reader: PacketReader, inbox) -> None:
+        try:
+            data = sock.recv(READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError):
+            return
+        if not data:
+            raise _Lost("the broker closed the connection")
+        self._received(reader, data, inbox)
+
+    def _received(self, reader: PacketReader, data: bytes, inbox) -> None:
+        self._last_received = time.monotonic()
+        if reader.feed(data, inbox, time.time()) and not self._wake_pending and self._loop is not None:
+            self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._woken)
+            except RuntimeError:  # the loop is closed: the gateway is gone
+                self._wake_pending = False
+
+    def _write(self, sock, out: bytearray) -> None:
+        try:
+            sent = sock.send(out)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError, InterruptedError):
+            return
+        del out[:sent]
+        self._last_sent = time.monotonic()
+
+    def _control(self, first: int, body: memoryview) -> None:
+        """A packet other than PUBLISH, in the network thread."""
+        kind = first & 0xF0
+        if kind == 0x40:  # PUBACK of one of our publishes
+            with self._lock:
+                self._inflight.pop((body[0] << 8) | body[1], None)
+        elif kind == 0xD0:  # PINGRESP
+            self._ping_sent = None
+        elif kind == 0x90:  # SUBACK: 0x80 for a filter the broker refused
+            filters = self._subscribing.pop((body[0] << 8) | body[1], ())
+            for f, code in zip(filters, bytes(body[2:])):
+                if code == 0x80:
+                    log.error("MQTT broker %s:%d refused the subscription to %s (check the gateway user's ACL)",
+                              self.settings.host, self.settings.port, f)
+        elif kind in (0x50, 0x60, 0x70):
+            raise _Lost(f"the broker sent QoS 2 packet type {kind >> 4}; the gateway subscribes at QoS 1")
+        else:
+            raise _Lost(f"unexpected MQTT packet type {kind >> 4} from the broker")
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        if self._wake is not None:
+            self._wake()
+
+    # -- used from other threads -------------------------------------------------
+    def _signal(self) -> None:
+        if not self._signalled:
+            self._signalled = True
+            try:
+                self._signal_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass
+
+    def _send(self, packet: bytes) -> None:
+        self._queue.append(packet)
+        self._signal()
+
+    def _mid(self) -> int:
+        """A packet id not in flight (called with the lock held)."""
+        mid = self._next_mid
+        while mid in self._inflight or mid in self._subscribing:
+            mid = mid % 65535 + 1
+        self._next_mid = mid % 65535 + 1
+        return mid
+
+    def _subscribe(self, filters: tuple[str, ...]) -> None:
+        if not filters:
+            return
+        with self._lock:
+            mid = self._mid()
+            self._subscribing[mid] = filters
+        self._send(subscribe_packet(filters, mid))
+
+    def drain(self, limit: int) -> list[Inbound]:
+        inbox, batch = self.inbox, []
+        pop = inbox.popleft
+        paused = len(inbox) >= INBOX_LIMIT
+        for _ in range(min(limit, len(inbox))):
+            batch.append(pop())
+        if paused:
+            self._signal()  # the network thread reads again
+        return batch
+
+    def ack(self, messages: list[Inbound]) -> None:
+        """Acknowledge the QoS 1 messages of a batch: all their PUBACKs in one write."""
+        if not self.manual_ack:
+            return
+        pack = _PUBACK.pack
+        packet = b"".join([pack(0x40, 2, m.mid) for m in messages if m.qos == 1])
+        if packet:
+            self._send(packet)
+
+    def subscribe(self, filters: list[str]) -> None:
+        """Subscribe to more topic filters at run time; they are subscribed again after a reconnect."""
+        new = tuple(f for f in dict.fromkeys(filters) if f not in self.filters)
+        if not new:
+            return
+        self.filters = self.filters + new
+        if self.connected.is_set():
+            self._subscribe(new)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publish; a QoS 1 one is kept until the broker acknowledges it, and sent again
+        (with DUP) after a reconnect."""
+        if qos:
+            with self._lock:
+                mid = self._mid()
+                self._inflight[mid] = (topic, payload, retain)
+            self._send(publish_packet(topic, payload, 1, retain, mid))
+        else:
+            self._send(publish_packet(topic, payload, 0, retain, 0))
+
+
+def open_transport(mqtt: MqttSettings, filters: tuple[str, ...], *, client_id: str) -> NativeTransport | MqttTransport:
+    """The transport `mqtt.client` names; MQTT 5 (`mqtt.protocol` "5" or "auto") is paho's alone."""
+    if mqtt.client == "native" and mqtt.protocol == "3.1.1":
+        return NativeTransport(mqtt, filters, client_id=client_id)
+    return MqttTransport(mqtt, filters, client_id=client_id)

@@ -1,0 +1,310 @@
+"""The gateway's own MQTT 3.1.1 client (gateway/wire.py): framing, and the real Mosquitto.
+
+Framing is checked on byte streams cut at every point; the client against a real
+Mosquitto: reads cut into pieces, a packet larger than a read, a burst of queued
+messages, a broker restart with the session kept, keep-alive against a silent
+broker, redelivery of what a killed gateway had not acknowledged, wrong
+credentials, and outbound publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gateway.wire as wire
+from gateway.errors import ConnectError
+from gateway.messages import Inbound
+from gateway.transport import MqttTransport
+from gateway.wire import NativeTransport, PacketReader, open_transport, publish_packet
+from gridtwin.broker import MosquittoBroker
+from tests.gateway.conftest import Publisher, Recorder
+from twin.config import MqttSettings, Settings
+from twin.errors import ConfigError
+
+# -- framing ------------------------------------------------------------------
+
+STREAM = [  # (topic, payload, qos, retain, mid)
+    ("gridtwin/v1/readings/aq-1", b'{"values": {"pm25": 1}}', 1, False, 1),
+    ("gridtwin/v1/status/aq-1", b"online", 0, True, 0),
+    ("gridtwin/v1/readings/aq-2", b"x" * 300, 1, False, 65535),  # a two-byte remaining length
+    ("gridtwin/v1/readings/aq-3", b"", 1, False, 7),  # an empty payload
+    ("gridtwin/v1/readings/aq-4", b"y" * 20000, 1, True, 8),  # a three-byte remaining length
+]
+CONTROL = b"\xd0\x00" + b"\x40\x02\x00\x05" + b"\x90\x03\x00\x09\x01"  # PINGRESP, PUBACK 5, SUBACK 9
+
+
+def stream_bytes() -> bytes:
+    packets = [publish_packet(t, p, q, r, m) for t, p, q, r, m in STREAM]
+    return packets[0] + CONTROL + b"".join(packets[1:])
+
+
+def read_in_pieces(data: bytes, cuts: list[int]) -> tuple[list[Inbound], list[int]]:
+    controls: list[int] = []
+    reader = PacketReader(lambda first, body: controls.append(first))
+    out: collections.deque = collections.deque()
+    last = 0
+    for cut in sorted(set(cuts)) + [len(data)]:
+        reader.feed(data[last:cut], out, 1.0)
+        last = cut
+    assert not reader.buffer  # nothing left over once the stream is complete
+    return list(out), controls
+
+
+def test_many_packets_in_one_read_are_all_parsed():
+    messages, controls = read_in_pieces(stream_bytes(), [])
+    assert [(m.topic, m.payload, m.qos, m.retain, m.mid) for m in messages] == STREAM
+    assert controls == [0xD0, 0x40, 0x90]
+
+
+def test_a_packet_larger_than_a_read_is_assembled():
+    data = publish_packet("gridtwin/v1/readings/big", b"z" * 600_000, 1, False, 3)
+    messages, _ = read_in_pieces(data, list(range(0, len(data), 65536)))
+    assert [(m.topic, len(m.payload), m.mid) for m in messages] == [("gridtwin/v1/readings/big", 600_000, 3)]
+
+
+def test_every_single_cut_point_gives_the_same_messages():
+    data = stream_bytes()
+    for cut in range(1, len(data) - 1, 97 if len(data) > 5000 else 1):
+        messages, _ = read_in_pieces(data, [cut])
+        assert [(m.topic, m.payload, m.mid) for m in messages] == [(t, p, m) for t, p, _, _, m in STREAM], cut
+    head = stream_bytes()[:400]  # the first packets byte by byte, remaining lengths included
+    messages, _ = read_in_pieces(head + stream_bytes()[400:], list(range(1, 400)))
+    assert len(messages) == len(STREAM)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(stream_bytes()) - 1), max_size=12))
+def test_any_cuts_give_the_same_messages(cuts):
+    messages, controls = read_in_pieces(stream_bytes(), cuts)
+    assert [(m.topic, m.payload, m.qos, m.retain, m.mid) for m in messages] == STREAM
+    assert controls == [0xD0, 0x40, 0x90]
+
+
+def test_a_topic_that_is_not_utf8_is_kept_for_its_dead_letter():
+    body = b"\x00\x05ab\xffcd" + b"\x00\x01" + b"{}"
+    messages, _ = read_in_pieces(b"\x32" + bytes([len(body)]) + body, [])
+    assert messages[0].topic == "ab\ufffdcd" and messages[0].payload == b"{}"
+
+
+def test_a_remaining_length_over_four_bytes_is_a_protocol_error():
+    reader = PacketReader(lambda *a: None)
+    with pytest.raises(ConnectionError, match="longer than 4 bytes"):
+        reader.feed(b"\x30\xff\xff\xff\xff\x01", collections.deque(), 1.0)
+
+
+# -- settings ----------------------------------------------------------------
+
+def test_client_setting_chooses_the_transport():
+    assert isinstance(open_transport(MqttSettings(client="native"), ("a/#",), client_id="x"), NativeTransport)
+    assert isinstance(open_transport(MqttSettings(client="paho"), ("a/#",), client_id="x"), MqttTransport)
+    # MQTT 5 is paho's alone, whatever the client setting says.
+    assert isinstance(open_transport(MqttSettings(client="native", protocol="5"), ("a/#",), client_id="x"),
+                      MqttTransport)
+    with pytest.raises(ConfigError, match="mqtt.client must be 'native' or 'paho'"):
+        MqttSettings(client="hbmqtt")
+
+
+# -- against Mosquitto -------------------------------------------------------
+
+class Receiver:
+    """A NativeTransport on a broker, started from an event loop; collects what it receives."""
+
+    def __init__(self, broker, filters=("w/#",), client_id: str | None = None, **mqtt):
+        self.settings = MqttSettings(host=broker.host, port=broker.port, client="native", **mqtt)
+        self.client_id = client_id or f"wire-{uuid.uuid4().hex[:8]}"
+        self.transport = NativeTransport(self.settings, tuple(filters), client_id=self.client_id)
+        self.received: list[Inbound] = []
+
+    async def __aenter__(self) -> "Receiver":
+        await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), lambda: None)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await asyncio.to_thread(self.transport.stop)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Inbound]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            self.received += self.transport.drain(10_000)
+            await asyncio.sleep(0.01)
+        assert len(self.received) >= count, f"received {len(self.received)} of {count} messages"
+        return self.received
+
+    async def settle(self) -> None:
+        """Until the broker has taken every packet written so far: a QoS 1 publish of ours is
+        acknowledged only after what preceded it on the connection."""
+        self.transport.publish("w-flush/x", b"", qos=1)
+        deadline = time.monotonic() + 10
+        while self.transport.unacknowledged and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not self.transport.unacknowledged
+
+
+async def until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+async def test_reads_cut_into_pieces_and_a_packet_larger_than_a_read(mosquitto, monkeypatch):
+    monkeypatch.setattr(wire, "READ_SIZE", 7)  # every packet, even its header, arrives in pieces
+    async with Receiver(mosquitto) as r:
+        pub = Publisher(mosquitto)
+        payloads = [f"{i}:".encode() + b"p" * (i * 37) for i in range(40)]
+        for i, p in enumerate(payloads):
+            pub.send(f"w/small/{i}", p)
+        await r.wait_for(len(payloads))
+        monkeypatch.setattr(wire, "READ_SIZE", 256 * 1024)
+        big = os.urandom(1_500_000)  # six reads of 256 KiB
+        pub.send("w/big", big)
+        pub.close()
+        received = await r.wait_for(len(payloads) + 1)
+    assert [m.payload for m in received[:-1]] == payloads
+    assert [m.topic for m in received[:-1]] == [f"w/small/{i}" for i in range(40)]
+    assert received[-1].topic == "w/big" and received[-1].payload == big and received[-1].qos == 1
+
+
+async def test_a_burst_of_queued_messages_arrives_whole_and_acked_once(mosquitto):
+    client_id = f"wire-{uuid.uuid4().hex[:8]}"
+    async with Receiver(mosquitto, client_id=client_id):
+        pass  # the session and its subscription now exist
+    pub = Publisher(mosquitto)
+    for i in range(2000):
+        pub.client.publish(f"w/burst/{i % 50}", f"{i}".encode(), qos=1)
+    pub.send("w/burst/last", b"2000")
+    pub.close()
+    async with Receiver(mosquitto, client_id=client_id) as r:
+        received = await r.wait_for(2001)
+        assert sorted(int(m.payload) for m in received) == list(range(2001))
+        r.transport.ack(received)
+        await r.settle()
+    async with Receiver(mosquitto, client_id=client_id) as r:  # nothing is sent again: all were acked
+        pub = Publisher(mosquitto)
+        pub.send("w/burst/sentinel", b"sentinel")
+        pub.close()
+        received = await r.wait_for(1)
+        assert [m.payload for m in received] == [b"sentinel"]
+
+
+async def test_broker_restart_keeps_the_session_and_redelivers_what_was_not_acked(fresh_mosquitto):
+    broker = fresh_mosquitto
+    async with Receiver(broker) as r:
+        pub = Publisher(broker)
+        for i in range(5):
+            pub.send(f"w/r/{i}", f"{i}".encode())
+        pub.close()
+        first = await r.wait_for(5)
+        r.transport.ack(first[:2])  # 0 and 1 acknowledged; 2, 3, 4 still open
+        await r.settle()
+        broker.restart()
+        await until(lambda: r.transport.reconnects == 1 and r.transport.connected.is_set(), what="reconnect")
+        pub = Publisher(broker)
+        pub.send("w/r/after", b"after")  # the subscription survived in the session
+        pub.close()
+        again = (await r.wait_for(9))[5:]
+        assert [m.payload for m in again] == [b"2", b"3", b"4", b"after"]
+        r.transport.ack(again)
+        # Outbound QoS 1 publishes work on the new connection too.
+        rec = Recorder(broker, "w-out/#")
+        r.transport.publish("w-out/state", b"retained", qos=1, retain=True)
+        await until(lambda: rec.messages, what="outbound publish")
+        assert rec.messages == [("w-out/state", b"retained", False)]
+        rec.close()
+        await r.settle()
+
+
+async def test_keepalive_holds_an_idle_connection_and_finds_a_silent_broker(fresh_mosquitto):
+    broker = fresh_mosquitto
+    async with Receiver(broker, keepalive=2) as r:
+        await asyncio.sleep(4.5)  # Mosquitto drops a client silent for 1.5 keep-alives
+        assert r.transport.reconnects == 0 and r.transport.connected.is_set()
+        broker.proc.send_signal(signal.SIGSTOP)  # the broker hangs: no PINGRESP, no FIN
+        try:
+            await until(lambda: not r.transport.connected.is_set(), timeout=10, what="a hung broker noticed")
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        await until(lambda: r.transport.connected.is_set(), timeout=15, what="reconnect after the broker resumed")
+        pub = Publisher(broker)
+        pub.send("w/alive", b"1")
+        pub.close()
+        assert [m.payload for m in await r.wait_for(1)] == [b"1"]
+
+
+KILLED = """
+import asyncio, os, signal, sys, time
+from gateway.wire import NativeTransport
+from twin.config import MqttSettings
+
+async def main():
+    t = NativeTransport(MqttSettings(host=sys.argv[1], port=int(sys.argv[2])), ("w/#",), client_id=sys.argv[3])
+    await asyncio.to_thread(t.start, asyncio.get_running_loop(), lambda: None)
+    print("ready", flush=True)
+    got = []
+    while len(got) < 6:
+        got += t.drain(100)
+        await asyncio.sleep(0.01)
+    t.ack(got[:3])
+    t.publish("w-flush/x", b"", qos=1)  # acknowledged only after the three PUBACKs were read
+    while t.unacknowledged:
+        await asyncio.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_what_a_killed_gateway_had_not_acked_is_delivered_again(mosquitto):
+    client_id = f"wire-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, mosquitto.host, str(mosquitto.port), client_id],
+                            stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    pub = Publisher(mosquitto)
+    for i in range(6):
+        pub.send(f"w/k/{i}", f"{i}".encode())
+    pub.close()
+    assert await asyncio.to_thread(proc.wait, 20) == -signal.SIGKILL
+    async with Receiver(mosquitto, client_id=client_id) as r:
+        pub = Publisher(mosquitto)
+        pub.send("w/k/sentinel", b"sentinel")
+        pub.close()
+        received = await r.wait_for(4)
+        assert [m.payload for m in received] == [b"3", b"4", b"5", b"sentinel"]
+        r.transport.ack(received)
+        await r.settle()
+
+
+async def test_wrong_credentials_give_a_clear_error(tmp_path):
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "gateway", "right"], check=True)
+    passwords.chmod(0o644)
+    with MosquittoBroker(password_file=passwords, workdir=tmp_path / "mosquitto") as broker:
+        with pytest.raises(ConnectError, match=r"refused the connection of .*: (bad user name or password|not authorized)"):
+            async with Receiver(broker, username="gateway", password="wrong"):
+                pass
+        async with Receiver(broker, username="gateway", password="right") as r:
+            assert r.transport.connected.is_set()
+
+
+async def test_an_unreachable_broker_is_a_clear_error():
+    from gridtwin.broker import free_port
+
+    with pytest.raises(ConnectError, match=r"cannot reach MQTT broker 127.0.0.1:\d+"):
+        settings = MqttSettings(port=free_port("127.0.0.1"), client="native")
+        NativeTransport(settings, ("w/#",), client_id="nobody").start(asyncio.get_running_loop(), lambda: None)
+
+
+def test_gateway_default_client_is_native():
+    assert Settings().mqtt.client == "native"
