@@ -67,6 +67,21 @@ class MqttSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     url: str = "sqlite:///gridtwin.db"
+    # Retention (docs/operations.md#retention): raw readings older than `readings_days` are rolled
+    # up into hourly figures per cell and metric, which are kept `hourly_days`; 0 keeps them all.
+    # The gateway applies it every `prune_interval_s`; `gridtwin db prune` applies it at once.
+    readings_days: float = 0.0
+    hourly_days: float = 0.0
+    prune_interval_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.readings_days < 0 or self.hourly_days < 0:
+            raise ConfigError("store.readings_days and store.hourly_days must be 0 (keep everything) or more")
+        if self.readings_days and self.hourly_days and self.hourly_days < self.readings_days:
+            raise ConfigError(f"store.hourly_days ({self.hourly_days:g}) must be at least store.readings_days "
+                              f"({self.readings_days:g}): hourly figures outlive the readings they sum up")
+        if not self.prune_interval_s > 0:
+            raise ConfigError("store.prune_interval_s must be positive")
 
 
 @dataclass(frozen=True)

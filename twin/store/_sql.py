@@ -64,15 +64,24 @@ def aggregate(
     d: Dialect, bucket_sql: str, bucket_params: list, cell_code: str, metric: str, start: float, end: float
 ) -> tuple[str, list]:
     """Per-bucket figures; `bucket_sql` (with `bucket_params`) is the backend's expression of the
-    bucket start in epoch seconds."""
+    bucket start in epoch seconds, of a `ts` column.
+
+    Readings that retention removed are counted from their hourly figures (`readings_hourly`),
+    each hour in the bucket its start falls in (and only when its start is within start..end):
+    buckets of whole hours come out as if the raw readings were there; finer buckets show one
+    bucket per hour where only hourly figures remain."""
     clause, params = where(
         d, [("cell_code = {}", cell_code), ("metric = {}", metric), ("ts >= {}", d.time_in(start)), ("ts < {}", d.time_in(end))]
     )
     sql = (
-        f"SELECT {bucket_sql} AS bucket, count(*), avg(value), min(value), max(value)"
-        f" FROM readings{clause} GROUP BY bucket ORDER BY bucket"
+        f"SELECT bucket, sum(n), sum(total) / sum(n), min(low), max(high) FROM ("
+        f"SELECT {bucket_sql} AS bucket, count(*) AS n, sum(value) AS total, min(value) AS low, max(value) AS high"
+        f" FROM readings{clause} GROUP BY bucket"
+        f" UNION ALL SELECT {bucket_sql} AS bucket, sum(count), sum(sum), min(min), max(max)"
+        f" FROM readings_hourly{clause} GROUP BY bucket"
+        f") AS parts GROUP BY bucket ORDER BY bucket"
     )
-    return sql, [*bucket_params, *params]
+    return sql, [*bucket_params, *params, *bucket_params, *params]
 
 
 def camera_events(d: Dialect, *, cell_code, start, limit) -> tuple[str, list]:

@@ -339,12 +339,28 @@ FIELD = (
     "CREATE INDEX reporter_ledger_district ON reporter_ledger (district, reporter_id)",
 )
 
+# Hourly figures per cell and metric of readings that retention removed (twin/store/retention.py):
+# history queries add them to the raw readings still kept. `ts` is the hour's start.
+READINGS_HOURLY = (
+    """CREATE TABLE readings_hourly (
+        cell_code text NOT NULL,
+        metric text NOT NULL,
+        ts timestamptz NOT NULL,
+        count bigint NOT NULL,
+        sum double precision NOT NULL,
+        min double precision NOT NULL,
+        max double precision NOT NULL,
+        PRIMARY KEY (cell_code, metric, ts)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_core", CORE),
     Migration("0002_readings", readings_statements),
     Migration("0003_cases", CASES),
     Migration("0004_anomaly_category", ANOMALY_CATEGORY),
     Migration("0005_field", FIELD),
+    Migration("0006_readings_hourly", READINGS_HOURLY),
 )
 
 

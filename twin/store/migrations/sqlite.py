@@ -270,9 +270,25 @@ FIELD = (
     "CREATE INDEX reporter_ledger_district ON reporter_ledger (district, reporter_id)",
 )
 
+# Hourly figures per cell and metric of readings that retention removed (twin/store/retention.py):
+# history queries add them to the raw readings still kept. `ts` is the hour's start.
+READINGS_HOURLY = (
+    """CREATE TABLE readings_hourly (
+        cell_code TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        sum REAL NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        PRIMARY KEY (cell_code, metric, ts)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", INITIAL),
     Migration("0002_cases", CASES),
     Migration("0003_anomaly_category", ANOMALY_CATEGORY),
     Migration("0004_field", FIELD),
+    Migration("0005_readings_hourly", READINGS_HOURLY),
 )
