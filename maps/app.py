@@ -35,6 +35,7 @@ from maps.hub import Hub, sse_event
 from maps.live import CellBoard, LiveFeed, level_counts
 from maps.metrics import RequestCounter, render_metrics
 from maps.openapi import openapi_document
+from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
 from maps.render import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, render_page
 from twin.cloudevents import rfc3339
@@ -200,6 +201,7 @@ def create_app(
     )
     app.state.ctx = ctx
     cases_api.install(app, settings, store, grid)  # login, roles and the case loop
+    app.add_middleware(RefuseControlCharacters)
     app.add_middleware(SecurityHeaders, settings=settings)  # outermost: refusals get the headers too
     return app
 

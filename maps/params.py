@@ -7,6 +7,9 @@ import math
 import re
 from datetime import datetime
 from typing import Mapping
+from urllib.parse import parse_qsl
+
+from starlette.responses import JSONResponse
 
 from maps.errors import BadRequest
 
@@ -101,3 +104,34 @@ def check_known(query: Mapping[str, str], known: tuple[str, ...]) -> None:
             f"unknown query parameter(s) {', '.join(unknown)}; this endpoint takes {', '.join(known) or 'none'}",
             {"unknown": unknown, "known": list(known)},
         )
+
+
+class RefuseControlCharacters:
+    """Pure ASGI: a request whose path or query parameters hold a NUL or another control character is
+    answered 400 before any handler runs. No code, id, name or filter has one, and PostgreSQL cannot
+    even compare text holding a NUL, so it would otherwise end as a store error."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            problem = _control_character(scope)
+            if problem is not None:
+                error = BadRequest(problem, {"parameter": None})
+                await JSONResponse(error.body(), status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character(scope) -> str | None:
+    if _CONTROL.search(scope["path"]):
+        return "the path holds a control character (such as NUL); no code or id has one"
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            return f"{name[:40]!r}: the value holds a control character (such as NUL); no filter or name has one"
+    return None
