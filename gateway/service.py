@@ -27,6 +27,7 @@ from gateway.casedesk import CaseDesk
 from gateway.field import FieldDesk
 from gateway.messages import Inbound
 from gateway.pipeline import Outcome, Pipeline
+from gateway.retention import run_retention
 from gateway.spool import Spool, SpooledWriter
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
@@ -120,6 +121,7 @@ class Gateway:
             asyncio.create_task(self._tick(), name="gateway-tick"),
             asyncio.create_task(self.cases.run(), name="gateway-cases"),
             asyncio.create_task(self.field.run(), name="gateway-field"),
+            asyncio.create_task(run_retention(self.store, self.settings.store), name="gateway-retention"),
         ]
         try:
             # The consumer returns once stopped and drained; the others never return, so
