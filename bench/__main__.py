@@ -1,11 +1,12 @@
-"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall)."""
+"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall,
+lookup)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency", "dispatch", "wall")
+BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup")
 
 
 def main(argv: list[str]) -> int:

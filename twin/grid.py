@@ -2,10 +2,12 @@
 
 `Grid.locate` maps many points to cells at once: a regular lattice of
 axis-aligned rectangles (every generated square grid, and imported grids that
-happen to be one) is answered by two binary searches per point; any other grid,
-and the rare point lying exactly on a lattice line, goes through a shapely
-STRtree. A point on an edge shared by several cells belongs to the one with the
-lowest code, on either path.
+happen to be one) is answered by two binary searches per point; any other grid
+by a raster of its box (`twin._cellraster`): a bucket away from cell boundaries
+holds its cell, a point near a boundary is tested against the few cells there.
+The rare point lying exactly on a lattice line goes through a shapely STRtree.
+A point on an edge shared by several cells belongs to the one with the lowest
+code, on every path.
 
 Generation, the demo grid and file import/export live in `twin.gridgen` and
 `twin.gridio`; their public functions are importable from here as well.
@@ -22,6 +24,8 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
+
+from twin._cellraster import CellRaster
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,7 @@ class Grid:
     @cached_property
     def _lattice(self) -> "_Lattice | None":
         lattice = _Lattice.detect(self.geometries) if self.cells else None
-        log.debug("grid of %d cells: %s lookup", len(self.cells), "lattice" if lattice else "STRtree")
+        log.debug("grid of %d cells: %s lookup", len(self.cells), "lattice" if lattice else "raster")
         return lattice
 
     @cached_property
@@ -196,11 +200,15 @@ class Grid:
             return np.full(len(x), -1, dtype=np.intp)
         lattice = self._lattice
         if lattice is None:
-            return self._tree_index(x, y)
+            return self._raster.locate(x, y)
         index, on_line = lattice.index(x, y)
         if on_line.any():
             index[on_line] = self._tree_index(x[on_line], y[on_line])
         return index
+
+    @cached_property
+    def _raster(self) -> CellRaster:
+        return CellRaster.build(self.geometries, self.tree)  # the tree prepares the geometries
 
     def _tree_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         n = len(self.cells)
