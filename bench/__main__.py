@@ -1,4 +1,4 @@
-"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall,
+"""`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall, backup,
 lookup)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup")
+BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "backup")
 
 
 def main(argv: list[str]) -> int:
