@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.common import emit, median
-from bench.store_write import make_readings
+from bench.store import make_readings
 
 BATCH = 20_000
 
