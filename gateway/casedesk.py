@@ -37,6 +37,7 @@ from gateway.topics import Topics
 from twin.anomalies import Anomaly
 from twin.casebook import CaseBook
 from twin.cloudevents import case_update_event
+from twin.store import redact
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class CaseDesk:
                 await asyncio.to_thread(self.intake, missed)  # and those that arrived while starting
                 return
             except Exception:
-                log.exception("reading the case relay position from %s failed; retrying", self.store.url)
+                log.exception("reading the case relay position from %s failed; retrying", redact(self.store.url))
                 await asyncio.sleep(RETRY_S)
 
     def _initial_cursor(self) -> int:
@@ -151,7 +152,7 @@ class CaseDesk:
                 while await self.relay_once() == RELAY_BATCH:
                     pass
             except Exception:
-                log.exception("publishing case updates from %s failed; retrying", self.store.url)
+                log.exception("publishing case updates from %s failed; retrying", redact(self.store.url))
                 await asyncio.sleep(RETRY_S)
 
     async def relay_once(self) -> int:
@@ -181,7 +182,7 @@ class CaseDesk:
                     self._relay_wake.set()
                 deadline = await asyncio.to_thread(self.book.next_escalation)
             except Exception:
-                log.exception("checking case deadlines in %s failed; retrying", self.store.url)
+                log.exception("checking case deadlines in %s failed; retrying", redact(self.store.url))
                 await asyncio.sleep(RETRY_S)
                 continue
             await self.clock.sleep_until(deadline, self._schedule_wake)

@@ -42,6 +42,7 @@ from twin.cloudevents import rfc3339
 from twin.config import Settings
 from twin.grid import Grid
 from twin.registry import configured_grid, open_twin
+from twin.store import redact
 from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def create_app(
         try:
             await feed.poll_once()  # the baseline: what the store knows when we start
         except Exception as exc:  # the feed's own loop keeps retrying
-            log.warning("reading cell states from %s failed: %s", store.url, exc)
+            log.warning("reading cell states from %s failed: %s", redact(store.url), exc)
         task = asyncio.create_task(feed.run(), name="maps-live-feed")
         task.add_done_callback(_report_crash)
         try:

@@ -27,6 +27,7 @@ from twin.cells import CellState
 from twin.config import MqttSettings
 from twin.grid import Grid
 from twin.metrics import Level
+from twin.store import redact
 from twin.store.base import TwinStore
 from twin.tls import client_context
 
@@ -251,7 +252,7 @@ class LiveFeed:
                 try:
                     await self.poll_once()
                 except Exception as exc:  # a store hiccup must not end the feed
-                    log.warning("polling the store %s failed: %s", self.store.url, exc)
+                    log.warning("polling the store %s failed: %s", redact(self.store.url), exc)
             await asyncio.sleep(self.poll_interval)
 
     async def poll_once(self) -> None:

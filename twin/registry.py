@@ -63,7 +63,7 @@ def open_twin(settings, store_url: str | None = None):
     A store that holds no grid yet gets the configured one (see
     `configured_grid`) written into it first. The caller closes the store.
     """
-    from twin.store import open_store
+    from twin.store import open_store, redact
 
     url = store_url or settings.store.url
     store = open_store(url)
@@ -73,7 +73,8 @@ def open_twin(settings, store_url: str | None = None):
         if grid is None:
             grid = configured_grid(settings)
             store.put_grid(grid)
-            log.info("store %s had no grid; stored the configured grid (%s, %d cells)", url, settings.grid.source, len(grid))
+            log.info("store %s had no grid; stored the configured grid (%s, %d cells)", redact(url),
+                     settings.grid.source, len(grid))
     except BaseException:
         store.close()
         raise

@@ -7,6 +7,7 @@ import signal
 
 from gridtwin.cli import add_config_argument
 from twin.config import load_settings
+from twin.store import redact
 
 
 def register(sub) -> None:
@@ -25,7 +26,7 @@ async def serve_gateway(settings, store, grid, console) -> dict:
         loop.add_signal_handler(sig, stop.set)
     async with Gateway(settings, store, grid) as gw:
         console.print(f"gateway {settings.gateway.instance} connected to {settings.mqtt.host}:{settings.mqtt.port} "
-                      f"(MQTT {gw.summary()['mqtt_protocol']}), storing to {store.url}")
+                      f"(MQTT {gw.summary()['mqtt_protocol']}), storing to {redact(store.url)}")
         await gw.run(stop)
         return gw.summary()
 

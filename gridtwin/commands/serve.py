@@ -5,6 +5,7 @@ from __future__ import annotations
 from gridtwin.broker import free_port
 from gridtwin.cli import add_config_argument
 from twin.config import load_settings
+from twin.store import redact
 
 
 def register(sub) -> None:
@@ -27,7 +28,7 @@ def run(args, console) -> int:
     app = create_app(settings)
     ctx = app.state.ctx
     console.print(
-        f"GridTwin map at http://{host}:{port}/ ({len(ctx.grid)} cells from {settings.store.url}, "
+        f"GridTwin map at http://{host}:{port}/ ({len(ctx.grid)} cells from {redact(settings.store.url)}, "
         f"live from mqtt://{settings.mqtt.host}:{settings.mqtt.port}/{settings.mqtt.prefix}); Ctrl-C stops"
     )
     WebServer(app, host, port).run()

@@ -14,6 +14,7 @@ import time
 
 from gridtwin.cli import add_config_argument
 from twin.config import load_settings
+from twin.store import redact
 
 
 def register(sub) -> None:
@@ -59,7 +60,7 @@ def run(args, console) -> int:
                 report = register_devices(store, grid, devices)
                 summary["registered"] = len(report.accepted)
                 summary["refused"] = len(report.refused)
-                console.print(f"registered {len(report.accepted)} devices in {store.url}"
+                console.print(f"registered {len(report.accepted)} devices in {redact(store.url)}"
                               + (f"; {len(report.refused)} refused (see the log)" if report.refused else ""))
     finally:
         store.close()

@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 from twin.errors import StoreError
+from twin.store._codec import redact
 from twin.store.base import TwinStore
 
-__all__ = ["TwinStore", "open_store"]
+__all__ = ["TwinStore", "open_store", "redact"]
 
 
 def open_store(url: str) -> TwinStore:
@@ -23,4 +24,4 @@ def open_store(url: str) -> TwinStore:
         from twin.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise StoreError(f"store URL {url!r} is not supported: use sqlite:///path or postgresql://...")
+    raise StoreError(f"store URL {redact(url)!r} is not supported: use sqlite:///path or postgresql://...")
