@@ -1,12 +1,12 @@
 """`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall, backup,
-lookup)."""
+lookup, store)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "backup")
+BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "store", "backup")
 
 
 def main(argv: list[str]) -> int:

@@ -5,9 +5,10 @@ time; every K-th device alternates over the PM2.5 critical threshold, so each
 of its readings opens or clears an anomaly. A subscriber records when each
 anomaly event arrives; latency = arrival - the reading's stamp (one clock, one
 machine). The baseline is the broker hop alone: the same publisher's readings
-received by a bare subscriber, same stamps, same run.
+received by a bare subscriber, same stamps, same run. Each rate runs on a fresh
+store with a fresh gateway; the publisher reports the rate it achieved.
 
-    python -m bench latency [--rates 1000] [--seconds 10] [--json]
+    python -m bench latency [--rates 1000,5000,10000] [--seconds 10] [--json]
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ async def measure(rates: list[float], seconds: float) -> dict:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench latency", description=__doc__.split("\n\n")[0])
-    p.add_argument("--rates", default="1000", help="comma-separated readings per second (default 1000)")
+    p.add_argument("--rates", default="1000,5000,10000", help="comma-separated readings per second (default %(default)s)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
