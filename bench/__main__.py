@@ -1,12 +1,12 @@
 """`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall, backup,
-lookup, store)."""
+lookup, store, faults)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "store", "backup")
+BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "store", "backup", "faults")
 
 
 def main(argv: list[str]) -> int:

@@ -15,10 +15,11 @@ from twin.grid import demo_grid
 from twin.store import open_store
 
 
-def bench_twin(directory: Path, devices: int):
-    """A SQLite store holding the demo grid and `devices` fixed sensors named bench-00000..."""
+def bench_twin(directory: Path | None, devices: int, url: str | None = None):
+    """A store (SQLite in `directory`, or at `url`) holding the demo grid and `devices` fixed sensors
+    named bench-00000..."""
     grid = demo_grid()
-    store = open_store(f"sqlite:///{directory}/bench.db")
+    store = open_store(url or f"sqlite:///{directory}/bench.db")
     store.migrate()
     store.put_grid(grid)
     cells = grid.cells

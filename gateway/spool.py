@@ -198,8 +198,10 @@ class SpooledWriter:
         self._pending = asyncio.Event()  # something to replay
         self._room = asyncio.Event()  # the replay removed a batch
         self._full_since: float | None = None
+        self._replayed_at_down = 0
         if len(spool):
             self._note_down("a spool from an earlier run")
+            self._pending.set()
 
     # -- the persisting side ---------------------------------------------------------
     async def put(self, item: Any) -> str:
@@ -211,6 +213,11 @@ class SpooledWriter:
             except StoreUnavailable as exc:
                 self._note_down(str(exc))
         while True:
+            # Once full, wait until the replay has emptied half of it: acknowledgements resume in
+            # one go rather than flapping on and off with every batch replayed.
+            if self._full_since is not None and self.spool.bytes > self.spool.max_bytes / 2:
+                await self._wait_for_room()
+                continue
             try:
                 await asyncio.to_thread(self.spool.append, item)
                 break
@@ -220,9 +227,7 @@ class SpooledWriter:
                     self.full_events += 1
                     log.error("%s; no longer acknowledging or taking messages: the broker holds them until the "
                               "store is back and the spool has room", exc)
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), 1.0)
+                await self._wait_for_room()
         if self._full_since is not None:
             waited = time.monotonic() - self._full_since
             self.held_s += waited
@@ -231,13 +236,18 @@ class SpooledWriter:
         self._pending.set()
         return "spooled"
 
+    async def _wait_for_room(self) -> None:
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), 1.0)
+
     def _note_down(self, why: str) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
             self.outages += 1
-            log.warning("store unavailable (%s): spooling batches to %s (limit %.0f MB) and replaying them when "
+            self._replayed_at_down = self.spool.replayed
+            log.warning("store unavailable (%s): spooling batches to %s (limit %.1f MB) and replaying them when "
                         "it is back", why, self.spool.directory, self.spool.max_bytes / 1e6)
-        self._pending.set()
 
     # -- the replay task --------------------------------------------------------------
     async def run(self) -> None:
@@ -249,9 +259,10 @@ class SpooledWriter:
             head = await asyncio.to_thread(self.spool.head)
             if head is None:
                 self._pending.clear()
-                if self.down_since is not None:
-                    log.warning("store back: spool %s replayed after %.1f s (%d batches so far)",
-                                self.spool.directory, time.monotonic() - self.down_since, self.spool.replayed)
+                if self.down_since is not None and self.spool.replayed > self._replayed_at_down:
+                    log.warning("store back: spool %s replayed, %d batches, %.1f s after the store became "
+                                "unavailable", self.spool.directory, self.spool.replayed - self._replayed_at_down,
+                                time.monotonic() - self.down_since)
                     self.down_since = None
                 continue
             seq, item = head
