@@ -1,0 +1,53 @@
+"""An open map page outlives its web app: `gridtwin serve` killed and started again on its port,
+the page (headless Chromium) reconnects its live stream by itself and shows a change made after
+the restart, without reloading."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from playwright.async_api import async_playwright
+
+from bench.processes import WebProcess
+from gridtwin.broker import free_port
+from maps.render import LEVEL_STYLE
+from tests.maps.common import B, publish, state_message
+from twin.metrics import Level
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+
+
+async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what_changed(mosquitto, settings, store,
+                                                                                         tmp_path):
+    prefix = f"restart{uuid.uuid4().hex[:6]}/v1"
+    settings = settings.replace(mqtt={"host": mosquitto.host, "port": mosquitto.port, "prefix": prefix})
+    config = tmp_path / "gridtwin.toml"
+    config.write_text(f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\nprefix = "{prefix}"\n'
+                      f'[store]\nurl = "{settings.store.url}"\n')
+    web = WebProcess(config, tmp_path, free_port())
+    await web.start()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(bypass_csp=True, viewport={"width": 1000, "height": 700})
+            await page.goto(web.url + "/")
+            await page.wait_for_function("window.gridtwin && gridtwin.status === 'live'", timeout=20_000)
+            await page.evaluate("window.notReloaded = true")
+
+            web.kill()  # a crash: no goodbye to the open stream
+            await web.proc.wait()
+            await page.wait_for_function("gridtwin.status !== 'live'", timeout=20_000)
+            await asyncio.sleep(1.0)  # the page tries while nothing listens
+            await web.start()
+            await page.wait_for_function("gridtwin.status === 'live'", timeout=30_000)
+
+            await asyncio.to_thread(publish, mosquitto, *state_message(settings, B, Level.CRITICAL, {"pm25": 300.0},
+                                                                         1_800_000_000.0))
+            critical = LEVEL_STYLE["critical"]["color"]
+            await page.wait_for_function(f"gridtwin.cells['{B}'].options.fillColor === '{critical}'", timeout=15_000)
+            assert await page.evaluate("window.notReloaded") is True
+            assert await page.locator('#gt-legend li[data-level="critical"] .gt-count').text_content() == "1"
+        finally:
+            await browser.close()
+            await web.stop()
