@@ -70,6 +70,9 @@ _PRINCIPAL = {
         "permissions": {"type": "array", "items": {"type": "string"},
                         "description": "case.accept and case.handle apply to cases assigned to the user"},
         "expires_at": {"type": "string", "format": "date-time", "description": "login only: when the session ends"},
+        "csrf_token": {"type": ["string", "null"],
+                       "description": "the session's CSRF token, to send as X-CSRF-Token on every write with the "
+                                      "session cookie (also in the gridtwin_csrf cookie); null without a session"},
     },
 }
 
@@ -180,11 +183,16 @@ RESPONSES = {
     "IllegalTransition": _json(_ref("IllegalTransition"), "The action is not allowed in the case's status; "
                                "`detail.allowed` lists what is."),
     "UnsupportedMedia": _json(_ref("Error"), "A write with a session cookie must send JSON."),
+    "TooManyRequests": {**_json(_ref("Error"), "Too many failed logins for the account or the address; "
+                                "`detail` has retry_after (s) and scope (account or address)"),
+                        "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                    "description": "seconds until a login may be tried"}}},
 }
 
 SECURITY_SCHEMES = {
     "session": {"type": "apiKey", "in": "cookie", "name": "gridtwin_session",
-                "description": "set by POST /api/login (signed, HttpOnly, SameSite=Lax)"},
+                "description": "set by POST /api/login (signed, HttpOnly, SameSite=Lax); every write with it "
+                               "also sends the session's CSRF token in X-CSRF-Token (403 without it)"},
     "bearer": {"type": "http", "scheme": "bearer", "description": "a token from `gridtwin users token NAME`"},
 }
 
@@ -200,7 +208,8 @@ def paths() -> dict:
             "operationId": "login",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Login")}}},
             "responses": {"200": _json(_ref("Principal"), "Logged in; Set-Cookie carries the session"),
-                          "401": _error("Unauthorized"), "422": _error("Unprocessable")},
+                          "401": _error("Unauthorized"), "422": _error("Unprocessable"),
+                          "429": _error("TooManyRequests")},
             "security": [{}],
         }},
         "/api/logout": {"post": {
