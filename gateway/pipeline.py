@@ -15,8 +15,7 @@ import numpy as np
 
 from gateway.adapters import IGNORE, build_adapters
 from gateway.deadletters import Reason
-from gateway.detectors import DetectionEngine
-from gateway.livestate import LiveState
+from gateway.judge import Judge, Recorder, replay
 from gateway.messages import Decoded, Inbound, Rejection
 from gateway.topics import Topics
 from twin.anomalies import Anomaly
@@ -53,7 +52,8 @@ class PipelineStats:
     anomalies_opened: int = 0
     anomalies_cleared: int = 0
     seq_gaps: int = 0
-    resolved: int = 0  # messages through resolve(): detection has seen them
+    resolved: int = 0  # messages through resolve(): detection has seen them (or they were recorded for it)
+    judged: int = 0  # messages of a group (any member's) judged here from their records
     dead_letters: Counter = field(default_factory=Counter)
 
 
@@ -61,7 +61,8 @@ class Pipeline:
     """Stateful batch processor: detectors, live state, device registry cache and seq tracking."""
 
     def __init__(self, settings: Settings, grid, devices: dict[str, Device] | None = None,
-                 initial_states: dict[str, CellState] | None = None):
+                 initial_states: dict[str, CellState] | None = None, *, judges: bool = True,
+                 records: bool = False):
         self.settings = settings
         self.limits = settings.gateway
         self.catalog = settings.metrics
@@ -78,12 +79,14 @@ class Pipeline:
         self.devices: dict[str, Device] = dict(devices or {})
         self._sources: dict[str, object] = {}  # unregistered device id -> the third-party adapter that reported it
         self._placed: list[tuple[str, str]] = []
-        self.detection = DetectionEngine(settings.detection, self.catalog, grid)
-        self.live = LiveState(self.limits.state_publish_interval, initial_states)
+        # In a group of gateways every member records what it would judge, and member 0 judges the
+        # records of all (gateway/judge.py, gateway/cluster.py); a gateway on its own judges at once.
+        self.judging: Judge | None = Judge(settings, grid, initial_states) if judges else None
+        self.judge: Judge | Recorder = Recorder() if records or not judges else self.judging
         self.stats = PipelineStats()
-        self._last_ts: dict[tuple[str, str], float] = {}
         self._routes: dict[str, object] = {}  # topic -> (adapter, route) | None; topics repeat
         self._last_seq: dict[str, int] = {}
+        self._untimed: dict[str, int] = {}  # device id -> the time (us) given to its last reading without one
 
     # -- registry cache -------------------------------------------------------
     def unknown_ids(self, decoded: Decoded) -> set[str]:
@@ -184,9 +187,9 @@ class Pipeline:
         self._statuses(decoded, now, out)
         self._readings(decoded, now, out)
         self._camera(decoded, now, out)
-        self.detection.tick(now, out.anomalies)
+        self.judge.tick(now, out.anomalies)
         self._apply(out.anomalies)
-        out.states = self.live.take_due(now)
+        out.states = self.judge.take_due(now)
         for rejection in decoded.rejections:
             self.stats.dead_letters[rejection.reason] += 1
             out.dead_letters.append(DeadLetter(
@@ -201,7 +204,7 @@ class Pipeline:
 
     def _apply(self, anomalies: list[Anomaly]) -> None:
         for anomaly in anomalies:
-            self.live.apply(anomaly)
+            self.judging.apply(anomaly)
             if anomaly.status == "opened":
                 self.stats.anomalies_opened += 1
             else:
@@ -211,9 +214,20 @@ class Pipeline:
         """Time passing between batches: the detections that wait for it (silent devices,
         deviations nobody confirmed or denied) and cell states held back by the interval."""
         out = Outcome()
-        self.detection.tick(now, out.anomalies)
+        if self.judging is not None:
+            self.judging.tick(now, out.anomalies)
+            self._apply(out.anomalies)
+            out.states = self.judging.take_due(now)
+        return out
+
+    def judged(self, calls: list[list], messages: int, now: float) -> Outcome:
+        """Recorded calls of `messages` messages (of any member of a group) judged here, in their order."""
+        out = Outcome()
+        replay(self.judging, calls, now, out.anomalies)
+        self.judging.tick(now, out.anomalies)
         self._apply(out.anomalies)
-        out.states = self.live.take_due(now)
+        out.states = self.judging.take_due(now)
+        self.stats.judged += messages
         return out
 
     def process(self, batch: list[Inbound], now: float) -> Outcome:
@@ -222,7 +236,7 @@ class Pipeline:
 
     def flush_states(self, now: float) -> list[CellState]:
         """Cell states whose publication was held back by the interval and is now due."""
-        return self.live.take_due(now)
+        return self.judging.take_due(now) if self.judging is not None else []
 
     # -- steps ----------------------------------------------------------------
     def _device(self, device_id: str, topic: str, raw: bytes, kind: DeviceKind, rejections: list,
@@ -259,7 +273,9 @@ class Pipeline:
         return list(self.grid.locate(lon, lat))
 
     def _statuses(self, decoded: Decoded, now: float, out: Outcome) -> None:
+        judge = self.judge
         for status in decoded.statuses:
+            judge.at = status.received_at
             device = self.devices.get(status.device_id) or self._pending(status.device_id, DeviceKind.SENSOR,
                                                                           status.received_at, out)
             if device is None:
@@ -272,14 +288,16 @@ class Pipeline:
             value = DeviceStatus.ONLINE if status.online else DeviceStatus.OFFLINE
             if device.status != DeviceStatus.DISABLED:
                 out.statuses.append((status.device_id, value, status.received_at))
-                self.detection.status(status.device_id, device.cell_code, status.online, now, out.anomalies)
+                self.judge.status(status.device_id, device.cell_code, status.online, now, out.anomalies)
 
     def _readings(self, decoded: Decoded, now: float, out: Outcome) -> None:
         rejections = decoded.rejections
         accepted = []  # (observation, device, ts, estimated)
         to_locate: list[int] = []
+        judge = self.judge
         for obs in decoded.observations:
             self.stats.observations += 1
+            judge.at = obs.received_at
             device = self._device(obs.device_id, obs.topic, obs.raw, DeviceKind.SENSOR, rejections, obs.received_at,
                                   out)
             if device is None:
@@ -288,12 +306,14 @@ class Pipeline:
             if problem:
                 rejections.append(Rejection(problem, f"ts {ts:.3f} is outside the accepted window", obs.topic,
                                             obs.raw, obs.device_id))
-                self.detection.time_rejected(obs.device_id, device.cell_code, ts, now, out.anomalies)
+                self.judge.time_rejected(obs.device_id, device.cell_code, ts, now, out.anomalies)
                 continue
             if obs.lat is None and device.mobile:
                 rejections.append(Rejection(Reason.SCHEMA, f"device {device.id} is mobile: loc is required",
                                             obs.topic, obs.raw, obs.device_id, obs.received_at))
                 continue
+            if estimated:
+                ts = self._receive_time(obs.device_id, ts)
             if obs.lat is not None:
                 to_locate.append(len(accepted))
             accepted.append((obs, device, ts, estimated))
@@ -305,6 +325,7 @@ class Pipeline:
 
         catalog = self.catalog.metrics
         for (obs, device, ts, estimated), cell in zip(accepted, cells):
+            judge.at = obs.received_at
             unplaced = cell is None and obs.lat is None and device.status == DeviceStatus.PENDING
             if cell is None and not unplaced:
                 where = f"lat {obs.lat}, lon {obs.lon}" if obs.lat is not None else "its registered location"
@@ -313,7 +334,7 @@ class Pipeline:
                 continue
             self._track_seq(obs.device_id, obs.seq)
             lat, lon = (obs.lat, obs.lon) if obs.lat is not None else (device.lat, device.lon)
-            self.detection.observe(obs.device_id, cell, lat, lon, ts, obs.seq, obs.battery, obs.received_at, now,
+            self.judge.observe(obs.device_id, cell, lat, lon, ts, obs.seq, obs.battery, obs.received_at, now,
                                    out.anomalies)
             previous_seen = out.last_seen.get(obs.device_id, 0.0)
             if ts > previous_seen:
@@ -337,7 +358,7 @@ class Pipeline:
                             Reason.OUT_OF_RANGE,
                             f"{name} = {value:g} is outside {metric.valid_min:g}..{metric.valid_max:g} {metric.unit}",
                             obs.topic, obs.raw, obs.device_id, obs.received_at))
-                        self.detection.out_of_range(obs.device_id, cell, name, value, now, out.anomalies)
+                        self.judge.out_of_range(obs.device_id, cell, name, value, now, out.anomalies)
                         continue
                 else:
                     rejections.append(Rejection(Reason.SCHEMA, f"{str(name)[:64]} must be a finite number or boolean",
@@ -346,12 +367,18 @@ class Pipeline:
                 out.readings.append(Reading(obs.device_id, name, ts, value, cell, obs.seq, obs.lat, obs.lon, estimated))
                 if unplaced:
                     continue  # kept without a cell; counted to its cell once a technician places the device
-                key = (obs.device_id, name)
-                if ts < self._last_ts.get(key, float("-inf")):
-                    continue  # late (out of order): stored, but it does not move live state backwards
-                self._last_ts[key] = ts
-                self.live.observe(cell, name, value, ts)
-                self.detection.reading(obs.device_id, name, value, ts, cell, lat, lon, out.anomalies)
+                judge.reading(obs.device_id, name, value, ts, cell, lat, lon, out.anomalies)
+
+    def _receive_time(self, device_id: str, received: float) -> float:
+        """The time of a reading without one: its receive time, or a microsecond (the store's resolution)
+        after the device's previous such reading when that is not earlier. Messages read from the broker
+        together share a receive time, and two readings of one device at one time are one to the store."""
+        us = round(received * 1e6)
+        last = self._untimed.get(device_id)
+        if last is not None and us <= last:
+            us = last + 1
+        self._untimed[device_id] = us
+        return us / 1e6
 
     def _track_seq(self, device_id: str, seq: int | None) -> None:
         if seq is None:
@@ -363,8 +390,9 @@ class Pipeline:
             self._last_seq[device_id] = seq
 
     def _camera(self, decoded: Decoded, now: float, out: Outcome) -> None:
-        rejections = decoded.rejections
+        rejections, judge = decoded.rejections, self.judge
         for obs in decoded.camera:
+            judge.at = obs.received_at
             device = self._device(obs.camera_id, obs.topic, obs.raw, DeviceKind.CAMERA, rejections, obs.received_at,
                                   out)
             if device is None:
@@ -389,5 +417,5 @@ class Pipeline:
                                                  cell, obs.zone, lat, lon, obs.snapshot_url))
             if unplaced:
                 continue
-            self.detection.camera(obs.camera_id, obs.event_id, obs.type, obs.state, obs.confidence, ts, cell, lat,
+            self.judge.camera(obs.camera_id, obs.event_id, obs.type, obs.state, obs.confidence, ts, cell, lat,
                                   lon, out.anomalies)

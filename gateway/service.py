@@ -5,7 +5,9 @@ the pipeline; `_persist` writes outcomes to the store in a worker thread (handin
 the stored anomalies to the case desk), then acks the messages and publishes
 anomalies, dead letters and cell states; `_tick` publishes cell states held back
 by the publish interval and refreshes the device registry cache; the case desk
-publishes case updates and escalates overdue cases (gateway/casedesk.py).
+publishes case updates and escalates overdue cases (gateway/casedesk.py); the cluster
+desk publishes the gateway's status and, in a group of gateways, carries the records
+member 0 judges (gateway/cluster.py, docs/scaling.md).
 
 While the store is unavailable, `_persist` writes to the spool instead and acks as
 usual, and the writer's replay task writes the spool to the store when it is back
@@ -24,11 +26,13 @@ from typing import Callable
 import orjson
 
 from gateway.casedesk import CaseDesk
+from gateway.cluster import ClusterDesk, Membership
 from gateway.field import FieldDesk
 from gateway.messages import Inbound
 from gateway.pipeline import Outcome, Pipeline
 from gateway.retention import run_retention
 from gateway.spool import Spool, SpooledWriter
+from gateway.streamclock import StreamClock
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
 from gateway.wire import NativeTransport, open_transport
@@ -43,6 +47,8 @@ from twin.health import Vitals
 log = logging.getLogger(__name__)
 
 REGISTRY_REFRESH_S = 30.0
+HOLD_RECHECK_S = 0.02  # member 0 of a group: how soon to look again at records held back
+WATERMARK_SLACK_S = 0.005  # a message stamped just before the watermark may not be in the inbox yet
 UNKNOWN_RECHECK_S = 5.0
 
 
@@ -65,11 +71,24 @@ class Gateway:
         self.store = store
         self.grid = grid
         self.clock = clock
+        if clock is time.time and settings.gateway.clock == "stream":
+            clock = self.clock = StreamClock()
         self._follow = getattr(clock, "observe", None)
+        self._follow_times = getattr(clock, "observe_times", None)
+        self.membership = Membership(settings.gateway, settings.mqtt.prefix)
+        # Member 0 of a group judges on its clock only what the merge released; what it receives
+        # itself is checked (stale, future) on a clock of its own, as every member does.
+        self._intake, self._follow_intake = self.clock, self._follow
+        if self.membership.shared and self.membership.judges and self._follow_times is not None:
+            self._intake = StreamClock(quantile=clock.quantile)
+            self._follow_intake = self._intake.observe
         self.topics = Topics(settings.mqtt.prefix)
         self.source = f"gridtwin/gateway/{settings.gateway.instance}"
         self.transport: MqttTransport | NativeTransport | None = None
         self._client_id = client_id or settings.mqtt.client_id
+        self._inflight: float | None = None  # receive time of the first message of the batch under way
+        if client_id is None and self.membership.members > 1:
+            self._client_id += f"-{self.membership.index}"  # each member keeps its own persistent session
         self.pipeline: Pipeline | None = None
         self.stored_readings = 0
         self.published = 0
@@ -82,7 +101,8 @@ class Gateway:
 
     async def __aenter__(self) -> "Gateway":
         devices, states = await asyncio.to_thread(self._load)
-        self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states)
+        self.pipeline = Pipeline(self.settings, self.grid, {d.id: d for d in devices}, states,
+                                 judges=self.membership.judges, records=self.membership.shared)
         self._queue = asyncio.Queue(maxsize=8)
         g = self.settings.gateway
         spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6))
@@ -91,9 +111,14 @@ class Gateway:
         self.field = FieldDesk(self.settings, self.store, self.grid, lambda *a, **k: self.transport.publish(*a, **k),
                                lambda messages: self.transport.ack(messages), source=self.source)
         filters = tuple(dict.fromkeys([*(f for a in self.pipeline.adapters for f in a.filters), *self.field.filters]))
+        filters = self.membership.subscriptions(filters)
         self.transport = open_transport(self.settings.mqtt, filters, client_id=self._client_id)
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), self._wake.set)
-        self.cases = CaseDesk(self.settings, self.store, self.grid, self.transport.publish, source=self.source)
+        # Only the member that judges has anomalies, so only it runs the case desk (one per store).
+        case_settings = self.settings if self.membership.judges else self.settings.replace(cases={"enabled": False})
+        self.cases = CaseDesk(case_settings, self.store, self.grid, self.transport.publish, source=self.source)
+        self.cluster = ClusterDesk(self.membership, self.transport.publish, self.summary, self._watermark,
+                                   instance=self.settings.gateway.instance)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", self.settings.gateway.instance, len(devices),
                  len(self.grid), "5" if self.transport.protocol == 5 else "3.1.1")
         return self
@@ -122,6 +147,7 @@ class Gateway:
             asyncio.create_task(self.cases.run(), name="gateway-cases"),
             asyncio.create_task(self.field.run(), name="gateway-field"),
             asyncio.create_task(run_retention(self.store, self.settings.store), name="gateway-retention"),
+            asyncio.create_task(self.cluster.run(), name="gateway-cluster"),
         ]
         try:
             # The consumer returns once stopped and drained; the others never return, so
@@ -151,32 +177,63 @@ class Gateway:
         while True:
             if not self.transport.inbox:
                 if stop.is_set():
+                    await self._judge_released(force=True)  # member 0 of a group: what is held back
                     return
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                # Member 0 of a group looks again soon while the merge holds records back.
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=HOLD_RECHECK_S if self.cluster.holding else None)
                 waiter.cancel()
                 stopper.cancel()
+                await self._judge_released()
                 continue
-            batch = self.field.take(self.transport.drain(batch_size))
+            batch, _ = self.cluster.take(self.field.take(self.transport.drain(batch_size)), time.time())
             if not batch:
+                await self._judge_released()
                 continue
+            self._inflight = batch[0].received_at
             decoded = self.pipeline.decode(batch)
             await self._subscribe_learned()
             await self._learn_unknown(decoded)
-            if self._follow is not None:
-                self._follow(decoded)  # a clock that follows the stream learns from the batch first
-            outcome = self.pipeline.resolve(decoded, self.clock())
+            if self._follow_intake is not None:
+                self._follow_intake(decoded)  # a clock that follows the stream learns from the batch first
+            outcome = self.pipeline.resolve(decoded, self._intake())
             self.vitals.note(decoded, outcome.last_seen)
             await self._queue.put(_Work(outcome, batch))
+            self.cluster.recorded(self.pipeline.judge, len(batch), time.time())
+            self._inflight = None
+            await self._judge_released()
+
+    def _watermark(self) -> float:
+        """Every message received before this time has been taken in (for the group's merge)."""
+        inbox = self.transport.inbox
+        mark = inbox[0].received_at if inbox else time.time() - WATERMARK_SLACK_S
+        return mark if self._inflight is None else min(mark, self._inflight)
+
+    async def _judge_released(self, force: bool = False) -> None:
+        """Member 0 of a group: judge what the merge of every member's records releases."""
+        if not self.cluster.receives:
+            return
+        calls, times, messages, acks = self.cluster.release(time.time(), force)
+        if not (calls or messages or acks):
+            return
+        if self._follow_times is not None:
+            self._follow_times(times)  # the stream clock learns from the records first, as from a batch
+        try:
+            outcome = self.pipeline.judged(calls, messages, self.clock())
+        except (ValueError, TypeError, IndexError) as exc:
+            log.error("%d records of %d messages could not be judged: %s", len(calls), messages, exc)
+            outcome = Outcome()
+        await self._queue.put(_Work(outcome, acks))
 
     async def _subscribe_learned(self) -> None:
         """Subscribe to the topics adapters learned (Home Assistant discovery's state topics)."""
         topics = [t for a in self.pipeline.adapters if hasattr(a, "take_subscriptions") for t in a.take_subscriptions()]
         if topics:
             log.info("subscribing to %d learned topic(s), e.g. %s", len(topics), topics[0])
-            await asyncio.to_thread(self.transport.subscribe, topics)
+            await asyncio.to_thread(self.transport.subscribe, list(self.membership.filters(topics)))
 
     async def _learn_unknown(self, decoded) -> None:
         now = time.monotonic()
@@ -320,4 +377,5 @@ class Gateway:
             "reconnects": self.transport.reconnects,
             "mqtt_protocol": "5" if self.transport.protocol == 5 else "3.1.1",
             "spool": self.writer.figures(),
+            "judged": s.judged if self.membership.shared else s.resolved,
         }

@@ -41,9 +41,22 @@ class StreamClock:
             if ts is not None and ts > latest.get(obs.camera_id, float("-inf")):
                 latest[obs.camera_id] = ts
                 moved = True
-        if not moved:
-            return
-        ordered = sorted(latest.values())
+        if moved:
+            self._advance()
+
+    def observe_times(self, pairs) -> None:
+        """Learn from (device id, timestamp) pairs: what another member of a group observed."""
+        latest = self._latest
+        moved = False
+        for device_id, ts in pairs:
+            if isinstance(ts, (int, float)) and ts > latest.get(device_id, float("-inf")):
+                latest[device_id] = ts
+                moved = True
+        if moved:
+            self._advance()
+
+    def _advance(self) -> None:
+        ordered = sorted(self._latest.values())
         candidate = ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))]
         if self._now is None or candidate > self._now:
             self._now = candidate

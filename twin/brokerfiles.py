@@ -53,7 +53,8 @@ def topics_of(account: MqttAccount, prefix: str) -> list[tuple[str, str]]:
         return [("write", f"{p}/reports/{s}"), ("read", f"{p}/reports/{s}/ack")]
     if kind is AccountKind.GATEWAY:
         return [("read", "#"), ("write", f"{p}/events/#"), ("write", f"{p}/cases/#"), ("write", f"{p}/cells/#"),
-                ("write", f"{p}/deadletter/#"), ("write", f"{p}/claim/+/reply"), ("write", f"{p}/reports/+/ack")]
+                ("write", f"{p}/deadletter/#"), ("write", f"{p}/claim/+/reply"), ("write", f"{p}/reports/+/ack"),
+                ("write", f"{p}/gateways/#"), ("write", f"{p}/cluster/#")]
     if kind is AccountKind.WEB:
         return [("read", f"{p}/cells/#"), ("read", f"{p}/events/#"), ("read", f"{p}/cases/#")]
     raise TwinError(f"account {account.username}: unknown kind {account.kind!r}")

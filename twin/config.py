@@ -105,6 +105,30 @@ class GatewaySettings:
     # of 2,000 two-metric readings a second.
     spool_dir: str = "gridtwin-spool"
     spool_max_mb: float = 1024.0
+    # Scale-out (docs/scaling.md): `members` gateways share the inbound topics through the MQTT
+    # shared subscription `$share/{group}/...`; member 0 judges (detection, live cell state,
+    # anomalies, cases) for all of them, the others store and hand it what they received.
+    group: str = ""
+    members: int = 1
+    member_index: int = 0
+    # "wall": now is the machine's clock; "stream": now follows the devices' own timestamps
+    # (gateway/streamclock.py), for replaying recorded or simulated data.
+    clock: str = "wall"
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("wall", "stream"):
+            raise ConfigError(f"gateway.clock must be 'wall' or 'stream', not {self.clock!r}")
+        if any(ch in self.group for ch in "/+#") or self.group != self.group.strip():
+            raise ConfigError(f"gateway.group {self.group!r} must be one MQTT topic level: no '/', '+', '#' "
+                              "or surrounding spaces")
+        if not isinstance(self.members, int) or self.members < 1:
+            raise ConfigError(f"gateway.members must be a whole number of 1 or more, not {self.members!r}")
+        if not isinstance(self.member_index, int) or not 0 <= self.member_index < self.members:
+            raise ConfigError(f"gateway.member_index must be 0..{self.members - 1} (gateway.members - 1), "
+                              f"not {self.member_index!r}")
+        if self.members > 1 and not self.group:
+            raise ConfigError("gateway.members is more than 1 but gateway.group is empty; name the shared "
+                              "subscription group the members share, e.g. group = \"gridtwin\"")
 
 
 ALL_ADAPTERS = ("native", "frigate", "ttn", "zigbee2mqtt", "senml", "tasmota", "esphome", "alink", "homeassistant")

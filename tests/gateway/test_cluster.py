@@ -1,0 +1,170 @@
+"""A group of gateways, piece by piece: settings, shared filters, hand-offs, the merge's order,
+and records replayed on member 0 judging as one gateway would (the processes together:
+tests/test_scaleout.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware_sim.scenarios import build_world, loads_scenario
+from gateway.cluster import Handoff, Membership, Merge
+from gateway.judge import Recorder
+from gateway.pipeline import Pipeline
+from gridtwin.evaluation.run import DirectLink
+from gateway.streamclock import StreamClock
+from firmware_sim.player import ScenarioPlayer
+from twin.config import GatewaySettings, Settings
+from twin.errors import ConfigError
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"members": 2}, "gateway.group is empty"),  # several members need a group to share
+    ({"group": "a/b"}, "one MQTT topic level"),  # the group is a topic level
+    ({"group": "g", "members": 2, "member_index": 2}, "member_index must be 0..1"),
+    ({"members": 0}, "1 or more"),
+    ({"clock": "sundial"}, "gateway.clock"),
+])
+def test_group_settings_are_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        GatewaySettings(**values)
+
+
+def test_members_subscribe_shared_and_member_0_also_to_the_hand_offs():
+    inbound = ["p/v1/readings/#", "p/v1/status/#"]
+    first = Membership(GatewaySettings(group="g", members=2), "p/v1")
+    second = Membership(GatewaySettings(group="g", members=2, member_index=1), "p/v1")
+    alone = Membership(GatewaySettings(), "p/v1")
+    assert first.subscriptions(inbound) == ("$share/g/p/v1/readings/#", "$share/g/p/v1/status/#", "p/v1/cluster/g/judge")
+    assert second.subscriptions(inbound) == ("$share/g/p/v1/readings/#", "$share/g/p/v1/status/#")
+    assert alone.subscriptions(inbound) == tuple(inbound)
+    assert first.judges and not second.judges and alone.judges
+
+
+def test_a_hand_off_round_trips_and_a_bad_one_says_what_is_wrong():
+    calls = [["o", 10.0, "aq-1", "c1", None, None, 99.0, 1, 0.5, 10.0], ["r", 10.0, "aq-1", "pm25", 3.0, 99.0, "c1", None, None]]
+    back = Handoff.decode(Handoff(1, 1, 10.5, calls).encode())
+    assert (back.member, back.messages, back.watermark, back.calls) == (1, 1, 10.5, calls)
+    with pytest.raises(ValueError, match="not JSON"):
+        Handoff.decode(b"{")
+    with pytest.raises(ValueError, match="version 7"):
+        Handoff.decode(b'{"v": 7}')
+    with pytest.raises(ValueError, match="needs member"):
+        Handoff.decode(b'{"v": 1, "member": 1, "messages": 1, "watermark": 1, "calls": [["o"]]}')
+
+
+def _obs(at, device, ts):
+    return ["o", at, device, "c1", None, None, ts, None, None, at]
+
+
+def _read(at, device, ts, value=1.0):
+    return ["r", at, device, "pm25", value, ts, "c1", None, None]
+
+
+def test_the_merge_waits_for_every_member_heard_from_and_orders_by_receive_time():
+    merge = Merge(members=2)
+    merge.add(0, 10.0, [_obs(5.0, "a", 100.0), _read(5.0, "a", 100.0)], 1, [], now=20.0)
+    merge.add(1, 4.0, [_obs(3.0, "b", 90.0), _read(3.0, "b", 90.0)], 1, ["ack-1"], now=20.0)
+    calls, times, messages, acks = merge.release(now=20.0)
+    # Member 1 has only passed 4.0: b's message (received at 3.0) goes, a's (5.0) waits.
+    assert [c[2] for c in calls] == ["b", "b"] and times == [["b", 90.0]] and messages == 1 and acks == ["ack-1"]
+    merge.add(1, 6.0, [], 0, [], now=20.0)  # a heartbeat moves its watermark on
+    calls, _, messages, _ = merge.release(now=20.0)
+    assert [c[2] for c in calls] == ["a", "a"] and messages == 1 and len(merge) == 0
+
+
+def test_a_member_not_heard_from_is_not_waited_for():
+    merge = Merge(members=2, absent_s=1.0)
+    merge.add(1, 1.0, [], 0, [], now=10.0)
+    merge.add(0, 50.0, [_obs(5.0, "a", 100.0)], 1, [], now=10.5)
+    assert merge.release(now=10.5)[0] == []  # member 1 said something half a second ago
+    assert len(merge.release(now=11.5)[0]) == 1  # and nothing for 1.5 s
+
+
+def test_statuses_before_readings_and_each_device_in_timestamp_order():
+    merge = Merge(members=2)
+    # The broker gave a device's upload (older readings) and its next reading to different members,
+    # and the reading's member stamped it first; its birth message came last of all.
+    merge.add(0, 9.0, [_obs(1.0, "d", 300.0), _read(1.0, "d", 300.0), ["s", 3.0, "d", "c1", True]], 2, [], now=9.0)
+    merge.add(1, 9.0, [_obs(2.0, "d", 100.0), _read(2.0, "d", 100.0), _obs(2.0, "d", 200.0), _read(2.0, "d", 200.0),
+                       _obs(2.5, "e", 150.0)], 1, [], now=9.0)
+    calls, times, messages, _ = merge.release(now=9.0)
+    assert [(c[0], c[2], c[6] if c[0] == "o" else None) for c in calls] == [
+        ("s", "d", None),
+        ("o", "d", 100.0), ("r", "d", None), ("o", "d", 200.0), ("r", "d", None), ("o", "d", 300.0), ("r", "d", None),
+        ("o", "e", 150.0),
+    ]
+    assert [c[5] for c in calls if c[0] == "r"] == [100.0, 200.0, 300.0]
+    assert messages == 3
+
+
+SCENARIO = """
+[scenario]
+name = "replay"
+seed = 5
+start = 2026-05-12T13:00:00+08:00
+duration = "2h"
+warmup = "6h"
+
+[area]
+grid = "generated"
+bbox = [114.330, 34.780, 114.340, 34.788]
+cell_size_m = 400
+district_code = "410204"
+
+[devices]
+sensors = 16
+cameras = 2
+interval = "5m"
+
+[[incidents]]
+id = "flood"
+type = "waterlogging"
+start = "+20m"
+end = "+1h"
+magnitude = 1.6
+
+[[faults]]
+id = "stuck"
+kind = "stuck"
+sensor_type = "noise"
+start = "+10m"
+end = "+1h30m"
+"""
+
+
+class RecordingLink(DirectLink):
+    """DirectLink whose pipeline records, its records replayed on a judging pipeline batch by batch."""
+
+    def __init__(self, recorder_pipeline, judge_pipeline, prefix, clock):
+        super().__init__(recorder_pipeline, prefix, clock)
+        self.judge_pipeline = judge_pipeline
+
+    async def flush(self) -> None:
+        inbox, self.inbox = self.inbox, []
+        for i in range(0, len(inbox), self.batch):
+            decoded = self.pipeline.decode(inbox[i:i + self.batch])
+            self.clock.observe(decoded)
+            self.pipeline.resolve(decoded, self.clock())
+            calls = self.pipeline.judge.take()
+            self.anomalies += self.judge_pipeline.judged(calls, len(decoded.messages), self.clock()).anomalies
+        self.anomalies += self.judge_pipeline.tick(self.clock()).anomalies
+
+
+async def test_records_replayed_judge_exactly_as_judging_at_once():
+    settings = Settings()
+    world = build_world(loads_scenario(SCENARIO, "replay"), settings.metrics)
+    devices = {d.id: d for d in world.devices}
+    runs = []
+    for records in (False, True):
+        clock = StreamClock(start=world.scenario.begin)
+        direct = Pipeline(settings, world.grid, devices)
+        if records:
+            recorder = Pipeline(settings, world.grid, devices, judges=False, records=True)
+            assert isinstance(recorder.judge, Recorder)
+            link = RecordingLink(recorder, direct, settings.mqtt.prefix, clock)
+        else:
+            link = DirectLink(direct, settings.mqtt.prefix, clock)
+        await ScenarioPlayer(world, link, step_s=300, catalog=settings.metrics).run()
+        runs.append([(a.device_id, a.metric, a.type, a.cell_code, a.status, a.ts, a.explanation) for a in link.anomalies])
+    assert {r[2] for r in runs[0]} >= {"water_level_cm_high", "sensor_stuck"}
+    assert runs[1] == runs[0]
