@@ -138,6 +138,15 @@ def _camera(item: object, camera_id: str, topic: str, raw: bytes, received_at: f
     )
 
 
+def _item_json(item: object, payload: bytes) -> bytes:
+    """An array item's own JSON, kept for its dead letters; the whole payload when the item nests deeper
+    than orjson writes (255 levels; it reads up to 1024), which would otherwise stop the gateway."""
+    try:
+        return orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        return payload
+
+
 class NativeAdapter:
     """Decodes the contract's own payloads on `{prefix}/readings|camera|status/...`."""
 
@@ -185,7 +194,7 @@ class NativeAdapter:
                 out.rejections.append(Rejection(Reason.OVERSIZED, detail, topic, payload, device_id))
                 return
             for index, item in enumerate(doc):
-                raw = orjson.dumps(item)
+                raw = _item_json(item, payload)
                 try:
                     out.observations.append(_reading(item, device_id, topic, raw, message.received_at))
                 except PayloadError as exc:

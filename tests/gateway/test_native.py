@@ -126,3 +126,14 @@ def test_any_json_is_decoded_or_rejected_never_raises(doc):
 def test_any_bytes_are_decoded_or_rejected_never_raise(payload):
     out = decode(T.readings("aq-1"), payload)
     assert out.observations or out.rejections
+
+
+def test_array_item_nested_deeper_than_orjson_writes_is_decoded():
+    """Regression: orjson reads 1,024 levels but writes 255; re-encoding such an item for its dead letters
+    raised and stopped the gateway. The item is decoded, and keeps the whole payload as its raw JSON."""
+    payload = b'[{"extra":' + b"[" * 600 + b"]" * 600 + b',"values":{"pm25":12.5},"ts":1000.0}, {"values":[]}]'
+    out = decode(T.readings("aq-1"), payload)
+    (obs,) = out.observations
+    assert obs.values == {"pm25": 12.5} and obs.raw == payload
+    (rejection,) = out.rejections
+    assert rejection.reason == Reason.SCHEMA and rejection.payload == b'{"values":[]}'
