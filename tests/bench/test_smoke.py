@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import lookup, store
 
 
@@ -39,3 +41,41 @@ def test_json_mode_prints_one_object_last(capsys):
                         "--json"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last)["benchmark"] == "lookup"
+
+
+def test_map_first_render_weight_and_updates():
+    from bench import map as map_bench
+
+    r = map_bench.measure(300, 100, 1.0, 1)
+    assert r["cells"] >= 300 and r["first_render_ms"] > 0 and r["baseline_fetch_parse_ms"] > 0
+    assert r["page_bytes"]["js"] > 0 and r["page_bytes"]["data"] > 0 and r["page_bytes"]["html"] > 0
+    assert r["sent"] == 100
+    assert r["baseline_received"] == r["sent"]  # QoS 1 on a quiet broker: the plain subscriber gets them all
+    assert 0 < r["page_received"] <= r["sent"] and r["dropped"] == r["sent"] - r["page_received"]
+    assert r["page_applied"] <= r["page_received"]
+
+
+def test_memory_of_gateway_and_web_app():
+    from bench import memory
+
+    r = memory.measure(200, 2, 400.0)
+    assert r["published"] == 400
+    assert r["stored_rows"] == 400 * 2  # every reading of every device stored, two metrics each
+    for name in ("gateway", "web_app", "bare_gateway_imports", "bare_web_imports", "bare_subscriber"):
+        assert 0 < r["rss"][name]["steady_mb"] <= r["rss"][name]["peak_mb"]
+
+
+def test_all_writes_its_table_between_the_markers(tmp_path):
+    from bench import all as all_bench
+
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\nprose before\n\n{all_bench.START}\nold table\n{all_bench.END}\n\nprose after\n")
+    assert all_bench.main(["--quick", "--only", "lookup", "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Performance\n\nprose before\n\n") and text.endswith("\n\nprose after\n")
+    table = text.split(all_bench.START)[1].split(all_bench.END)[0]
+    assert "old table" not in table
+    assert "| lookup, " in table and "square cells (lattice)" in table and "failed" not in table
+    doc.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match="expected one"):
+        all_bench.write_doc(doc, "table")
