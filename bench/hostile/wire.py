@@ -1,0 +1,123 @@
+"""MQTT 3.1.1 on a bare socket, fast enough to load a gateway: a QoS 1 publisher of pre-encoded
+packets (any topic, any payload) and a QoS 1 subscriber that keeps every message it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+
+from bench.publisher import _remaining_length, _string
+
+
+def connect_packet(client_id: str) -> bytes:
+    body = _string("MQTT") + bytes([4, 2]) + struct.pack("!H", 0) + _string(client_id)  # keepalive 0: no pings
+    return b"\x10" + _remaining_length(len(body)) + body
+
+
+def publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
+    body = _string(topic) + struct.pack("!H", mid) + payload
+    return b"\x32" + _remaining_length(len(body)) + body
+
+
+async def _connect(host: str, port: int, client_id: str):
+    reader, writer = await asyncio.open_connection(host, port, limit=4 * 1024 * 1024)
+    writer.write(connect_packet(client_id))
+    await writer.drain()
+    connack = await reader.readexactly(4)
+    if connack[3] != 0:
+        raise RuntimeError(f"broker refused {client_id}: CONNACK code {connack[3]}")
+    return reader, writer
+
+
+async def publish_all(host: str, port: int, messages: list[tuple[str, bytes]], client_id: str,
+                      window: int = 5000) -> dict:
+    """Publish (topic, payload) pairs at QoS 1 as fast as the broker acknowledges them, in order."""
+    reader, writer = await _connect(host, port, client_id)
+    acked = 0
+
+    async def count_acks() -> None:
+        nonlocal acked
+        pending = b""
+        while acked < len(messages):
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise ConnectionError(f"the broker closed {client_id} after {acked} acknowledgements")
+            pending += chunk
+            acked += len(pending) // 4  # the broker sends this client nothing but 4-byte PUBACKs
+            pending = pending[len(pending) // 4 * 4:]
+
+    acks = asyncio.create_task(count_acks())
+    start = time.perf_counter()
+    try:
+        for i, (topic, payload) in enumerate(messages):
+            writer.write(publish_packet(topic, payload, i % 65535 + 1))
+            if i % 64 == 63 or len(payload) > 65536:
+                await writer.drain()
+                while i - acked > window and not acks.done():
+                    await asyncio.sleep(0.001)
+                if acks.done():
+                    acks.result()
+        await writer.drain()
+        await asyncio.wait_for(acks, timeout=600)
+    finally:
+        acks.cancel()
+        writer.write(b"\xe0\x00")
+        writer.close()
+    return {"published": len(messages), "acked": acked, "seconds": time.perf_counter() - start}
+
+
+class Subscriber:
+    """A QoS 1 subscription whose messages (topic, payload) are kept in `messages`.
+
+        async with Subscriber(host, port, "prefix/deadletter/#", "client") as sub: ...
+    """
+
+    def __init__(self, host: str, port: int, topic_filter: str, client_id: str):
+        self.host, self.port, self.filter, self.client_id = host, port, topic_filter, client_id
+        self.messages: list[tuple[str, bytes]] = []
+        self._subscribed = asyncio.Event()
+
+    async def __aenter__(self) -> "Subscriber":
+        self._reader, self._writer = await _connect(self.host, self.port, self.client_id)
+        body = struct.pack("!H", 1) + _string(self.filter) + b"\x01"
+        self._writer.write(b"\x82" + _remaining_length(len(body)) + body)
+        await self._writer.drain()
+        self._task = asyncio.create_task(self._read())
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        self._writer.write(b"\xe0\x00")
+        self._writer.close()
+
+    async def _read(self) -> None:
+        reader, writer = self._reader, self._writer
+        while True:
+            head = (await reader.readexactly(1))[0]
+            length, shift = 0, 0
+            while True:
+                byte = (await reader.readexactly(1))[0]
+                length += (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            body = await reader.readexactly(length)
+            kind = head >> 4
+            if kind == 9:  # SUBACK
+                self._subscribed.set()
+            elif kind == 3:  # PUBLISH
+                qos = (head >> 1) & 3
+                size = struct.unpack_from("!H", body)[0]
+                topic = body[2:2 + size].decode("utf-8", "replace")
+                offset = 2 + size
+                if qos:
+                    mid = body[offset:offset + 2]
+                    offset += 2
+                    writer.write(b"\x40\x02" + mid)
+                self.messages.append((topic, body[offset:]))
