@@ -185,7 +185,7 @@ async def test_too_many_failed_logins_answer_429_with_retry_after(settings, stor
         refused = await attacker.post("/api/login", json={"name": "dana", "password": PASSWORD})
         assert refused.status_code == 429  # even the right password: the account is locked here
         retry = int(refused.headers["retry-after"])
-        assert 590 <= retry <= 600
+        assert 0 < retry <= 600  # until the first failure leaves the window
         assert refused.json()["detail"] == {"retry_after": retry, "scope": "account"}
         assert "too many failed logins for this account" in refused.json()["error"]
         # The real user, at the address they logged in from before, is not locked out.

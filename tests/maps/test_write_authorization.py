@@ -67,11 +67,19 @@ def callers(store) -> dict[str, str]:
     return tokens
 
 
-def test_every_write_route_is_classified(settings, store, grid):
+async def test_every_write_route_is_classified(settings, store, grid):
     app = create_app(settings, store=store, grid=grid)
     routes = write_routes(app)
     assert routes - set(WRITES) - OPEN_WRITES == set(), "a write route nobody classified: add it to WRITES"
     assert set(WRITES) | OPEN_WRITES <= routes, "a classified route is gone: remove it here"
+    # The mounts serve files: they take no write at all.
+    mounts = [r for r in app.routes if isinstance(r, Mount)]
+    assert mounts
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        for mount in mounts:
+            for method in sorted(WRITE_METHODS):
+                response = await http.request(method, f"{mount.path}/gridtwin-map.js")
+                assert response.status_code == 405, (method, mount.path, response.status_code)
 
 
 def test_every_write_refuses_anonymous_callers_and_roles_that_may_not(settings, store, grid, callers):
