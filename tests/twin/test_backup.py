@@ -95,6 +95,7 @@ def test_a_restored_store_is_identical_and_its_audit_chain_verifies(run, urls):
     assert status == 0, err
     report = json.loads(out.splitlines()[-1])
     assert report["readings"] == 3000 and report["bytes"] == file.stat().st_size > 0
+    assert file.stat().st_mode & 0o077 == 0  # password hashes and token digests: the owner's only
 
     status, out, err = run("db", "restore", file, "--store", target, "--json")
     assert status == 0, err
@@ -123,6 +124,15 @@ def test_a_store_with_data_is_not_overwritten_unless_forced(run, urls):
     assert status == 2 and "holds data" in err and "--force" in err
     with open_store(target) as store:
         assert store.count_readings() == 10  # untouched
+    # A forced restore of a backup cut short fails and leaves the data as it was.
+    whole = file.read_bytes()
+    cut = file.with_name("cut-" + file.name)
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    kept = snapshot(target)
+    status, _out, err = run("db", "restore", cut, "--store", target, "--force")
+    assert status == 2 and "Traceback" not in err
+    assert snapshot(target) == kept
+
     status, _out, err = run("db", "restore", file, "--store", target, "--force")
     assert status == 0, err
     assert snapshot(target) == snapshot(source)

@@ -2,9 +2,9 @@
 
 - SQLite: the online backup API copies a consistent snapshot while the gateway keeps writing;
   the backup is a SQLite file of its own (no WAL), which `restore` copies back page by page.
-- PostgreSQL + PostGIS: `pg_dump --format=custom` (a consistent snapshot, too); `restore` runs
-  `pg_restore` in one transaction into an empty database (PostGIS is created when missing) or
-  one whose GridTwin tables are empty, replacing them.
+- PostgreSQL + PostGIS: `pg_dump --format=custom` (a consistent snapshot, too); `restore` feeds
+  `pg_restore`'s script to `psql` in one transaction, into an empty database (PostGIS is created
+  when missing) or one whose GridTwin tables it replaces: all of it or, on any error, nothing.
 
     backup("sqlite:///var/lib/gridtwin/twin.db", "/backups/twin-2026-11-29.db")
     restore("sqlite:///var/lib/gridtwin/new.db", "/backups/twin-2026-11-29.db")          # refuses a store with data
@@ -361,9 +361,8 @@ def _pg_restore(url: str, path: Path, force: bool) -> tuple[int, int]:
         list_file.write_text("\n".join(entries) + "\n")
         with _pg_connect(url) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            _pg_drop_store_objects(conn)
-        _run([_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-              "--use-list", str(list_file), "--dbname", conninfo, str(path)], env, f"pg_restore into {redact(url)}")
+            drops = _pg_drop_statements(conn)
+        _pg_replace(conninfo, env, drops, path, list_file, redact(url))
     finally:
         list_file.unlink(missing_ok=True)
     with PostgresStore(url) as store:
@@ -374,20 +373,55 @@ def _pg_restore(url: str, path: Path, force: bool) -> tuple[int, int]:
     return readings, len(names) + len(applied)
 
 
-def _pg_drop_store_objects(conn) -> None:
-    """Drop the tables, sequences, views and functions of schema public that no extension owns
-    (PostGIS's stay), so that the dump's schema can be created again. One transaction."""
-    with conn.transaction():
-        rows = conn.execute(
-            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition "
-            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')").fetchall()
-        for name, kind in sorted(rows, key=lambda r: r[1] not in ("r", "p")):  # tables (and what they own) first
-            what = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
-            conn.execute(f'DROP {what} IF EXISTS "{name}" CASCADE')
-        functions = conn.execute(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' "
-            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')").fetchall()
-        for (signature,) in functions:
-            conn.execute(f"DROP FUNCTION IF EXISTS {signature} CASCADE")
+def _pg_replace(conninfo: str, env: dict[str, str], drops: list[str], path: Path, list_file: Path, where: str) -> None:
+    """Drop the store's objects and restore the dump in one transaction (psql fed by pg_restore):
+    COMMIT is sent only once pg_restore has written the whole script, so a dump cut short, or any
+    failing statement, leaves the store as it was."""
+    restore = subprocess.Popen([_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--use-list", str(list_file),
+                                "--file", "-", str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    psql = subprocess.Popen([_pg_tool("psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", conninfo],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        try:
+            psql.stdin.write(("BEGIN;\n" + "".join(f"{d};\n" for d in drops)).encode())
+            shutil.copyfileobj(restore.stdout, psql.stdin, 1 << 20)
+            restored = restore.wait() == 0
+            if restored:
+                psql.stdin.write(b"COMMIT;\n")
+            psql.stdin.close()  # without COMMIT, the session ends and the transaction rolls back
+        except BrokenPipeError:  # psql stopped at an error: it says which below
+            restored = restore.wait() == 0
+        psql_err = psql.stderr.read().decode(errors="replace")
+        psql.wait()
+        restore_err = restore.stderr.read().decode(errors="replace")
+    finally:
+        for proc in (restore, psql):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if not restored:
+        detail = restore_err.strip().splitlines()
+        raise StoreError(f"{path} cannot be read to the end (pg_restore: {' / '.join(detail[-2:]) or 'failed'}); "
+                         f"nothing was restored into {where}")
+    if psql.returncode != 0:
+        detail = psql_err.strip().splitlines()
+        raise StoreError(f"restore into {where} failed, nothing was changed: {' / '.join(detail[-3:])}")
+
+
+def _pg_drop_statements(conn) -> list[str]:
+    """DROP statements for the tables, sequences, views and functions of schema public that no
+    extension owns (PostGIS's stay), so that the dump's schema can be created again."""
+    rows = conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')").fetchall()
+    drops = []
+    for name, kind in sorted(rows, key=lambda r: r[1] not in ("r", "p")):  # tables (and what they own) first
+        what = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
+        drops.append(f'DROP {what} IF EXISTS "{name}" CASCADE')
+    functions = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')").fetchall()
+    drops += [f"DROP FUNCTION IF EXISTS {signature} CASCADE" for (signature,) in functions]
+    return drops
