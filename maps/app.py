@@ -30,7 +30,7 @@ from maps import api, auth, cases_api, history, pages
 from maps import field_api, field_pages
 from maps.context import Context
 from maps.errors import ApiError
-from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes
+from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes, security_headers
 from maps.hub import Hub, sse_event
 from maps.live import CellBoard, LiveFeed, level_counts
 from maps.metrics import RequestCounter, render_metrics
@@ -121,7 +121,8 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal server error; the server log has the details", "detail": None}, 500)
+    return JSONResponse({"error": "internal server error; the server log has the details", "detail": None}, 500,
+                        headers=request.app.state.security_headers)
 
 
 ROUTES = [
@@ -201,6 +202,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.security_headers = security_headers(settings)
     cases_api.install(app, settings, store, grid)  # login, roles and the case loop
     app.add_middleware(RefuseControlCharacters)
     app.add_middleware(SecurityHeaders, settings=settings)  # outermost: refusals get the headers too

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from twin.config import Settings
 
-__all__ = ["SecurityHeaders", "content_security_policy", "inline_script_hashes", "tile_source"]
+__all__ = ["SecurityHeaders", "content_security_policy", "inline_script_hashes", "security_headers", "tile_source"]
 
 _INLINE_SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
 
@@ -68,23 +68,29 @@ def content_security_policy(settings: Settings, script_hashes: tuple[str, ...] =
     ))
 
 
+def security_headers(settings: Settings) -> dict[str, str]:
+    """The headers every answer carries (the map page replaces the policy with its own)."""
+    headers = {
+        "content-security-policy": content_security_policy(settings),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "x-frame-options": "DENY",
+        # The report page asks for the phone's location; nothing asks for anything else.
+        "permissions-policy": "geolocation=(self), camera=(), microphone=(), payment=(), usb=()",
+        "cross-origin-opener-policy": "same-origin",
+    }
+    if settings.auth.cookie_secure:  # served over HTTPS (directly or behind a proxy): browsers should stay there
+        headers["strict-transport-security"] = "max-age=31536000"
+    return headers
+
+
 class SecurityHeaders:
-    """Pure ASGI: adds the security headers to every HTTP response that does not set its own."""
+    """Pure ASGI: adds the security headers to every HTTP response that does not set its own. (Starlette
+    answers an unhandled error outside every middleware: that handler adds them itself.)"""
 
     def __init__(self, app, settings: Settings):
         self.app = app
-        headers = {
-            b"content-security-policy": content_security_policy(settings).encode("latin-1"),
-            b"x-content-type-options": b"nosniff",
-            b"referrer-policy": b"same-origin",
-            b"x-frame-options": b"DENY",
-            # The report page asks for the phone's location; nothing asks for anything else.
-            b"permissions-policy": b"geolocation=(self), camera=(), microphone=(), payment=(), usb=()",
-            b"cross-origin-opener-policy": b"same-origin",
-        }
-        if settings.auth.cookie_secure:  # served over HTTPS (directly or behind a proxy): browsers should stay there
-            headers[b"strict-transport-security"] = b"max-age=31536000"
-        self.headers = list(headers.items())
+        self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in security_headers(settings).items()]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -24,8 +24,8 @@ def people(store) -> dict[str, str]:
     return {"tom": issue_token(store, "tom", now=T0, actor="test")}
 
 
-def web_client(app, address: str = "10.1.2.3") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+def web_client(app, address: str = "10.1.2.3", **options) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000), **options)
     return httpx.AsyncClient(transport=transport, base_url="http://gridtwin.test")
 
 
@@ -69,6 +69,20 @@ async def test_every_response_carries_the_security_headers(web, method, path, st
     assert "unsafe-inline" not in csp["script-src"] and "unsafe-eval" not in csp["script-src"]
     assert "http" not in headers["content-security-policy"]  # no other origin anywhere
     assert "strict-transport-security" not in headers  # plain HTTP: no HSTS
+
+
+async def test_an_unhandled_error_carries_them_too(settings, store, grid, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is on fire")
+
+    app = create_app(settings, store=store, grid=grid)
+    store.list_devices = broken  # an error no handler expects
+    async with web_client(app, raise_app_exceptions=False) as c:  # Starlette re-raises after answering
+        response = await c.get("/api/devices")
+    assert response.status_code == 500 and "fire" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    caplog.clear()  # the error it logged is the one this test caused
 
 
 async def test_the_map_page_allows_exactly_its_own_inline_scripts(web):
