@@ -56,6 +56,9 @@ class Unprocessable(ApiError):
 class Unauthorized(ApiError):
     status = 401
 
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="gridtwin"'}
+
 
 class Forbidden(ApiError):
     status = 403

@@ -97,7 +97,7 @@ def test_every_write_refuses_anonymous_callers_and_roles_that_may_not(settings, 
         for n, (method, path) in enumerate(sorted(write_routes(app) - OPEN_WRITES)):
             response = call(method, path, None, n)
             assert response.status_code == 401, (method, path, response.text)
-            assert response.json()["error"]
+            assert response.json()["error"] and response.headers["www-authenticate"].startswith("Bearer")
             for role in sorted(set(callers) - WRITES[(method, path)]):
                 response = call(method, path, callers[role], n)
                 assert response.status_code == 403, (method, path, role, response.text)
