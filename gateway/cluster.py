@@ -28,8 +28,11 @@ member 0's persistent session (QoS 1) until it is back.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import contextlib
 import logging
+import operator
 import time
 
 import orjson
@@ -45,7 +48,7 @@ HANDOFF_VERSION = 1
 HEARTBEAT_S = 0.01  # an idle member's watermark moves on this often while it is busy lately ...
 HEARTBEAT_IDLE_S = 0.1  # ... and this often after a second without messages
 ABSENT_S = 1.0
-_RANK = {"s": 0, "c": 2}
+_AT = operator.itemgetter(1)  # a record's receive time
 
 
 class Membership:
@@ -115,9 +118,9 @@ class Handoff:
             version = body.get("v") if isinstance(body, dict) else None
             raise ValueError(f"hand-off version {version!r}; this gateway reads version {HANDOFF_VERSION}")
         member, messages, watermark, calls = (body.get(k) for k in ("member", "messages", "watermark", "calls"))
+        # Each record is checked where it is replayed (a malformed one fails its batch there, logged).
         if not (isinstance(member, int) and isinstance(messages, int) and isinstance(watermark, (int, float))
-                and isinstance(calls, list)
-                and all(isinstance(c, list) and len(c) > 2 and isinstance(c[1], (int, float)) for c in calls)):
+                and isinstance(calls, list) and (not calls or (isinstance(calls[0], list) and len(calls[0]) > 2))):
             raise ValueError("hand-off needs member, messages and watermark (numbers) and calls (a list of records)")
         return cls(member, messages, float(watermark), calls)
 
@@ -135,12 +138,15 @@ class Merge:
         self.absent_s = absent_s
         self.watermarks: dict[int, float] = {}
         self.heard: dict[int, float] = {}
-        self._pending: list[tuple] = []  # (at, member, n, call, part)
-        self._n = 0
+        # Per member, its batches in arrival order, each [receive times, calls sorted by receive
+        # time, part]: a member's later batch holds only messages it received later, so a release
+        # takes whole batches from the left and cuts at most one.
+        self._queues: dict[int, collections.deque] = {}
+        self._held = 0
         self._done: list[list] = []  # parts whose every call was released
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return self._held
 
     def add(self, member: int, watermark: float, calls: list, messages: int, acks: list, now: float) -> None:
         part = [len(calls), messages, acks]
@@ -150,9 +156,9 @@ class Merge:
         if not calls:
             self._done.append(part)
             return
-        n = self._n
-        self._pending += [(call[1], member, n + i, call, part) for i, call in enumerate(calls)]
-        self._n = n + len(calls)
+        calls = sorted(calls, key=_AT)  # stable: a message's calls keep their order
+        self._held += len(calls)
+        self._queues.setdefault(member, collections.deque()).append([[c[1] for c in calls], calls, part])
 
     def bound(self, now: float) -> float:
         """Records received before this time can be judged: every member still heard from is past it."""
@@ -161,20 +167,36 @@ class Merge:
 
     def release(self, now: float, force: bool = False) -> tuple[list, list, int, list]:
         bound = float("inf") if force else self.bound(now)
-        ready = [p for p in self._pending if p[0] <= bound]
-        if len(ready) < len(self._pending):
-            self._pending = [p for p in self._pending if p[0] > bound]
-        else:
-            self._pending = []
+        ready: list[list] = []
+        for queue in self._queues.values():
+            while queue:
+                times, calls, part = queue[0]
+                cut = len(times) if times[-1] <= bound else bisect.bisect_right(times, bound)
+                if cut == 0:
+                    break
+                part[0] -= cut
+                if cut == len(times):
+                    ready += calls
+                    queue.popleft()
+                    self._done.append(part)
+                else:
+                    ready += calls[:cut]
+                    queue[0] = [times[cut:], calls[cut:], part]
+                    break
+        self._held -= len(ready)
         # As one gateway judges a batch: statuses first, then readings, then camera events; each in
-        # the order received.
-        ready.sort(key=lambda p: (_RANK.get(p[3][0], 1), p[0], p[1], p[2]))
-        for p in ready:
-            p[4][0] -= 1
-            if p[4][0] == 0:
-                self._done.append(p[4])
+        # the order received (sorted runs of each member: cheap for the sort).
+        statuses = [c for c in ready if c[0] == "s"]
+        cameras = [c for c in ready if c[0] == "c"]
+        if statuses or cameras:
+            ready = [c for c in ready if c[0] != "s" and c[0] != "c"]
+        ready.sort(key=_AT)
+        if statuses or cameras:
+            statuses.sort(key=_AT)
+            cameras.sort(key=_AT)
+            ready = statuses + ready + cameras
         done, self._done = self._done, []
-        calls = _in_time_order([p[3] for p in ready])
+        calls = _in_time_order(ready)
         times = [[c[2], c[TS_INDEX[c[0]]]] for c in calls if c[0] in TS_INDEX]
         return calls, times, sum(part[1] for part in done), [m for part in done for m in part[2]]
 
@@ -183,6 +205,14 @@ def _in_time_order(calls: list[list]) -> list[list]:
     """Each device's readings (an "o" call and the "r"/"x" calls after it) in timestamp order, in
     the places its readings took: the broker's spread over members must not look like a device
     sending out of order."""
+    last: dict[str, float] = {}
+    for c in calls:
+        if c[0] == "o":
+            if c[6] < last.get(c[2], c[6]):
+                break
+            last[c[2]] = c[6]
+    else:
+        return calls  # the usual case: every device's readings already in order
     groups: list[list[list]] = []
     for call in calls:
         if call[0] in ("r", "x") and groups and groups[-1][0][0] == "o" and groups[-1][0][2] == call[2]:
