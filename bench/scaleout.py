@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -173,9 +174,11 @@ async def run_once(cluster: ThrowawayCluster, members: int, messages: int, devic
     }
 
 
-async def measure(messages: int, devices: int, runs: int) -> dict:
+async def measure(messages: int, devices: int, runs: int, cluster: ThrowawayCluster | None = None) -> dict:
     results: dict[int, list[dict]] = {1: [], 2: []}
-    with ThrowawayCluster() as cluster, tempfile.TemporaryDirectory(prefix="gridtwin-scaleout-") as tmp:
+    with contextlib.ExitStack() as stack:
+        cluster = cluster or stack.enter_context(ThrowawayCluster())
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gridtwin-scaleout-"))
         for i in range(runs):
             for members in ((1, 2) if i % 2 == 0 else (2, 1)):
                 results[members].append(await run_once(cluster, members, messages, devices, Path(tmp)))
