@@ -1,4 +1,4 @@
-"""The gateway's own MQTT 3.1.1 client (gateway/wire.py): framing, and the real Mosquitto.
+"""The gateway's own MQTT 3.1.1 client (gateway/wire.py, gateway/packets.py): framing, and the real Mosquitto.
 
 Framing is checked on byte streams cut at every point; the client against a real
 Mosquitto: reads cut into pieces, a packet larger than a read, a burst of queued
@@ -27,7 +27,8 @@ import gateway.wire as wire
 from gateway.errors import ConnectError
 from gateway.messages import Inbound
 from gateway.transport import MqttTransport
-from gateway.wire import NativeTransport, PacketReader, open_transport, publish_packet
+from gateway.packets import MalformedPacket, PacketReader, publish_packet
+from gateway.wire import NativeTransport, open_transport
 from gridtwin.broker import MosquittoBroker
 from tests.gateway.conftest import Publisher, Recorder
 from twin.config import MqttSettings, Settings
@@ -100,7 +101,7 @@ def test_a_topic_that_is_not_utf8_is_kept_for_its_dead_letter():
 
 def test_a_remaining_length_over_four_bytes_is_a_protocol_error():
     reader = PacketReader(lambda *a: None)
-    with pytest.raises(ConnectionError, match="longer than 4 bytes"):
+    with pytest.raises(MalformedPacket, match="longer than 4 bytes"):
         reader.feed(b"\x30\xff\xff\xff\xff\x01", collections.deque(), 1.0)
 
 
@@ -308,3 +309,42 @@ async def test_an_unreachable_broker_is_a_clear_error():
 
 def test_gateway_default_client_is_native():
     assert Settings().mqtt.client == "native"
+
+
+@pytest.mark.parametrize("client", ["native", "paho"])
+async def test_the_gateway_stores_acks_and_publishes_through_either_client(mosquitto, twin_store, client):
+    from gateway import Gateway
+    from tests.gateway.conftest import A, wait_until
+
+    store, grid = twin_store
+    prefix = f"t{uuid.uuid4().hex[:6]}/v1"
+    settings = Settings().replace(
+        mqtt={"host": mosquitto.host, "port": mosquitto.port, "prefix": prefix, "client": client,
+              "client_id": f"gw-{uuid.uuid4().hex[:8]}"},
+        store={"url": store.url}, gateway={"state_publish_interval": 0.2})
+    now = time.time()
+    rec = Recorder(mosquitto, f"{prefix}/#")
+    try:
+        async with Gateway(settings, store, grid) as gw:
+            assert type(gw.transport) is {"native": NativeTransport, "paho": MqttTransport}[client]
+            stop = asyncio.Event()
+            task = asyncio.create_task(gw.run(stop))
+            pub = Publisher(mosquitto)
+            pub.send(f"{prefix}/readings/aq-1", {"ts": now, "seq": 1, "values": {"pm25": 180.0}})
+            await rec.wait_for(lambda t, p: t.startswith(f"{prefix}/events/") and p["data"]["status"] == "opened")
+            await rec.wait_for(lambda t, p: t.endswith(f"{A}/state") and p["data"]["level"] == "critical")
+            await wait_until(lambda: len(store.readings(device_id="aq-1")) == 1, what="reading stored")
+            stop.set()
+            await task
+        pub.send(f"{prefix}/readings/aq-2", {"ts": now, "seq": 1, "values": {"pm25": 20.0}})  # while down
+        pub.close()
+        async with Gateway(settings, store, grid) as gw:
+            stop = asyncio.Event()
+            task = asyncio.create_task(gw.run(stop))
+            await wait_until(lambda: len(store.readings(device_id="aq-2")) == 1, what="reading sent while down")
+            stop.set()
+            await task
+            # Only that one: the first reading was acknowledged after it was stored, not sent again.
+            assert gw.pipeline.stats.messages == 1
+    finally:
+        rec.close()
