@@ -28,19 +28,35 @@ class VitalsBook:
         outcome's last-seen times), with the latest battery, signal and clock skew of each."""
         if not accepted:
             return
-        batch: dict[str, Vitals] = {}
+        # One row per device for the batch ([at, messages, battery, rssi, snr, linkquality, skew]), turned
+        # into one Vitals at the end: a Vitals per observation merged into the next was a tenth of the
+        # gateway's CPU. A later (or equally late) message's figures win; an earlier one only fills gaps.
+        rows: dict[str, list] = {}
         for obs in decoded.observations:
-            if obs.device_id not in accepted:
+            device_id = obs.device_id
+            if device_id not in accepted:
                 continue
-            signal = obs.signal or {}
-            skew = None if obs.ts is None else round(obs.ts - obs.received_at, 3)
-            v = Vitals(obs.device_id, obs.received_at, 1, obs.battery, signal.get("rssi"), signal.get("snr"),
-                       signal.get("linkquality"), skew)
-            batch[obs.device_id] = batch[obs.device_id].merge(v) if obs.device_id in batch else v
+            signal = obs.signal
+            figures = (obs.battery, *((signal.get("rssi"), signal.get("snr"), signal.get("linkquality"))
+                                      if signal else (None, None, None)),
+                       None if obs.ts is None else round(obs.ts - obs.received_at, 3))
+            row = rows.get(device_id)
+            if row is None:
+                rows[device_id] = [obs.received_at, 1, *figures]
+                continue
+            row[1] += 1
+            later = obs.received_at >= row[0]
+            if later:
+                row[0] = obs.received_at
+            for i, value in enumerate(figures, 2):
+                if value is not None and (later or row[i] is None):
+                    row[i] = value
         for event in decoded.camera:
             if event.camera_id in accepted:
-                v = Vitals(event.camera_id, event.received_at, 1)
-                batch[event.camera_id] = batch[event.camera_id].merge(v) if event.camera_id in batch else v
+                row = rows.setdefault(event.camera_id, [event.received_at, 0, None, None, None, None, None])
+                row[0] = max(row[0], event.received_at)
+                row[1] += 1
+        batch = {device_id: Vitals(device_id, *row) for device_id, row in rows.items()}
         with self._lock:
             for device_id, v in batch.items():
                 before = self._pending.get(device_id)

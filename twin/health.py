@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from twin.cloudevents import rfc3339
 from twin.devices import Device, DeviceStatus
 
@@ -37,10 +39,10 @@ TIME_REASONS = frozenset({"stale_timestamp", "future_timestamp"})
 HOUR = 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Vitals:
+class Vitals(msgspec.Struct, frozen=True, gc=False):
     """What one batch (or a few) told the gateway about one device. `at` is the receive time of the
-    latest accepted message; the latest battery, signal and clock skew are those of that message."""
+    latest accepted message; the latest battery, signal and clock skew are those of that message.
+    (A msgspec Struct: the gateway makes one per device and batch, a frozen dataclass is slow to make.)"""
 
     device_id: str
     at: float
@@ -54,9 +56,12 @@ class Vitals:
     def merge(self, later: "Vitals") -> "Vitals":
         """Both batches' counts; the newer message's readings, keeping older ones it did not report."""
         new, old = (later, self) if later.at >= self.at else (self, later)
-        pick = lambda name: getattr(new, name) if getattr(new, name) is not None else getattr(old, name)  # noqa: E731
-        return Vitals(self.device_id, new.at, self.messages + later.messages, pick("battery"), pick("rssi"),
-                      pick("snr"), pick("linkquality"), pick("clock_skew_s"))
+        return Vitals(self.device_id, new.at, self.messages + later.messages,
+                      old.battery if new.battery is None else new.battery,
+                      old.rssi if new.rssi is None else new.rssi,
+                      old.snr if new.snr is None else new.snr,
+                      old.linkquality if new.linkquality is None else new.linkquality,
+                      old.clock_skew_s if new.clock_skew_s is None else new.clock_skew_s)
 
 
 @dataclass(frozen=True, slots=True)
