@@ -90,7 +90,7 @@ class Auth:
     def unsign(self, cookie: str) -> str | None:
         """The session id of a cookie this process (or one sharing auth.secret) signed, else None."""
         session, _, signature = cookie.rpartition(".")
-        if not session or not hmac.compare_digest(signature, self._signature(session)):
+        if not session or not _equal(signature, self._signature(session)):
             return None
         return session
 
@@ -148,10 +148,15 @@ class Auth:
         if principal.via == "session" and request.url.path != "/api/login":
             session = self.session_of(request.cookies)
             token = headers.get(CSRF_HEADER, "")
-            if session is None or not token or not hmac.compare_digest(token, self.csrf_token(session)):
+            if session is None or not token or not _equal(token, self.csrf_token(session)):
                 return (f"a write with a session cookie needs the session's CSRF token in the X-CSRF-Token header "
                         f"(the {CSRF_COOKIE} cookie, or csrf_token from POST /api/login or GET /api/me)")
         return None
+
+
+def _equal(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes what a client sent in any characters."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 def _same_origin(origin: str, host: str) -> bool:
@@ -159,11 +164,14 @@ def _same_origin(origin: str, host: str) -> bool:
     if origin == "null" or "://" not in origin:
         return False
     netloc = origin.split("://", 1)[1].rstrip("/").lower()
-    host = host.lower()
-    if netloc == host:
-        return True
-    strip = lambda value: value[:-3] if value.endswith(":80") else value[:-4] if value.endswith(":443") else value  # noqa: E731
-    return strip(netloc) == strip(host)
+    return _without_default_port(netloc) == _without_default_port(host.lower())
+
+
+def _without_default_port(netloc: str) -> str:
+    for port in (":80", ":443"):
+        if netloc.endswith(port):
+            return netloc[: -len(port)]
+    return netloc
 
 
 class AuthMiddleware:

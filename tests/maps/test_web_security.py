@@ -137,6 +137,8 @@ async def test_a_session_write_needs_the_sessions_csrf_token(web, store):
     assert missing.json()["detail"] == {"reason": "csrf"}
     wrong = await web.post("/api/cases", json=body, headers={"X-CSRF-Token": token[:-2] + "xx"})
     assert wrong.status_code == 403
+    odd = await web.post("/api/cases", json=body, headers={"X-CSRF-Token": "t\u00e9st".encode("latin-1")})
+    assert odd.status_code == 403  # any bytes get an answer, not a 500
     assert (await web.get("/api/cases")).json()["total"] == 0  # nothing was written
 
     right = await web.post("/api/cases", json=body, headers={"X-CSRF-Token": token})
@@ -250,3 +252,8 @@ def test_bad_limit_settings_are_refused(values, says):
     from twin.config import ConfigError
     with pytest.raises(ConfigError, match=says):
         AuthSettings(**values)
+
+
+async def test_a_session_cookie_in_odd_characters_is_anonymous(web):
+    response = await web.get("/api/me", headers={"Cookie": "gridtwin_session=s\u00e9ssion.sign\u00e4ture".encode("latin-1")})
+    assert response.status_code == 200 and response.json()["name"] == "anonymous"
