@@ -18,6 +18,8 @@ from twin.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = {"migrate", "gateway", "web", "sim"}
+# The "scale" profile (docs/scaling.md): an EMQX cluster and a group of gateways.
+SCALE_SERVICES = {"emqx1", "emqx2", "gateway-0", "gateway-1", "web-scale"}
 
 
 # -- examples/gridtwin.toml ---------------------------------------------------
@@ -73,7 +75,10 @@ def _settings_fields() -> set[str]:
 
 
 def test_compose_services(compose):
-    assert set(compose["services"]) == {"mosquitto", "db"} | APP_SERVICES
+    default = {n for n, s in compose["services"].items() if "profiles" not in s}
+    assert default == {"mosquitto", "db"} | APP_SERVICES
+    assert set(compose["services"]) - default == SCALE_SERVICES
+    assert all(compose["services"][n]["profiles"] == ["scale"] for n in SCALE_SERVICES)
     assert compose["services"]["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert compose["services"]["db"]["image"] == "timescale/timescaledb-ha:pg16"
     for name in APP_SERVICES:
@@ -93,6 +98,41 @@ def test_compose_settings_are_real_settings(compose):
     assert load_settings(env=compose["services"]["web"]["environment"]).web.host == "0.0.0.0"
     client_ids = [compose["services"][n]["environment"].get("GRIDTWIN_MQTT_CLIENT_ID") for n in ("gateway", "web", "sim")]
     assert len(set(client_ids)) == 3  # one broker session each: a shared client id would kick the other off
+
+
+def test_compose_scale_profile_is_a_group_of_gateways_on_an_emqx_cluster(compose):
+    from gateway.cluster import Membership
+
+    services = compose["services"]
+    nodes = {n: services[n]["environment"] for n in ("emqx1", "emqx2")}
+    names = {env["EMQX_NODE__NAME"] for env in nodes.values()}
+    assert len(names) == 2
+    for name, env in nodes.items():
+        # One cluster: every node lists every node as a seed, with the same cookie.
+        assert env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] == "static"
+        assert set(env["EMQX_CLUSTER__STATIC__SEEDS"].strip("[]").split(",")) == names
+        assert env["EMQX_NODE__COOKIE"] == nodes["emqx1"]["EMQX_NODE__COOKIE"]
+        # A device's messages always to the same member of a shared group: in order.
+        assert env["EMQX_MQTT__SHARED_SUBSCRIPTION_STRATEGY"] == "hash_topic"
+        host = env["EMQX_NODE__NAME"].split("@")[1]
+        assert services[name]["hostname"] == host and host in services[name]["networks"]["default"]["aliases"]
+    gateways = sorted(n for n in SCALE_SERVICES if n.startswith("gateway-"))
+    members = []
+    for name in gateways:
+        env = {k: _interpolate(str(v)) for k, v in services[name]["environment"].items()}
+        assert {k for k in env if k.startswith("GRIDTWIN_")} <= _settings_fields(), name
+        settings = load_settings(env=env)
+        assert settings.mqtt.host in nodes and settings.store.url == "postgresql://gridtwin:gridtwin@db:5432/gridtwin"
+        assert services[name]["command"] == ["gateway"]
+        members.append((settings.gateway.group, settings.gateway.members, settings.gateway.member_index,
+                        settings.gateway.instance, settings.mqtt.host,
+                        f"{settings.mqtt.client_id}-{settings.gateway.member_index}"))
+        assert Membership(settings.gateway, settings.mqtt.prefix).filters(["t/#"]) == (f"$share/{settings.gateway.group}/t/#",)
+    groups, sizes, indexes, instances, hosts, client_ids = zip(*members)
+    assert len(set(groups)) == 1 and set(sizes) == {len(gateways)}
+    assert sorted(indexes) == list(range(len(gateways)))  # exactly one member 0, which judges
+    assert len(set(instances)) == len(set(client_ids)) == len(gateways)
+    assert len(set(hosts)) == len(gateways)  # each on its own broker node
 
 
 def test_compose_start_order(compose):
