@@ -195,7 +195,7 @@ class Pipeline:
             out.dead_letters.append(DeadLetter(
                 reason=str(rejection.reason), topic=rejection.topic, payload=rejection.payload,
                 received_at=rejection.received_at or now, device_id=rejection.device_id,
-                detail=rejection.detail,
+                detail=rejection.detail.replace("\x00", "\\x00"),  # details quote payloads; PostgreSQL text: no NUL
             ))
         self.stats.readings += len(out.readings)
         self.stats.camera_events += len(out.camera_events)

@@ -254,7 +254,8 @@ class HomeAssistant(Source):
     def config_case(self, i, device, field, state_topic, kind) -> Case:
         device_class, unit = HA_CLASSES[field]
         config = {"name": f"{field} {i}", "stat_t": state_topic, "dev_cla": device_class, "unit_of_meas": unit,
-                  "uniq_id": f"{device}-{field}-{i}", "dev": {"ids": [device], "name": device, "mdl": "ZG-01"}}
+                  "uniq_id": f"{device}-{field}-{i}",
+                  "dev": {"ids": [device], "name": device + ("\u0000" if i % 4 == 0 else ""), "mdl": "ZG\u0001-01"}}
         if kind == "json":
             config["val_tpl"] = "{{ value_json.v | float }}"
         topic = f"{self.world.tag}/ha/sensor/{device}/{field}_{i}/config"

@@ -286,7 +286,7 @@ def camera_doc(rng: random.Random, world: World, camera, event_id: str) -> tuple
 @st.composite
 def structured_camera(draw, world: World):
     camera = draw(st.sampled_from(world.cameras))
-    event_id = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+    event_id = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
                     .filter(lambda s: "\x00" not in s))
     rng = random.Random(draw(st.integers(0, 2**32)))
     doc, event = camera_doc(rng, world, camera, f"h-{event_id}")
@@ -334,6 +334,8 @@ def camera(world: World, n: int, seed: int, structured: list) -> list[Case]:
                 ("type", ""), ("type", "a b"), ("type", "x/y"), ("type", "+"), ("type", "#"), ("type", "t" * 65),
                 ("type", 5), ("type", "\u706b"), ("zone", 7), ("zone", ""), ("zone", "z" * 201),
                 ("snapshot_url", "u" * 2001), ("snapshot_url", []), ("loc", [1, 2]), ("ts", bad_time(rng)),
+                ("event_id", "e\u0000x"), ("zone", "gate\u0001"), ("snapshot_url", "http://nvr/\u0000.jpg"),
+                ("event_id", "e\u009b1"),
             ])
             doc[field] = bad
             payload = dumps(doc)

@@ -69,7 +69,7 @@ class Frigate(Source):
             elif mutate == "type":
                 doc["type"] = rng.choice(["old", None, 1, "NEW"])
             elif mutate == "id":
-                after["id"] = rng.choice([None, "", 7, "i" * 201])
+                after["id"] = rng.choice([None, "", 7, "i" * 201, "e\u0000", "\u0007"])
             elif mutate == "label":
                 after["label"] = rng.choice([None, "", 3])
             elif mutate == "score":
@@ -84,6 +84,10 @@ class Frigate(Source):
             after["start_time"] = t
             payload = dumps(doc)
             return self.case(reason, topic, payload, letter(reason, topic, payload))
+        if pick < 0.59:  # control characters in the camera's name and zones: not stored (the id is a slug)
+            after["camera"] = rng.choice(["cam\u0000nul", "cam\u001bnul"])
+            after["current_zones"] = ["gate\u0000", "yard"]
+            return self.case("control_characters", topic, dumps(doc), self.expect(after))
         if pick < 0.62:
             after["false_positive"] = True
             return self.case("false_positive", topic, dumps(doc), nothing("a detection Frigate marks false_positive"))
@@ -363,6 +367,8 @@ class Alink(Source):
             elif mutate == "time":
                 key = next(iter(values))
                 doc["params"][key]["time"] = rng.choice(["abc", True, [], {"t": 1}, "1.5e3"])
+                if rng.random() < 0.3:  # a NUL in the identifier the detail names
+                    doc["params"]["temp\u0000" + key] = doc["params"].pop(key)
             elif mutate == "geo_system":
                 doc["params"]["GeoLocation"] = {"value": {"Longitude": 114.34, "Latitude": 34.79, "CoordinateSystem": 2}}
             elif mutate == "not_object":

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import orjson
 
 from gateway.adapters._units import FieldMapper
-from gateway.adapters.native import PayloadError
+from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound, Observation, Rejection, StatusObservation
 from gateway.topics import Topics
@@ -297,8 +297,9 @@ class ThirdPartyAdapter:
         if device_id not in self._notes:
             if len(self._notes) >= MAX_NOTES:
                 self._notes.clear()
-            self._notes[device_id] = {"source_id": str(source_id), "name": name or str(source_id), "model": model,
-                                      "kind": kind}
+            # Stored with the pending device: without control characters (PostgreSQL text cannot hold NUL).
+            source, name, model = (CONTROL.sub("\ufffd", str(text)) for text in (source_id, name, model))
+            self._notes[device_id] = {"source_id": source, "name": name or source, "model": model, "kind": kind}
 
     def describe(self, device_id: str) -> dict:
         """What a pending device is: kind, name, model and attributes naming its source."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads
-from gateway.adapters.native import PayloadError
+from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import CameraObservation, Decoded, Inbound
 from twin.codes import is_cell_code
@@ -114,8 +114,9 @@ class FrigateAdapter(ThirdPartyAdapter):
         if kind not in TYPES:
             raise PayloadError(Reason.SCHEMA, 'type must be "new", "update" or "end"')
         event_id = after.get("id")
-        if not isinstance(event_id, str) or not event_id or len(event_id) > 200:
-            raise PayloadError(Reason.SCHEMA, "after.id must be the event id")
+        if not isinstance(event_id, str) or not event_id or len(event_id) > 200 or CONTROL.search(event_id):
+            raise PayloadError(Reason.SCHEMA, "after.id must be the event id (at most 200 characters, no control "
+                                              "characters)")
         label = after.get("label")
         if not isinstance(label, str) or not label:
             raise PayloadError(Reason.SCHEMA, "after.label must be the object's label")
@@ -146,8 +147,8 @@ class FrigateAdapter(ThirdPartyAdapter):
     def _zone(self, camera_id: str, after: dict) -> str | None:
         """The first current zone with a cell, else the first entered one with a cell, else the first current one."""
         mapped = self.zones.get(camera_id, {})
-        current = [z for z in after.get("current_zones") or () if isinstance(z, str)]
-        entered = [z for z in after.get("entered_zones") or () if isinstance(z, str)]
+        current = [z for z in after.get("current_zones") or () if isinstance(z, str) and not CONTROL.search(z)]
+        entered = [z for z in after.get("entered_zones") or () if isinstance(z, str) and not CONTROL.search(z)]
         for zone in current + entered:
             if zone in mapped:
                 return zone

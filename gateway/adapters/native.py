@@ -15,6 +15,8 @@ from gateway.topics import Route, Topics
 CAMERA_STATES = ("start", "end")
 # An event type becomes the last level of the event topic: no '/', '+', '#' or spaces.
 EVENT_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# C0 and C1 control characters: never part of an id, a zone or a URL, and PostgreSQL text cannot hold NUL.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class PayloadError(ValueError):
@@ -102,6 +104,8 @@ def _text(item: dict, key: str, required: bool = True, limit: int = 200) -> str 
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
         raise PayloadError(Reason.SCHEMA, f"{key} must be a non-empty string of at most {limit} characters")
+    if CONTROL.search(value):
+        raise PayloadError(Reason.SCHEMA, f"{key} must not contain control characters")
     return value
 
 

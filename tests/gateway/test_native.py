@@ -137,3 +137,16 @@ def test_array_item_nested_deeper_than_orjson_writes_is_decoded():
     assert obs.values == {"pm25": 12.5} and obs.raw == payload
     (rejection,) = out.rejections
     assert rejection.reason == Reason.SCHEMA and rejection.payload == b'{"values":[]}'
+
+
+@pytest.mark.parametrize("field, value", [
+    ("event_id", "e\u0000x"),  # NUL: PostgreSQL text cannot hold it, and the batch's write failed for ever
+    ("zone", "gate\u0001"),  # a C0 control character
+    ("snapshot_url", "http://nvr/\u009b.jpg"),  # a C1 control character
+])
+def test_camera_text_with_control_characters_is_refused(field, value):
+    event = {"ts": 1000.0, "event_id": "e-1", "type": "crowding", "confidence": 0.9, "state": "start", field: value}
+    out = decode(T.camera_events("cam-1"), event)
+    assert not out.camera
+    (rejection,) = out.rejections
+    assert rejection.reason == Reason.SCHEMA and "control characters" in rejection.detail

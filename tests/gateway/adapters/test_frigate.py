@@ -117,3 +117,15 @@ def test_false_positives_are_not_detections():
 def test_bad_options_are_configuration_errors(options):
     with pytest.raises(ConfigError):
         make(FrigateAdapter, copy.deepcopy(options))
+
+
+def test_control_characters_never_reach_the_store():
+    """A NUL in an event id is refused; in a zone it is skipped; in a camera name it is left out of the
+    pending camera's name (PostgreSQL text cannot hold NUL: the batch's write failed for ever)."""
+    assert reasons(decode(FRIGATE, "frigate/events", event("new", id="e\u0000"))) == [Reason.SCHEMA]
+    (cam,) = decode(FRIGATE, "frigate/events", event("new", current_zones=["gate\u0000", "market_street"])).camera
+    assert cam.zone == "market_street"
+    adapter = make(FrigateAdapter)
+    (cam,) = decode(adapter, "frigate/events", event("new", camera="yard\u0000cam")).camera
+    info = adapter.describe(cam.camera_id)
+    assert cam.camera_id == "frigate-yard-cam" and "\x00" not in info["name"] + info["attributes"]["source_id"]
