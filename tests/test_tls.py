@@ -100,7 +100,8 @@ async def tls_gateway(broker, store, mqtt: dict):
             await asyncio.wait_for(task, 10)
 
 
-async def test_simulator_gateway_and_live_feed_carry_readings_over_tls(secured_tls, pki, store):
+@pytest.mark.parametrize("client", ["native", "paho"])  # the gateway's two MQTT clients
+async def test_simulator_gateway_and_live_feed_carry_readings_over_tls(secured_tls, pki, store, client):
     broker, pw = secured_tls
     grid = small_grid()
     web = tls_mqtt(broker, pki, username="gridtwin-web", password=pw["gridtwin-web"])
@@ -108,7 +109,7 @@ async def test_simulator_gateway_and_live_feed_carry_readings_over_tls(secured_t
     feed_task = asyncio.create_task(feed.run())
     try:
         async with tls_gateway(broker, store, {"username": "gridtwin-gateway", "password": pw["gridtwin-gateway"],
-                                               "tls": True, "ca_file": str(pki.ca)}) as gw:
+                                               "tls": True, "ca_file": str(pki.ca), "client": client}):
             device_mqtt = tls_mqtt(broker, pki)
             async with Simulator(device_mqtt, SENSORS, interval=0.2, seed=3,
                                  credentials={d: (d, pw[d]) for d in ("aq-1", "aq-2")}) as sim:
@@ -122,7 +123,9 @@ async def test_simulator_gateway_and_live_feed_carry_readings_over_tls(secured_t
         await asyncio.gather(feed_task, return_exceptions=True)
 
 
-async def test_gridtwin_sim_and_the_gateway_present_client_certificates(client_cert_broker, pki, store, tmp_path):
+@pytest.mark.parametrize("client", ["native", "paho"])  # the gateway's two MQTT clients
+async def test_gridtwin_sim_and_the_gateway_present_client_certificates(client_cert_broker, pki, store, tmp_path,
+                                                                        client):
     broker = client_cert_broker
     cert = {"cert_file": str(pki.client_cert), "key_file": str(pki.client_key)}
     config = tmp_path / "gridtwin.toml"
@@ -130,7 +133,7 @@ async def test_gridtwin_sim_and_the_gateway_present_client_certificates(client_c
                       f'cert_file = "{pki.client_cert}"\nkey_file = "{pki.client_key}"\n'
                       f'[store]\nurl = "{store.url}"\n')
     assert load_settings(config).mqtt.cert_file == str(pki.client_cert)
-    async with tls_gateway(broker, store, {"tls": True, "ca_file": str(pki.ca), **cert}):
+    async with tls_gateway(broker, store, {"tls": True, "ca_file": str(pki.ca), "client": client, **cert}):
         code, out, err = await asyncio.to_thread(run_command, sim_command, "sim", "--config", str(config),
                                                  "--interval", "0.2", "--duration", "1.5")
         assert code == 0, err
@@ -176,16 +179,18 @@ async def test_a_wrong_ca_is_refused_by_every_client_with_a_clear_message(secure
         await asyncio.gather(task, return_exceptions=True)
 
 
-def test_gridtwin_gateway_with_a_wrong_ca_prints_the_reason_and_exits(secured_tls, pki, store, tmp_path, capsys):
+@pytest.mark.parametrize("client", ["native", "paho"])
+def test_gridtwin_gateway_with_a_wrong_ca_prints_the_reason_and_exits(secured_tls, pki, store, tmp_path, capsys,
+                                                                      client):
     broker, pw = secured_tls
     config = tmp_path / "wrong-ca.toml"
-    config.write_text(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ntls = true\n'
+    config.write_text(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ntls = true\nclient = "{client}"\n'
                       f'ca_file = "{pki.foreign_ca}"\nusername = "gridtwin-gateway"\npassword = "{pw["gridtwin-gateway"]}"\n'
                       f'[store]\nurl = "{store.url}"\n[grid]\nsource = "demo"\n')
     code = gridtwin_main(["gateway", "--config", str(config)])
     err = capsys.readouterr().err
     assert code == 3
-    assert f"{broker.host}:{broker.port}" in err and "certificate" in err.lower() and "Traceback" not in err
+    assert f"{broker.host}:{broker.port}" in err and "check mqtt.ca_file" in err and "Traceback" not in err
 
 
 async def test_a_plain_client_on_the_tls_port_is_told_to_use_tls(secured_tls, pki):
