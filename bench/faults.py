@@ -33,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, publisher_result
@@ -61,6 +62,15 @@ class LiveWatch:
 
     def _on_message(self, client, userdata, message):
         (self.events if "/events/" in message.topic else self.states).append(time.monotonic())
+
+    def incident(self, device_id: str, readings: int = 6, every: float = 0.5) -> int:
+        """Publish a run of critical PM2.5 readings from `device_id` (QoS 1): something the
+        detection engine must raise while the store is away. Returns how many were sent."""
+        for seq in range(readings):
+            payload = {"ts": time.time(), "seq": seq, "values": {"pm25": 450.0, "noise_db": 50.0}}
+            self.client.publish(f"{PREFIX}/readings/{device_id}", orjson.dumps(payload), qos=1).wait_for_publish(10)
+            time.sleep(every)
+        return readings
 
     def between(self, start: float, end: float) -> dict:
         states = [t for t in self.states if start <= t <= end]
@@ -122,9 +132,13 @@ async def kill9(workdir: Path, *, rate: float, seconds: float, devices: int, kil
             if pub.returncode is None:
                 pub.kill()
             await gw.stop()
+    last = gateway_summary(gw)
     return _figures("kill9", sent, final, rate=rate, seconds=seconds, devices=devices, kills=kills,
                     down_s=down_s, stored_at_each_kill=at_kill, store=url.split(":", 1)[0],
-                    gateway_after_restart=gateway_summary(gw))
+                    gateway_after_restart=last,
+                    # Messages the last gateway received whose readings were stored already: redeliveries
+                    # of what a killed gateway had committed but not yet acknowledged.
+                    redelivered_already_stored=last.get("messages", 0) - last.get("readings_stored", 0) // 2)
 
 
 async def broker_restart(workdir: Path, *, devices: int, interval: float, seconds: float,
@@ -190,7 +204,7 @@ class _SqliteLocked:
         self.path = sqlite_path(url)
 
     def begin(self) -> None:
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
         self.conn.execute("BEGIN EXCLUSIVE")
 
     def end(self) -> None:
@@ -211,7 +225,7 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
     try:
         url = cluster.create_database() if store == "postgres" else f"sqlite:///{workdir}/twin.db"
         outage = _PostgresDown(cluster) if store == "postgres" else _SqliteLocked(url)
-        await _twin(url, devices)
+        await _twin(url, devices + 1)  # the publisher's, and one that reports an incident during the outage
         with MosquittoBroker(workdir=workdir / "mosquitto") as broker:
             config = write_config(workdir, broker, url, spool_mb=spool_mb)
             gw, web = GatewayProcess(config, workdir), WebProcess(config, workdir, free_port())
@@ -226,11 +240,13 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
                 stored_before = (await asyncio.to_thread(census, url))["readings"]
                 down = time.monotonic()
                 await asyncio.to_thread(outage.begin)
+                await asyncio.sleep(min(2.0, down_s / 4))
+                injected = await asyncio.to_thread(watch.incident, f"bench-{devices:05d}")
                 await asyncio.sleep(max(0.0, down + down_s - time.monotonic()))
                 await asyncio.to_thread(outage.end)
                 up = time.monotonic()
                 live = {"mqtt": watch.between(down, up), "web_stream": wall.between(down, up)}
-                sent = (await publisher_result(pub))["acked"]
+                sent = (await publisher_result(pub))["acked"] + injected
                 final = await wait_stored(url, sent, timeout=180 + down_s)
                 caught_up_s = time.monotonic() - up
             finally:
@@ -246,10 +262,11 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
     finally:
         if own:
             cluster.stop()
-    summary = gateway_summary(gw).get("spool", {})
+    summary = gateway_summary(gw)
     return _figures("db-down", sent, final, store=store, rate=rate, down_s=down_s, devices=devices,
                     spool_mb=spool_mb, stored_before_outage=stored_before, order_violations=final["order_violations"],
-                    live_during_outage=live, spool=summary, spool_files_left=spool_left,
+                    live_during_outage=live, anomalies_opened=summary.get("anomalies_opened"),
+                    spool=summary.get("spool", {}), spool_files_left=spool_left,
                     full_logged_at_error="ERROR gateway.spool" in log and "is full" in log,
                     outage_to_replayed_s=replayed[-1] if replayed else None,
                     store_back_to_all_stored_s=round(caught_up_s, 1))

@@ -58,6 +58,33 @@ class _Work:
     messages: list[Inbound] = field(default_factory=list)
 
 
+def _merged(outcomes: list[Outcome]) -> Outcome:
+    """One outcome holding those of several batches, in their order: written in one transaction."""
+    merged = Outcome()
+    for o in outcomes:
+        merged.readings += o.readings
+        merged.camera_events += o.camera_events
+        merged.anomalies += o.anomalies
+        merged.dead_letters += o.dead_letters
+        merged.statuses += o.statuses
+        merged.states += o.states
+        merged.pending += o.pending
+        merged.placed += o.placed
+        for device_id, ts in o.last_seen.items():
+            if ts > merged.last_seen.get(device_id, 0.0):
+                merged.last_seen[device_id] = ts
+    return merged
+
+
+def _merged_batches(batches: list[tuple[Outcome, list[Vitals]]]) -> tuple[Outcome, list[Vitals]]:
+    """Spooled batches replayed together: their outcomes merged, each device's vitals summed, oldest first."""
+    vitals: dict[str, Vitals] = {}
+    for _, taken in batches:
+        for v in taken:
+            vitals[v.device_id] = vitals[v.device_id].merge(v) if v.device_id in vitals else v
+    return _merged([o for o, _ in batches]), list(vitals.values())
+
+
 class Gateway:
     """An async context manager around one gateway process's work.
 
@@ -106,7 +133,7 @@ class Gateway:
         self._queue = asyncio.Queue(maxsize=8)
         g = self.settings.gateway
         spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6))
-        self.writer = SpooledWriter(spool, self._write)
+        self.writer = SpooledWriter(spool, self._write, merge=_merged_batches)
         # Claims and field reports: answered by the field desk, never seen by the pipeline.
         self.field = FieldDesk(self.settings, self.store, self.grid, lambda *a, **k: self.transport.publish(*a, **k),
                                lambda messages: self.transport.ack(messages), source=self.source)
@@ -276,20 +303,7 @@ class Gateway:
             works = [await queue.get()]
             while not queue.empty():
                 works.append(queue.get_nowait())
-            merged = Outcome()
-            for w in works:
-                o = w.outcome
-                merged.readings += o.readings
-                merged.camera_events += o.camera_events
-                merged.anomalies += o.anomalies
-                merged.dead_letters += o.dead_letters
-                merged.statuses += o.statuses
-                merged.states += o.states
-                merged.pending += o.pending
-                merged.placed += o.placed
-                for device_id, ts in o.last_seen.items():
-                    if ts > merged.last_seen.get(device_id, 0.0):
-                        merged.last_seen[device_id] = ts
+            merged = _merged([w.outcome for w in works])
             try:
                 # Stored, or spooled while the store is unavailable; waits while the spool is full.
                 await self.writer.put((merged, self.vitals.take()))

@@ -140,6 +140,28 @@ class Spool:
                 self.unreadable += 1
                 self.set_aside(seq, ".bad")
 
+    def heads(self, limit: int, max_bytes: int) -> list[tuple[int, Any]]:
+        """Up to `limit` of the oldest items, oldest first, together at most `max_bytes` (at least one)."""
+        with self._lock:
+            chosen, total = [], 0
+            for seq, size in self._files:
+                if len(chosen) >= limit or (chosen and total + size > max_bytes):
+                    break
+                chosen.append(seq)
+                total += size
+        if not chosen:
+            return []
+        first = self.head()  # reads the first, setting damaged files aside
+        if first is None:
+            return []
+        found = [first]
+        for seq in chosen[1:]:
+            try:
+                found.append((seq, pickle.loads((self.directory / f"{seq:012d}{SUFFIX}").read_bytes())))
+            except Exception:
+                break  # the next head() call deals with it
+        return found
+
     def remove(self, seq: int) -> None:
         """Delete the item `seq` (the head) once its write is committed."""
         (self.directory / f"{seq:012d}{SUFFIX}").unlink(missing_ok=True)
@@ -183,10 +205,18 @@ class SpooledWriter:
     is not StoreUnavailable: such a batch is not spooled, since writing it again would fail again.
     """
 
-    def __init__(self, spool: Spool, write: Callable[[Any], None], *, retry_s: float = 0.5,
-                 max_retry_s: float = 5.0):
+    def __init__(self, spool: Spool, write: Callable[[Any], None], *, merge: Callable[[list], Any] | None = None,
+                 retry_s: float = 0.5, max_retry_s: float = 5.0, replay_batches: int = 200,
+                 replay_bytes: int = 4_000_000):
         self.spool = spool
         self.write = write
+        # The replay writes up to `replay_batches` spooled batches (at most `replay_bytes`) merged into
+        # one by `merge`, so it catches up faster than they were spooled; each stays spooled until
+        # the write that holds it is committed.
+        self.merge = merge
+        self.replay_batches = replay_batches if merge is not None else 1
+        self.replay_bytes = replay_bytes
+        self._isolate = 0  # after a merged replay was refused, replay this many batches one by one
         self.retry_s = retry_s
         self.max_retry_s = max_retry_s
         self.stored = 0  # batches written straight to the store
@@ -256,8 +286,9 @@ class SpooledWriter:
         last_report = time.monotonic()
         while True:
             await self._pending.wait()
-            head = await asyncio.to_thread(self.spool.head)
-            if head is None:
+            limit = 1 if self._isolate else self.replay_batches
+            heads = await asyncio.to_thread(self.spool.heads, limit, self.replay_bytes)
+            if not heads:
                 self._pending.clear()
                 if self.down_since is not None and self.spool.replayed > self._replayed_at_down:
                     log.warning("store back: spool %s replayed, %d batches, %.1f s after the store became "
@@ -265,7 +296,7 @@ class SpooledWriter:
                                 time.monotonic() - self.down_since)
                     self.down_since = None
                 continue
-            seq, item = head
+            item = heads[0][1] if len(heads) == 1 else self.merge([i for _, i in heads])
             try:
                 await asyncio.to_thread(self.write, item)
             except StoreUnavailable as exc:
@@ -277,14 +308,23 @@ class SpooledWriter:
                 delay = min(delay * 2, self.max_retry_s)
                 continue
             except Exception:
+                if len(heads) > 1:  # find the batch the store refuses: the same ones again, one by one
+                    log.warning("the store refused %d spooled batches written together; replaying them one by one",
+                                len(heads), exc_info=True)
+                    self._isolate = len(heads)
+                    continue
+                seq = heads[0][0]
                 log.exception("the store refused spooled batch %d for a reason a retry will not fix; set aside "
                               "as %s/%012d.failed", seq, self.spool.directory, seq)
                 self.failed += 1
+                self._isolate = max(0, self._isolate - 1)
                 await asyncio.to_thread(self.spool.set_aside, seq, ".failed")
                 self._room.set()
                 continue
             delay = self.retry_s
-            await asyncio.to_thread(self.spool.remove, seq)
+            self._isolate = max(0, self._isolate - len(heads))
+            for seq, _ in heads:
+                await asyncio.to_thread(self.spool.remove, seq)
             self._room.set()
 
     def figures(self) -> dict:

@@ -173,3 +173,23 @@ def test_unavailable_is_told_apart_from_other_store_errors(tmp_path):
     assert not isinstance(caught.value, StoreUnavailable)
     store.close()
     os.remove(f"{tmp_path}/t.db")
+
+
+async def test_the_replay_writes_many_spooled_batches_at_once_and_isolates_one_the_store_refuses(tmp_path):
+    store = FlakyStore()
+    store.refuse = {(3,)}
+    writer = SpooledWriter(Spool(tmp_path, 1_000_000), store.write, merge=lambda items: tuple(x for i in items for x in i),
+                           retry_s=0.01, max_retry_s=0.02, replay_batches=3)
+    store.down = True
+    for i in range(1, 7):
+        assert await writer.put((i,)) == "spooled"
+    store.refuse = {(1, 2, 3), (3,)}  # the merged write holding batch 3 is refused, and batch 3 alone
+    store.down = False
+    task = asyncio.create_task(writer.run())
+    try:
+        await until(lambda: len(writer.spool) == 0)
+    finally:
+        task.cancel()
+    # (1, 2, 3) refused: 1 and 2 one by one, 3 set aside, then the rest merged again.
+    assert store.written == [(1,), (2,), (4, 5, 6)]
+    assert writer.failed == 1 and writer.figures()["batches_replayed_total"] == 5

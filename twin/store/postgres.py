@@ -138,6 +138,10 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
             # Waiting longer for a pooled connection than for a new one only hides a server that is
             # down: the gateway spools (StoreUnavailable) once the wait ends, and must not stall long.
             timeout=connect_timeout,
+            # The pool's own reconnection backs off exponentially (1, 2, 4 ... s), so after a long
+            # outage it could wait a minute before trying again; given up after this long, a new
+            # attempt starts as soon as a caller asks for a connection instead.
+            reconnect_timeout=connect_timeout,
         )
         with self._errors("opening the connection pool"):
             self._pool.open(wait=True, timeout=connect_timeout)
