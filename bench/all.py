@@ -142,12 +142,20 @@ def rows(entry: dict) -> list[list[str]]:
     return out
 
 
+def safe_rows(entry: dict) -> list[list[str]]:
+    """`rows`, or one row saying which figure was missing (a benchmark's output changed)."""
+    try:
+        return rows(entry)
+    except (KeyError, TypeError) as exc:
+        return [[entry["name"], f"output not understood ({exc!r}); run it alone", "", "", "", "", entry["load"]]]
+
+
 def table(entries: list[dict], quick: bool) -> str:
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"`python -m bench all{' --quick' if quick else ''}`, {when}, {os.cpu_count()} cores "
             "(load averages: 1, 5 and 15 minutes, before each benchmark).", "",
             "| Benchmark | GridTwin | Baseline (same run) | Ratio | Target | Met | Load |", "|---|---|---|---|---|---|---|"]
-    body = ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for e in entries for row in rows(e)]
+    body = ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for e in entries for row in safe_rows(e)]
     return "\n".join(head + body)
 
 

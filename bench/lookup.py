@@ -11,7 +11,8 @@ assigned to cells by:
   and the cells' spatial index built by a first call;
 - baseline PostGIS: `ST_Contains` joining a points table to a cells table with a GiST index in
   a throwaway cluster (the tables loaded beforehand; the join's time only).
-Each time is the median of `--runs`; the cold first call of ours (index build) is reported too.
+Each time is the median of `--runs` (PostGIS: of `--postgis-runs`, default 1: it is a hundred
+times slower); the cold first call of ours (index build) is reported too.
 The assignments are compared: ours against sjoin's lowest matching cell, and against PostGIS.
 
     python -m bench lookup [--cells 10000,100000] [--points 1000000] [--runs 3] [--shapes square,hex] [--json]
@@ -151,7 +152,7 @@ def postgis(grid: Grid, x: np.ndarray, y: np.ndarray, runs: int, cluster) -> dic
     return {"seconds": seconds, "index": index, "uses_gist_index": uses_index}
 
 
-def one_grid(cells: int, shape: str, points: int, runs: int, cluster) -> dict:
+def one_grid(cells: int, shape: str, points: int, runs: int, cluster, postgis_runs: int = 1) -> dict:
     grid = lookup_grid(cells, shape)
     x, y = random_points(grid, points)
     mine = ours(grid, x, y, runs)
@@ -169,14 +170,15 @@ def one_grid(cells: int, shape: str, points: int, runs: int, cluster) -> dict:
         "disagree_sjoin": int((mine["index"] != joined["index"]).sum()),
     }
     if cluster is not None:
-        pg = postgis(grid, x, y, runs, cluster)
+        pg = postgis(grid, x, y, postgis_runs, cluster)
         out |= {"postgis_points_per_s": rate(pg["seconds"]), "postgis_uses_gist_index": pg["uses_gist_index"],
                 "ours_vs_postgis": round(pg["seconds"] / mine["seconds"], 2),
                 "disagree_postgis": int((mine["index"] != pg["index"]).sum())}
     return out
 
 
-def measure(cells: list[int], points: int, runs: int, shapes: list[str], postgres: bool = True, cluster=None) -> dict:
+def measure(cells: list[int], points: int, runs: int, shapes: list[str], postgres: bool = True, cluster=None,
+            postgis_runs: int = 1) -> dict:
     from contextlib import nullcontext
 
     from twin.store.pgcluster import ThrowawayCluster
@@ -186,8 +188,8 @@ def measure(cells: list[int], points: int, runs: int, shapes: list[str], postgre
     with owner as pg:
         for shape in shapes:
             for n in cells:
-                results.append(one_grid(n, shape, points, runs, pg))
-    return {"benchmark": "lookup", "points": points, "runs": runs, "results": results}
+                results.append(one_grid(n, shape, points, runs, pg, postgis_runs))
+    return {"benchmark": "lookup", "points": points, "runs": runs, "postgis_runs": postgis_runs, "results": results}
 
 
 def main(argv: list[str]) -> int:
@@ -196,11 +198,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--points", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--shapes", default="square,hex", help="cell shapes: square (lattice path), hex (raster path)")
+    p.add_argument("--postgis-runs", type=int, default=1, help="runs of the PostGIS join (default 1)")
     p.add_argument("--no-postgis", action="store_true", help="leave out the PostGIS baseline")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     r = measure([int(c) for c in args.cells.split(",")], args.points, args.runs,
-                [s.strip() for s in args.shapes.split(",")], postgres=not args.no_postgis)
+                [s.strip() for s in args.shapes.split(",")], postgres=not args.no_postgis, postgis_runs=args.postgis_runs)
     lines = [f"point-to-cell assignment of {r['points']:,} points, median of {r['runs']} runs (points/s)"]
     for x in r["results"]:
         pg = (f", PostGIS ST_Contains+GiST {x['postgis_points_per_s']:,} (ours x{x['ours_vs_postgis']}, "
