@@ -1,5 +1,5 @@
 """`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall, backup,
-lookup, store, faults, map, memory, scaleout), or `all` of those with a target (bench/all.py)."""
+lookup, store, faults, map, memory, scaleout, hostile), or `all` of those with a target (bench/all.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "store", "backup", "faults", "map", "memory", "scaleout",
-              "all")
+              "hostile", "all")
 
 
 def main(argv: list[str]) -> int:

@@ -3,9 +3,12 @@ packets (any topic, any payload) and a QoS 1 subscriber that keeps every message
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import struct
 import time
+from pathlib import Path
 
 from bench.publisher import _remaining_length, _string
 
@@ -31,8 +34,9 @@ async def _connect(host: str, port: int, client_id: str):
 
 
 async def publish_all(host: str, port: int, messages: list[tuple[str, bytes]], client_id: str,
-                      window: int = 5000) -> dict:
-    """Publish (topic, payload) pairs at QoS 1 as fast as the broker acknowledges them, in order."""
+                      window: int = 5000, rate: float = 0.0) -> dict:
+    """Publish (topic, payload) pairs at QoS 1 in order, as fast as the broker acknowledges them or at
+    `rate` messages a second."""
     reader, writer = await _connect(host, port, client_id)
     acked = 0
 
@@ -52,6 +56,11 @@ async def publish_all(host: str, port: int, messages: list[tuple[str, bytes]], c
     try:
         for i, (topic, payload) in enumerate(messages):
             writer.write(publish_packet(topic, payload, i % 65535 + 1))
+            if rate and i % 16 == 15:
+                await writer.drain()
+                ahead = (i + 1) / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
             if i % 64 == 63 or len(payload) > 65536:
                 await writer.drain()
                 while i - acked > window and not acks.done():
@@ -121,3 +130,39 @@ class Subscriber:
                     offset += 2
                     writer.write(b"\x40\x02" + mid)
                 self.messages.append((topic, body[offset:]))
+
+
+def dump_messages(path: Path, messages: list[tuple[str, bytes]]) -> None:
+    """(topic, payload) pairs to a file for a publisher process: lengths, topic, payload, one after another."""
+    with open(path, "wb") as f:
+        for topic, payload in messages:
+            data = topic.encode()
+            f.write(struct.pack("!II", len(data), len(payload)) + data + payload)
+
+
+def load_messages(path: Path) -> list[tuple[str, bytes]]:
+    data, out, i = Path(path).read_bytes(), [], 0
+    while i < len(data):
+        t, p = struct.unpack_from("!II", data, i)
+        i += 8
+        out.append((data[i:i + t].decode(), data[i + t:i + t + p]))
+        i += t + p
+    return out
+
+
+def main() -> None:
+    """`python -m bench.hostile.wire --port P --file F [--rate R]`: publish a dumped corpus; prints one JSON object."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--file", required=True)
+    p.add_argument("--rate", type=float, default=0.0, help="messages per second; 0 = as fast as possible")
+    args = p.parse_args()
+    messages = load_messages(Path(args.file))
+    result = asyncio.run(publish_all(args.host, args.port, messages, f"hostile-pub-{time.time_ns() % 10**9}",
+                                     rate=args.rate))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
