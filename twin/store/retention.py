@@ -2,10 +2,11 @@
 
 A prune rolls the readings older than the cutoff up into `readings_hourly` (count, sum, min and
 max per cell, metric and hour, added to what an earlier prune stored for the same hour) and
-removes them, in one transaction, so a history query (`TwinStore.aggregate`) counts every reading
-exactly once: raw while it is kept, hourly after. On PostgreSQL with native partitions the day
-partitions that lie wholly before the cutoff are dropped rather than emptied row by row; with
-TimescaleDB, expired chunks are dropped with `drop_chunks`.
+removes them, each step rolling up exactly the rows it removes even while the gateway writes, so
+a history query (`TwinStore.aggregate`) counts every reading exactly once: raw while it is kept,
+hourly after. SQLite does it in one transaction. On PostgreSQL with native partitions the day
+partitions that lie wholly before the cutoff are rolled up and dropped rather than emptied row by
+row, one transaction each; with TimescaleDB, emptied chunks are dropped with `drop_chunks`.
 
     report = prune(store, readings_days=90, hourly_days=1825, now=time.time())
     report = prune(store, readings_days=90, hourly_days=1825, now=time.time(), dry_run=True)  # counts only
@@ -70,10 +71,10 @@ def prune(store, *, readings_days: float, hourly_days: float, now: float, dry_ru
                          f"({readings_days} days)")
     report = PruneReport(cutoff(now, readings_days), cutoff(now, hourly_days), dry_run=dry_run)
     backend = _backend(store)
-    with store._write_transaction("prune") as cur:
-        if report.readings_cutoff is not None:
-            backend.prune_readings(cur, report)
-        if report.hourly_cutoff is not None:
+    if report.readings_cutoff is not None:
+        backend.prune_readings(store, report)
+    if report.hourly_cutoff is not None:
+        with store._write_transaction("prune") as cur:
             backend.prune_hourly(cur, report)
     if not dry_run and (report.readings_removed or report.hourly_removed):
         log.info("store %s: pruned %d readings before %s into %d hourly rows (%d partitions dropped), "
@@ -110,12 +111,13 @@ class _Backend:
     def time_in(self, ts: float):
         raise NotImplementedError
 
-    def rollup_sql(self) -> str:
-        p = self.param
+    def rollup_sql(self, source: str = "readings", condition: str = "") -> str:
+        """Add the readings of `source` (matching `condition`, default ts < the parameter) to the hourly figures."""
+        condition = condition or f"ts < {self.param}"
         return (
             f"INSERT INTO readings_hourly (cell_code, metric, ts, count, sum, min, max)"
             f" SELECT cell_code, metric, {self.hour_sql} AS hour, count(*), sum(value), min(value), max(value)"
-            f" FROM readings WHERE ts < {p} AND cell_code IS NOT NULL GROUP BY cell_code, metric, hour"
+            f" FROM {source} WHERE {condition} AND cell_code IS NOT NULL GROUP BY cell_code, metric, hour"
             f" ON CONFLICT (cell_code, metric, ts) DO UPDATE SET count = readings_hourly.count + excluded.count,"
             f" sum = readings_hourly.sum + excluded.sum,"
             f" min = {self.least}(readings_hourly.min, excluded.min), max = {self.greatest}(readings_hourly.max, excluded.max)"
@@ -125,7 +127,12 @@ class _Backend:
         return (f"SELECT count(*) FROM (SELECT 1 FROM readings WHERE ts < {self.param} AND cell_code IS NOT NULL"
                 f" GROUP BY cell_code, metric, {self.hour_sql}) AS hours")
 
-    def prune_readings(self, cur, report: PruneReport) -> None:
+    def prune_readings(self, store, report: PruneReport) -> None:
+        with store._write_transaction("prune") as cur:
+            self._count_rollup_delete(cur, report)
+
+    def _count_rollup_delete(self, cur, report: PruneReport) -> None:
+        # SQLite: the transaction holds the write lock, so no reading comes in between the three.
         limit = self.time_in(report.readings_cutoff)
         report.readings_removed = cur.execute(f"SELECT count(*) FROM readings WHERE ts < {self.param}",
                                               [limit]).fetchone()[0]
@@ -133,11 +140,9 @@ class _Backend:
             return
         if report.dry_run:
             report.hourly_written = cur.execute(self.count_hours_sql(), [limit]).fetchone()[0]
-            report.partitions_dropped = self.expired_partitions(cur, report.readings_cutoff)
             return
         cur.execute(self.rollup_sql(), [limit])
         report.hourly_written = cur.rowcount
-        report.partitions_dropped = self.drop_partitions(cur, report.readings_cutoff)
         cur.execute(f"DELETE FROM readings WHERE ts < {self.param}", [limit])
 
     def prune_hourly(self, cur, report: PruneReport) -> None:
@@ -147,12 +152,6 @@ class _Backend:
                                                 [limit]).fetchone()[0]
         else:
             report.hourly_removed = cur.execute(f"DELETE FROM readings_hourly WHERE ts < {self.param}", [limit]).rowcount
-
-    def expired_partitions(self, cur, before: float) -> list[str]:
-        return []
-
-    def drop_partitions(self, cur, before: float) -> list[str]:
-        return []
 
     def after(self, store, report: PruneReport) -> None:
         pass
@@ -180,6 +179,45 @@ class _Postgres(_Backend):
 
         return pg_time(ts)
 
+    def prune_readings(self, store, report: PruneReport) -> None:
+        """Writers go on meanwhile, so each step rolls up exactly the rows it removes.
+
+        Each expired day partition goes in a transaction of its own that first takes the
+        advisory lock of partition creation, then a SHARE ROW EXCLUSIVE lock on `readings` (writes
+        wait, reads go on), rolls the partition up and drops it: writers pause for one partition's
+        roll-up, and taking the locks in the order writers take them leaves no deadlock. The rest
+        goes in one statement that deletes readings and rolls up exactly what it deleted."""
+        from twin.store.migrations import postgres as schema
+
+        with store._write_transaction("prune") as cur:
+            if report.dry_run:
+                self._count_rollup_delete(cur, report)
+                report.partitions_dropped = self.expired_partitions(cur, report.readings_cutoff)
+                return
+            expired = self.expired_partitions(cur, report.readings_cutoff)
+        for name in expired:
+            with store._write_transaction("prune") as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.PARTITION_LOCK])
+                cur.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
+                removed, hours = cur.execute(
+                    f"WITH hourly AS ({self.rollup_sql(name, 'true')} RETURNING 1) "
+                    f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM hourly)").fetchone()
+                cur.execute(f"DROP TABLE {name}")
+            report.partitions_dropped.append(name)
+            report.readings_removed += removed
+            report.hourly_written += hours
+        limit = self.time_in(report.readings_cutoff)
+        with store._write_transaction("prune") as cur:
+            removed, hours = cur.execute(
+                f"WITH gone AS (DELETE FROM readings WHERE ts < %s RETURNING cell_code, metric, ts, value), "
+                f"hourly AS ({self.rollup_sql('gone', 'true')} RETURNING 1) "
+                f"SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM hourly)", [limit]).fetchone()
+            report.readings_removed += removed
+            report.hourly_written += hours
+            if self.layout == schema.HYPERTABLE:
+                cur.execute("SELECT drop_chunks('readings', older_than => %s)", [limit])  # emptied above
+                report.partitions_dropped += [str(row[0]) for row in cur.fetchall()]
+
     def expired_partitions(self, cur, before: float) -> list[str]:
         from twin.store.migrations import postgres as schema
 
@@ -190,19 +228,6 @@ class _Postgres(_Backend):
                     "WHERE i.inhparent = 'readings'::regclass")
         return sorted(name for (name,) in cur.fetchall()
                       if (day := schema.partition_day(name)) is not None and day < last_day)
-
-    def drop_partitions(self, cur, before: float) -> list[str]:
-        from twin.store.migrations import postgres as schema
-
-        if self.layout == schema.HYPERTABLE:
-            cur.execute("SELECT drop_chunks('readings', older_than => %s)", [self.time_in(before)])
-            return [str(row[0]) for row in cur.fetchall()]
-        # Serialized with the creation of partitions by writers (PostgresStore._ensure_partitions).
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.PARTITION_LOCK])
-        expired = self.expired_partitions(cur, before)
-        for name in expired:
-            cur.execute(f"DROP TABLE {name}")  # its rows are rolled up already
-        return expired
 
     def after(self, store, report: PruneReport) -> None:
         from twin.store.migrations import postgres as schema
