@@ -17,8 +17,9 @@ records reach member 0 later than member 0's own. Member 0 therefore holds recor
 every member it hears from has reported a *watermark* (a receive time before which it has
 handed off everything) past them, merges them by receive time, and within what it releases
 together puts each device's readings in timestamp order. A member that has said nothing for
-`ABSENT_S` is not waited for. Members that are idle send an empty hand-off every
-`HEARTBEAT_S`, so that the watermark moves on.
+`ABSENT_S` is not waited for. A member hands off what it recorded every `HEARTBEAT_S` (at once
+past `FLUSH_CALLS` records), and an empty hand-off when it recorded nothing, so that its
+watermark moves on.
 
 Member 0 is designated, not elected: it is the member whose `gateway.member_index` is 0. While
 it is down the others keep storing and acknowledging, and the broker keeps their hand-offs in
@@ -45,8 +46,9 @@ log = logging.getLogger(__name__)
 __all__ = ["ClusterDesk", "Membership", "Handoff", "Merge", "HANDOFF_VERSION"]
 
 HANDOFF_VERSION = 1
-HEARTBEAT_S = 0.01  # an idle member's watermark moves on this often while it is busy lately ...
-HEARTBEAT_IDLE_S = 0.1  # ... and this often after a second without messages
+HEARTBEAT_S = 0.01  # a member hands off this often while it was busy lately ...
+HEARTBEAT_IDLE_S = 0.1  # ... and this often after a second without messages (a heartbeat)
+FLUSH_CALLS = 6000  # records that are handed off at once rather than with the next beat
 ABSENT_S = 1.0
 _AT = operator.itemgetter(1)  # a record's receive time
 
@@ -262,6 +264,8 @@ class ClusterDesk:
         self.merge = Merge(membership.members) if self.receives else None
         self._handoff_topic = membership.handoff_topic
         self._last_sent = self._last_busy = 0.0
+        self._calls: list[list] = []  # a member's records not handed off yet
+        self._messages = 0
 
     def take(self, batch: list, now: float) -> tuple[list, int]:
         """Member 0: the hand-offs of `batch` go into the merge; returns (the rest, hand-offs taken)."""
@@ -287,11 +291,24 @@ class ClusterDesk:
         return rest, taken
 
     def recorded(self, recorder, messages: int, now: float) -> None:
-        """This member's records of a batch: into the merge (member 0) or to member 0 (the others)."""
+        """This member's records of a batch: into the merge (member 0), or (the others) kept for the
+        next hand-off, which goes with the next heartbeat or at once when it is large."""
         if self.receives:
             self.merge.add(self.membership.index, self.watermark(), recorder.take(), messages, [], now)
         elif self.sends:
-            self._send(messages, recorder.take())
+            self._calls += recorder.take()
+            self._messages += messages
+            # After a quiet second the heartbeat sleeps longer: the first records go at once.
+            if len(self._calls) >= FLUSH_CALLS or time.monotonic() - self._last_busy > 1.0:
+                self.flush()
+
+    def flush(self) -> None:
+        """Members: hand off what was recorded since the last hand-off (a heartbeat when nothing was)."""
+        if not self.sends:
+            return
+        calls, messages = self._calls, self._messages
+        self._calls, self._messages = [], 0
+        self._send(messages, calls)
 
     def _send(self, messages: int, calls: list) -> None:
         handoff = Handoff(self.membership.index, messages, self.watermark(), calls)
@@ -336,6 +353,9 @@ class ClusterDesk:
             if heartbeat is not None:
                 heartbeat.cancel()
             with contextlib.suppress(Exception):
+                if self._calls or self._messages:
+                    self.flush()
+            with contextlib.suppress(Exception):
                 self._publish_status({**self.status(), "stopped": True})
             raise
 
@@ -343,8 +363,8 @@ class ClusterDesk:
         while True:
             idle = time.monotonic() - self._last_busy > 1.0
             await asyncio.sleep(HEARTBEAT_IDLE_S if idle else HEARTBEAT_S)
-            if time.monotonic() - self._last_sent >= HEARTBEAT_S:
-                self._send(0, [])
+            if self._calls or self._messages or time.monotonic() - self._last_sent >= HEARTBEAT_S:
+                self.flush()
 
     def _publish_status(self, status: dict) -> None:
         try:

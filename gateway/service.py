@@ -204,6 +204,7 @@ class Gateway:
         while True:
             if not self.transport.inbox:
                 if stop.is_set():
+                    self.cluster.flush()  # a member of a group: the records not handed off yet
                     await self._judge_released(force=True)  # member 0 of a group: what is held back
                     return
                 self._wake.clear()
