@@ -51,6 +51,7 @@ class FieldDesk:
         self.prefix = settings.mqtt.prefix
         self._claim_head = f"{self.prefix}/claim/"
         self._report_head = f"{self.prefix}/reports/"
+        self._heads = (self._claim_head, self._report_head)
         self._queue: asyncio.Queue[list[Inbound]] = asyncio.Queue()
         self.claims = 0
         self.reports = 0
@@ -60,7 +61,9 @@ class FieldDesk:
         return (f"{self.prefix}/claim/+", f"{self.prefix}/reports/+")
 
     def _mine(self, topic: str) -> bool:
-        for head in (self._claim_head, self._report_head):
+        if not topic.startswith(self._heads):  # one call settles the usual case, a reading
+            return False
+        for head in self._heads:
             if topic.startswith(head) and "/" not in topic[len(head):] and len(topic) > len(head):
                 return True
         return False
