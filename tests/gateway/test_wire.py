@@ -348,3 +348,52 @@ async def test_the_gateway_stores_acks_and_publishes_through_either_client(mosqu
             assert gw.pipeline.stats.messages == 1
     finally:
         rec.close()
+
+
+async def test_over_tls_reads_cut_into_pieces_and_a_large_packet_arrive_whole(tmp_path, pki, monkeypatch):
+    from twin.brokerfiles import TlsListener
+
+    with MosquittoBroker(workdir=tmp_path / "m", tls=TlsListener(pki.server_cert, pki.server_key)) as broker:
+        async with Receiver(broker, tls=True, ca_file=str(pki.ca)) as r:
+            pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+            pub.tls_set(ca_certs=str(pki.ca))
+            pub.connect(broker.host, broker.port)
+            pub.loop_start()
+            try:
+                monkeypatch.setattr(wire, "READ_SIZE", 5)  # TLS records hand over a few bytes at a time
+                for i in range(20):
+                    pub.publish(f"w/tls/{i}", f"{i}".encode() * 50, qos=1).wait_for_publish(5)
+                await r.wait_for(20)
+                monkeypatch.setattr(wire, "READ_SIZE", 256 * 1024)
+                big = os.urandom(700_000)
+                pub.publish("w/tls/big", big, qos=1).wait_for_publish(5)
+                received = await r.wait_for(21)
+            finally:
+                pub.disconnect()
+                pub.loop_stop()
+            assert [m.payload for m in received[:20]] == [f"{i}".encode() * 50 for i in range(20)]
+            assert received[20].payload == big
+            r.transport.ack(received)
+            await r.settle()
+
+
+async def test_tls_mistakes_name_the_setting_to_fix(tmp_path, pki):
+    from twin.brokerfiles import TlsListener
+
+    with MosquittoBroker(workdir=tmp_path / "m", tls=TlsListener(pki.server_cert, pki.server_key)) as broker:
+        with pytest.raises(ConnectError, match=r"was not accepted: .*; check mqtt\.ca_file"):
+            async with Receiver(broker, tls=True, ca_file=str(pki.foreign_ca)):
+                pass
+        with pytest.raises(ConnectError, match=r"closed the connection before answering CONNECT.*; if it is a TLS "
+                                               r"listener, set mqtt\.tls = true"):
+            async with Receiver(broker):
+                pass
+    with MosquittoBroker(workdir=tmp_path / "c", tls=TlsListener(pki.server_cert, pki.server_key, pki.ca,
+                                                                  require_certificate=True)) as broker:
+        with pytest.raises(ConnectError, match=r"if it requires a client certificate, set mqtt\.cert_file and "
+                                               r"mqtt\.key_file"):
+            async with Receiver(broker, tls=True, ca_file=str(pki.ca)):
+                pass
+        async with Receiver(broker, tls=True, ca_file=str(pki.ca), cert_file=str(pki.client_cert),
+                            key_file=str(pki.client_key)) as r:
+            assert r.transport.connected.is_set()
