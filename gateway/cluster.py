@@ -3,7 +3,7 @@
     devices --> broker --$share/{group}/...--> member 0 .. member N-1   (round robin, no affinity)
     every member: decode, validate, locate, store readings, ack          (no state across devices)
                   and record what the judge should see (gateway/judge.py)
-    member k > 0 --{prefix}/cluster/{group}/judge--> member 0            (one hand-off per batch)
+    member k > 0 --{prefix}/cluster/{group}/judge--> member 0            (a hand-off every 10 ms)
     member 0: merges its own records and the hand-offs in the order the messages were received,
               judges them (detection, live cell state), stores anomalies and cell states, runs cases
 
