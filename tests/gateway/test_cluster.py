@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import build_world, loads_scenario
 from gateway.cluster import Handoff, Membership, Merge
 from gateway.judge import Recorder
 from gateway.pipeline import Pipeline
-from gridtwin.evaluation.run import DirectLink
 from gateway.streamclock import StreamClock
-from firmware_sim.player import ScenarioPlayer
+from gridtwin.evaluation.run import DirectLink
 from twin.config import GatewaySettings, Settings
 from twin.errors import ConfigError
 
