@@ -101,7 +101,7 @@ class GatewaySettings:
     instance: str = "gw-1"
     # While the store is unavailable, batches are spooled to `{spool_dir}/{instance}` (relative to
     # the working directory; made on first use) and replayed when it is back (docs/reliability.md).
-    # A full spool stops acknowledgements, so the broker holds messages; 1024 MB is about 40 minutes
+    # A full spool stops acknowledgements, so the broker holds messages; 1024 MB is 35 to 80 minutes
     # of 2,000 two-metric readings a second.
     spool_dir: str = "gridtwin-spool"
     spool_max_mb: float = 1024.0
