@@ -26,6 +26,9 @@ from twin.errors import ConfigError
 from twin.readings import CameraEvent, DeadLetter, Reading
 
 
+MAX_SEQ_GAP = 100_000  # skipped sequence numbers one jump may count as lost messages
+
+
 @dataclass(slots=True)
 class Outcome:
     """What one batch produced; the service persists it, then acks and publishes."""
@@ -381,12 +384,15 @@ class Pipeline:
         return us / 1e6
 
     def _track_seq(self, device_id: str, seq: int | None) -> None:
+        """Count the sequence numbers a device skipped. A jump of more than MAX_SEQ_GAP either way is a
+        counter that restarted or a number that is no counter at all, not lost messages: it only moves the
+        mark (counted, a seq of 2**62 made the gateway's figures too large to publish)."""
         if seq is None:
             return
         last = self._last_seq.get(device_id)
-        if last is not None and seq > last + 1:
+        if last is not None and last + 1 < seq <= last + 1 + MAX_SEQ_GAP:
             self.stats.seq_gaps += seq - last - 1
-        if last is None or seq > last:
+        if last is None or seq > last or last - seq > MAX_SEQ_GAP:
             self._last_seq[device_id] = seq
 
     def _camera(self, decoded: Decoded, now: float, out: Outcome) -> None:
