@@ -9,6 +9,9 @@ Baselines:
 - PostgreSQL: backup beside `COPY readings TO STDOUT (FORMAT BINARY)` read to the end (reading
   the rows once); restore beside a binary COPY of those bytes into an unpartitioned table with
   readings' key and indexes (writing and indexing the rows once).
+Retention is measured on a restored copy: `prune` with every reading past its days (rolled up
+into hourly figures and removed; on PostgreSQL their day partitions dropped), beside a plain
+`DELETE FROM readings WHERE ts < cutoff` on another restored copy.
 Figures are medians of `--repeat` runs; PostgreSQL runs on a throwaway cluster.
 """
 
@@ -23,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench.common import emit, median
-from bench.store import make_readings
+from bench.store import T0, make_readings
 
 BATCH = 20_000
 
@@ -50,12 +53,15 @@ def bench_sqlite(rows: int, repeat: int, directory: Path) -> dict:
         _fill(store, rows)
     with sqlite3.connect(source) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    times: dict[str, list[float]] = {"backup": [], "restore": [], "copy_file": []}
+    times: dict[str, list[float]] = {"backup": [], "restore": [], "copy_file": [], "prune": [], "delete": []}
     for k in range(repeat):
         target = directory / f"restored-{k}.db"
         times["copy_file"].append(_timed(lambda: shutil.copyfile(source, directory / "copy.db")))
         times["backup"].append(_timed(lambda: backup(f"sqlite:///{source}", directory / "twin.backup")))
         times["restore"].append(_timed(lambda: restore(f"sqlite:///{target}", directory / "twin.backup")))
+        times["prune"].append(_prune(f"sqlite:///{target}"))
+        restore(f"sqlite:///{target}", directory / "twin.backup", force=True)
+        times["delete"].append(_delete(f"sqlite:///{target}"))
         target.unlink()
     return _figures("sqlite", rows, times, (directory / "twin.backup").stat().st_size)
 
@@ -67,7 +73,8 @@ def bench_postgres(rows: int, repeat: int, directory: Path) -> dict:
     from twin.store.pgcluster import ThrowawayCluster
     from twin.store.postgres import PostgresStore
 
-    times: dict[str, list[float]] = {"backup": [], "restore": [], "copy_out": [], "copy_in": []}
+    times: dict[str, list[float]] = {"backup": [], "restore": [], "copy_out": [], "copy_in": [], "prune": [],
+                                     "delete": []}
     with ThrowawayCluster() as cluster:
         source = cluster.create_database("bench_source")
         with PostgresStore(source) as store:
@@ -93,9 +100,32 @@ def bench_postgres(rows: int, repeat: int, directory: Path) -> dict:
             times["backup"].append(_timed(lambda: backup(source, dump)))
             target = cluster.create_database(f"bench_restore_{k}")
             times["restore"].append(_timed(lambda: restore(target, dump)))
+            times["prune"].append(_prune(target))
+            restore(target, dump, force=True)
+            times["delete"].append(_delete(target))
             cluster.drop_database(target)
         size = dump.stat().st_size
     return _figures("postgres", rows, times, size)
+
+
+def _prune(url: str) -> float:
+    """Seconds of a prune that rolls up and removes every reading (they are from 2025-11-29)."""
+    from twin.store import open_store
+    from twin.store.retention import prune
+
+    with open_store(url) as store:
+        return _timed(lambda: prune(store, readings_days=1, hourly_days=0, now=T0 + 30 * 86_400))
+
+
+def _delete(url: str) -> float:
+    """Seconds of deleting the same readings row by row, as a prune without roll-up or partitions would."""
+    from twin.store import open_store
+    from twin.store.retention import _backend, cutoff
+
+    with open_store(url) as store, store._write_transaction("bench delete") as cur:
+        backend = _backend(store)
+        limit = backend.time_in(cutoff(T0 + 30 * 86_400, 1))
+        return _timed(lambda: cur.execute(f"DELETE FROM readings WHERE ts < {backend.param}", [limit]))
 
 
 def _figures(backend: str, rows: int, times: dict[str, list[float]], size: int) -> dict:
@@ -104,7 +134,8 @@ def _figures(backend: str, rows: int, times: dict[str, list[float]], size: int) 
                                          else ("copy_out", "copy_in"))
     return {"backend": backend, "rows": rows, "bytes": size, "runs": len(times["backup"]), **figures,
             "backup_vs_baseline": round(figures["backup"] / figures[baseline_backup], 2),
-            "restore_vs_baseline": round(figures["restore"] / figures[baseline_restore], 2)}
+            "restore_vs_baseline": round(figures["restore"] / figures[baseline_restore], 2),
+            "prune_vs_delete": round(figures["prune"] / figures["delete"], 2)}
 
 
 def main(argv: list[str]) -> int:
@@ -124,10 +155,14 @@ def main(argv: list[str]) -> int:
                 lines.append(f"sqlite   {r['rows']:>9} readings, {r['bytes'] / 1e6:7.1f} MB: backup {r['backup']:6.2f} s, "
                              f"restore {r['restore']:6.2f} s; file copy {r['copy_file']:6.2f} s "
                              f"(backup {r['backup_vs_baseline']}x, restore {r['restore_vs_baseline']}x)")
+                lines.append(f"         prune of every reading {r['prune']:6.2f} s; DELETE ... WHERE ts < cutoff {r['delete']:6.2f} s "
+                             f"({r['prune_vs_delete']}x)")
             else:
                 lines.append(f"postgres {r['rows']:>9} readings, {r['bytes'] / 1e6:7.1f} MB: backup {r['backup']:6.2f} s, "
                              f"restore {r['restore']:6.2f} s; COPY out {r['copy_out']:6.2f} s, COPY in (indexed) "
                              f"{r['copy_in']:6.2f} s (backup {r['backup_vs_baseline']}x, restore {r['restore_vs_baseline']}x)")
+                lines.append(f"         prune of every reading {r['prune']:6.2f} s; DELETE ... WHERE ts < cutoff {r['delete']:6.2f} s "
+                             f"({r['prune_vs_delete']}x)")
     lines.append(f"medians of {args.repeat} runs")
     emit({"results": results}, args.json, lines)
     return 0
