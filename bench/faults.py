@@ -46,21 +46,29 @@ SCENARIOS = ("kill9", "broker-restart", "db-down")
 
 
 class LiveWatch:
-    """A subscriber to the gateway's cell states and events that notes when each arrived."""
+    """A subscriber to the gateway's cell states and events that notes when each arrived, and to the
+    gateway's retained status (`{prefix}/gateways/{instance}`), keeping the highest spool figures."""
 
     def __init__(self, broker):
         self.states: list[float] = []
         self.events: list[float] = []
+        self.spool_seen: dict[str, float] = {}
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}")
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect(broker.host, broker.port)
-        self.client.subscribe([(f"{PREFIX}/cells/+/+/state", 0), (f"{PREFIX}/events/#", 0)])
+        self.client.subscribe([(f"{PREFIX}/cells/+/+/state", 0), (f"{PREFIX}/events/#", 0),
+                               (f"{PREFIX}/gateways/+", 0)])
         self.client.loop_start()
         subscribed.wait(10)
 
     def _on_message(self, client, userdata, message):
+        if "/gateways/" in message.topic:
+            spool = orjson.loads(message.payload).get("spool") or {}
+            for key in ("spooled_batches", "spooled_bytes", "full_events"):
+                self.spool_seen[key] = max(self.spool_seen.get(key, 0), spool.get(key, 0))
+            return
         (self.events if "/events/" in message.topic else self.states).append(time.monotonic())
 
     def incident(self, device_id: str, readings: int = 6, every: float = 0.5) -> int:
@@ -266,6 +274,7 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
     return _figures("db-down", sent, final, store=store, rate=rate, down_s=down_s, devices=devices,
                     spool_mb=spool_mb, stored_before_outage=stored_before, order_violations=final["order_violations"],
                     live_during_outage=live, anomalies_opened=summary.get("anomalies_opened"),
+                    status_spool_max=dict(watch.spool_seen),
                     spool=summary.get("spool", {}), spool_files_left=spool_left,
                     full_logged_at_error="ERROR gateway.spool" in log and "is full" in log,
                     outage_to_replayed_s=replayed[-1] if replayed else None,

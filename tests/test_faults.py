@@ -43,6 +43,7 @@ async def test_postgres_down_spools_keeps_the_wall_live_and_replays_in_order(tmp
     assert spool["outages"] == 1 and spool["batches_spooled_total"] > 0
     assert spool["batches_replayed_total"] == spool["batches_spooled_total"] and figures["spool_files_left"] == 0
     assert spool["full_events"] == 0 and not figures["full_logged_at_error"]
+    assert figures["status_spool_max"]["spooled_batches"] > 0  # shown in the gateway's status on MQTT
     # Live state kept going while the database was away: on MQTT and on an open map page's stream.
     assert figures["live_during_outage"]["mqtt"]["cell_states"] > 0
     assert figures["live_during_outage"]["web_stream"]["cells"] > 0
@@ -59,3 +60,4 @@ async def test_a_locked_sqlite_store_and_a_full_spool_hold_messages_at_the_broke
     assert spool["outages"] == 1 and spool["batches_spooled_total"] > 0 and figures["spool_files_left"] == 0
     assert spool["full_events"] >= 1 and spool["held_seconds"] > 0
     assert figures["full_logged_at_error"]
+    assert figures["status_spool_max"]["full_events"] >= 1  # and counted in its status on MQTT
