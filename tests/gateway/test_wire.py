@@ -178,6 +178,23 @@ async def test_reads_cut_into_pieces_and_a_packet_larger_than_a_read(mosquitto, 
     assert received[-1].topic == "w/big" and received[-1].payload == big and received[-1].qos == 1
 
 
+async def test_qos_0_and_retained_messages_arrive_with_their_flags(mosquitto):
+    pub = Publisher(mosquitto)
+    topic = f"w/{uuid.uuid4().hex[:6]}/status"
+    pub.send(topic, b"online", qos=1, retain=True)  # retained before the subscription
+    async with Receiver(mosquitto, filters=(topic, "w/q0/#")) as r:
+        pub.client.publish("w/q0/x", b"fire and forget", qos=0).wait_for_publish(5)
+        received = await r.wait_for(2)
+        by_topic = {m.topic: m for m in received}
+        assert (by_topic[topic].payload, by_topic[topic].retain, by_topic[topic].qos) == (b"online", True, 1)
+        assert (by_topic["w/q0/x"].qos, by_topic["w/q0/x"].mid) == (0, 0)
+        r.transport.ack(received)  # the QoS 0 message needs no PUBACK, and gets none
+        await r.settle()
+        assert r.transport.reconnects == 0  # nothing the broker would call a protocol error was sent
+    pub.send(topic, b"", retain=True)  # clear the retained message
+    pub.close()
+
+
 async def test_a_burst_of_queued_messages_arrives_whole_and_acked_once(mosquitto):
     client_id = f"wire-{uuid.uuid4().hex[:8]}"
     async with Receiver(mosquitto, client_id=client_id):
