@@ -4,9 +4,10 @@ A prune rolls the readings older than the cutoff up into `readings_hourly` (coun
 max per cell, metric and hour, added to what an earlier prune stored for the same hour) and
 removes them, each step rolling up exactly the rows it removes even while the gateway writes, so
 a history query (`TwinStore.aggregate`) counts every reading exactly once: raw while it is kept,
-hourly after. SQLite does it in one transaction. On PostgreSQL with native partitions the day
-partitions that lie wholly before the cutoff are rolled up and dropped rather than emptied row by
-row, one transaction each; with TimescaleDB, emptied chunks are dropped with `drop_chunks`.
+hourly after. SQLite goes in chunks of 100,000 readings, one transaction each. On PostgreSQL
+with native partitions the day partitions that lie wholly before the cutoff are rolled up and
+dropped rather than emptied row by row, one transaction each; with TimescaleDB, emptied chunks
+are dropped with `drop_chunks`.
 
     report = prune(store, readings_days=90, hourly_days=1825, now=time.time())
     report = prune(store, readings_days=90, hourly_days=1825, now=time.time(), dry_run=True)  # counts only
