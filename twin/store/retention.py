@@ -51,7 +51,7 @@ class PruneReport:
 def cutoff(now: float, days: float) -> float | None:
     """The start of the hour `days` before `now`; None when `days` is 0 (keep everything).
 
-    >>> cutoff(1_764_403_200.0 + 5_000, 1)  # 2025-11-29 01:23:20 UTC
+    >>> cutoff(1_764_403_200.0 + 5_000, 1)  # 2025-11-29 09:23:20 UTC: 2025-11-28 09:00 UTC
     1764320400.0
     >>> cutoff(1_764_403_200.0, 0) is None
     True
