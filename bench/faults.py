@@ -13,9 +13,10 @@ store, and rows stored beyond one per device, seq and metric.
 - broker-restart: Mosquitto stopped and started again on its port; the gateway, the simulator
   and the web app's live feed reconnect by themselves.
 - db-down: PostgreSQL stopped with `pg_ctl stop` for --down seconds, then started again (or,
-  with `--store sqlite`, the SQLite file locked by another process); the gateway spools, keeps publishing live state (counted by a subscriber and by the web app's
-  feed) and replays the spool in order; `--spool-mb` small enough makes the spool fill, so that
-  back-pressure is what is measured.
+  with `--store sqlite`, the SQLite file locked by another process); the gateway spools, keeps
+  publishing live state (counted by a subscriber and by the web app's stream) and replays the
+  spool in order; `--spool-mb` small enough makes the spool fill, so that back-pressure is what
+  is measured; `--kill-during` SIGKILLs the gateway while it holds a spool.
 
 The exit status is 1 when any scenario lost or doubled a reading, else 0.
 """
@@ -221,10 +222,13 @@ class _SqliteLocked:
 
 
 async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, before_s: float = 10.0,
-                  after_s: float = 20.0, spool_mb: float = 1024.0, store: str = "postgres", cluster=None) -> dict:
+                  after_s: float = 20.0, spool_mb: float = 1024.0, store: str = "postgres", cluster=None,
+                  kill: bool = False) -> dict:
     """Take the store away for `down_s` seconds while the publisher sends `rate`/s, then give it back:
     PostgreSQL stopped with `pg_ctl stop` and started again (`cluster`, a started ThrowawayCluster,
-    or one made for the run), or the SQLite file locked by another process (`store="sqlite"`)."""
+    or one made for the run), or the SQLite file locked by another process (`store="sqlite"`).
+    With `kill`, the gateway is SIGKILLed three quarters into the outage, holding a spool, and
+    started again once the store is back (a gateway needs its store to start)."""
     from twin.store.pgcluster import ThrowawayCluster
 
     own = store == "postgres" and cluster is None
@@ -250,10 +254,18 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
                 await asyncio.to_thread(outage.begin)
                 await asyncio.sleep(min(2.0, down_s / 4))
                 injected = await asyncio.to_thread(watch.incident, f"bench-{devices:05d}")
+                spooled_at_kill = None
+                if kill:
+                    await asyncio.sleep(max(0.0, down + down_s * 0.75 - time.monotonic()))
+                    gw.kill()
+                    await gw.proc.wait()
+                    spooled_at_kill = len(list((workdir / "spool").rglob("*.batch")))
                 await asyncio.sleep(max(0.0, down + down_s - time.monotonic()))
                 await asyncio.to_thread(outage.end)
                 up = time.monotonic()
                 live = {"mqtt": watch.between(down, up), "web_stream": wall.between(down, up)}
+                if kill:
+                    await gw.start()
                 sent = (await publisher_result(pub))["acked"] + injected
                 final = await wait_stored(url, sent, timeout=180 + down_s)
                 caught_up_s = time.monotonic() - up
@@ -278,7 +290,8 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
                     spool=summary.get("spool", {}), spool_files_left=spool_left,
                     full_logged_at_error="ERROR gateway.spool" in log and "is full" in log,
                     outage_to_replayed_s=replayed[-1] if replayed else None,
-                    store_back_to_all_stored_s=round(caught_up_s, 1))
+                    store_back_to_all_stored_s=round(caught_up_s, 1),
+                    **({"killed_with_spooled_batches": spooled_at_kill} if kill else {}))
 
 
 # -- the command ------------------------------------------------------------------------------------
@@ -303,7 +316,7 @@ async def run(args) -> dict:
                                                     interval=args.devices / args.rate))
             else:
                 results.append(await db_down(workdir, rate=args.rate, down_s=args.down, devices=args.devices,
-                                             spool_mb=args.spool_mb, store=args.store))
+                                             spool_mb=args.spool_mb, store=args.store, kill=args.kill_during))
     return {"benchmark": "faults", "scenarios": results,
             "lost": sum(r["lost"] for r in results), "stored_twice": sum(r["stored_twice"] for r in results)}
 
@@ -319,6 +332,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--spool-mb", type=float, default=1024.0, help="the gateway's gateway.spool_max_mb (db-down)")
     p.add_argument("--store", choices=("postgres", "sqlite"), default="postgres",
                    help="db-down: PostgreSQL stopped, or the SQLite file locked by another process")
+    p.add_argument("--kill-during", action="store_true",
+                   help="db-down: SIGKILL the gateway during the outage, with a spool, and start it once the store is back")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     r = asyncio.run(run(args))

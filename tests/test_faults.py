@@ -38,6 +38,7 @@ async def test_after_a_broker_restart_gateway_simulator_and_web_app_reconnect_by
 async def test_postgres_down_spools_keeps_the_wall_live_and_replays_in_order(tmp_path):
     figures = await db_down(tmp_path, rate=500, down_s=6, devices=100, before_s=3, after_s=3)
     report(figures)
+    assert figures["spool"]["outages"] == 1  # noticed and spooled without a restart
     assert figures["order_violations"] == 0
     spool = figures["spool"]
     assert spool["outages"] == 1 and spool["batches_spooled_total"] > 0
@@ -47,6 +48,16 @@ async def test_postgres_down_spools_keeps_the_wall_live_and_replays_in_order(tmp
     # Live state kept going while the database was away: on MQTT and on an open map page's stream.
     assert figures["live_during_outage"]["mqtt"]["cell_states"] > 0
     assert figures["live_during_outage"]["web_stream"]["cells"] > 0
+
+
+async def test_a_gateway_killed_while_it_holds_a_spool_replays_it_after_its_restart(tmp_path):
+    # PostgreSQL down 8 s; the gateway SIGKILLed at 6 s with acknowledged batches only in its spool,
+    # started again once the database is back: the spool from before the kill is replayed first.
+    figures = await db_down(tmp_path, rate=500, down_s=8, devices=100, before_s=2, after_s=2, kill=True)
+    report(figures)
+    assert figures["killed_with_spooled_batches"] > 0
+    assert figures["order_violations"] == 0 and figures["spool_files_left"] == 0
+    assert figures["spool"]["batches_replayed_total"] >= figures["killed_with_spooled_batches"]
 
 
 async def test_a_locked_sqlite_store_and_a_full_spool_hold_messages_at_the_broker(tmp_path):
