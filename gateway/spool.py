@@ -20,6 +20,7 @@ spool file is code-bearing data (pickle), read only by the process that wrote it
     Spool(directory, max_bytes)
       .append(item)  -> bytes written    SpoolFull when it would pass max_bytes
       .head()        -> (seq, item) | None
+      .heads(limit, max_bytes) -> [(seq, item), ...]   the oldest few, for one merged write
       .remove(seq)                      after the item's write was committed
       .set_aside(seq, suffix)           keep the file, out of the queue
 
