@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import contextlib
 import re
 import sqlite3
 import tempfile
@@ -308,15 +309,23 @@ async def run(args) -> dict:
     for name in SCENARIOS if args.scenario == "all" else (args.scenario,):
         with tempfile.TemporaryDirectory(prefix=f"gridtwin-faults-{name}-") as tmp:
             workdir = Path(tmp)
-            if name == "kill9":
-                results.append(await kill9(workdir, rate=args.rate, seconds=args.seconds, devices=args.devices,
-                                           kills=args.kills))
-            elif name == "broker-restart":
-                results.append(await broker_restart(workdir, devices=args.devices, seconds=args.seconds,
-                                                    interval=args.devices / args.rate))
-            else:
+            if name == "db-down":
                 results.append(await db_down(workdir, rate=args.rate, down_s=args.down, devices=args.devices,
-                                             spool_mb=args.spool_mb, store=args.store, kill=args.kill_during))
+                                             spool_mb=args.spool_mb, store=args.store or "postgres",
+                                             kill=args.kill_during))
+                continue
+            with contextlib.ExitStack() as stack:
+                url = None
+                if args.store == "postgres":
+                    from twin.store.pgcluster import ThrowawayCluster
+
+                    url = stack.enter_context(ThrowawayCluster()).create_database()
+                if name == "kill9":
+                    results.append(await kill9(workdir, rate=args.rate, seconds=args.seconds, devices=args.devices,
+                                               kills=args.kills, store_url=url))
+                else:
+                    results.append(await broker_restart(workdir, devices=args.devices, seconds=args.seconds,
+                                                        interval=args.devices / args.rate, store_url=url))
     return {"benchmark": "faults", "scenarios": results,
             "lost": sum(r["lost"] for r in results), "stored_twice": sum(r["stored_twice"] for r in results)}
 
@@ -330,8 +339,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--kills", type=int, default=3, help="SIGKILLs of the gateway in the kill9 run")
     p.add_argument("--down", type=float, default=60.0, help="seconds the database is down (db-down)")
     p.add_argument("--spool-mb", type=float, default=1024.0, help="the gateway's gateway.spool_max_mb (db-down)")
-    p.add_argument("--store", choices=("postgres", "sqlite"), default="postgres",
-                   help="db-down: PostgreSQL stopped, or the SQLite file locked by another process")
+    p.add_argument("--store", choices=("postgres", "sqlite"),
+                   help="the store: SQLite by default, PostgreSQL (a throwaway cluster) for db-down; in db-down, "
+                        "PostgreSQL is stopped, SQLite locked by another process")
     p.add_argument("--kill-during", action="store_true",
                    help="db-down: SIGKILL the gateway during the outage, with a spool, and start it once the store is back")
     p.add_argument("--json", action="store_true")
