@@ -9,7 +9,8 @@
    measured. The clean rate is the clean readings over the time from the publishers' start to the last
    clean row written; medians over the runs and their ratio are reported, with the clean readings lost.
 
-    python -m bench hostile [--per-source 10000] [--messages 50000] [--runs 3] [--share 0.1] [--json]
+    python -m bench hostile [--per-source 10000] [--messages 30000] [--runs 5] [--share 0.1] [--hostile refused|all]
+                            [--seed 6] [--json]
 """
 
 from __future__ import annotations
@@ -194,8 +195,8 @@ async def throughput(messages: int, runs: int, share: float, seed: int, only_ref
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench hostile", description=__doc__.split("\n\n")[0])
     p.add_argument("--per-source", type=int, default=10_000, help="accounting: cases per source (0 skips it)")
-    p.add_argument("--messages", type=int, default=50_000, help="throughput: clean readings per run (0 skips it)")
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--messages", type=int, default=30_000, help="throughput: clean readings per run (0 skips it)")
+    p.add_argument("--runs", type=int, default=5)
     p.add_argument("--share", type=float, default=0.1, help="hostile messages per clean message in the mixed runs")
     p.add_argument("--seed", type=int, default=6)
     p.add_argument("--hostile", choices=("refused", "all"), default="refused",
