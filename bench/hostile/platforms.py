@@ -14,7 +14,8 @@ class Frigate(Source):
     LABELS = {"person": "person", "car": "car", "fire": "fire", "License Plate": "license_plate", "dog": "dog"}
 
     def __init__(self, world, seed):
-        super().__init__(world, seed, [f"cam_{i:02d}" for i in range(12)] + ["north_gate", "Market Street"])
+        super().__init__(world, seed, [f"cam_{i:02d}" for i in range(12)] + ["north_gate", "Market Street",
+                                                                             "\u30ab\u30e1\u30e9", "\u5317\u95e8"])
         self.started: list[tuple[str, dict]] = []
         self.count = 0
 
@@ -65,7 +66,7 @@ class Frigate(Source):
             elif mutate == "no_after":
                 doc["after"] = rng.choice([None, [], "after"])
             elif mutate == "camera":
-                after["camera"] = rng.choice([None, "", 5, "\u30ab\u30e1\u30e9", "///"])
+                after["camera"] = rng.choice([None, "", 5, "///", "\u3000"])
             elif mutate == "type":
                 doc["type"] = rng.choice(["old", None, 1, "NEW"])
             elif mutate == "id":

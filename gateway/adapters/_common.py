@@ -56,18 +56,24 @@ def slug(text: str) -> str:
 
 
 def make_device_id(prefix: str, source_id: object) -> str | None:
-    """`{prefix}-{slug}`, at most 64 characters (a long one keeps a hash of the whole); None when empty.
+    """`{prefix}-{slug}`, at most 64 characters (a long one keeps a hash of the whole); a name in another
+    script, of which the slug keeps nothing, is named by its hash; None without a letter or digit.
 
     >>> make_device_id("z2m", "kitchen/th sensor")
     'z2m-kitchen-th-sensor'
     >>> len(make_device_id("ttn", "x" * 100)), make_device_id("ttn", "//") is None
     (64, True)
+    >>> make_device_id("z2m", "\u6e29\u6e7f\u5ea6")
+    'z2m-x91b9c0d3e6'
     """
     if not isinstance(source_id, str):
         return None
     text = slug(source_id)
     if not text:
-        return None
+        if not any(ch.isalnum() for ch in source_id):
+            return None
+        # Dropped, its readings were lost without a dead letter; the technician sees the name itself.
+        return f"{prefix}-x{hashlib.sha1(source_id.encode('utf-8', 'replace')).hexdigest()[:10]}"
     device_id = f"{prefix}-{text}"
     if len(device_id) > 64:
         digest = hashlib.sha1(source_id.encode("utf-8", "replace")).hexdigest()[:8]

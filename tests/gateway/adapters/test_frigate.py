@@ -129,3 +129,10 @@ def test_control_characters_never_reach_the_store():
     (cam,) = decode(adapter, "frigate/events", event("new", camera="yard\u0000cam")).camera
     info = adapter.describe(cam.camera_id)
     assert cam.camera_id == "frigate-yard-cam" and "\x00" not in info["name"] + info["attributes"]["source_id"]
+
+
+def test_a_camera_named_in_another_script_is_read():
+    """Regression: a camera named カメラ was refused as having no usable id."""
+    (cam,) = decode(make(FrigateAdapter), "frigate/events", event("new", camera="\u30ab\u30e1\u30e9")).camera
+    assert cam.camera_id.startswith("frigate-x")
+    assert reasons(decode(FRIGATE, "frigate/events", event("new", camera="\u3000"))) == [Reason.SCHEMA]

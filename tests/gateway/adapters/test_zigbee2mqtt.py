@@ -83,3 +83,15 @@ def test_malformed_states_are_rejected(payload, reason):
 @pytest.mark.parametrize("payload", [b"maybe", b'{"state": "sleepy"}', b"[]"])
 def test_bad_availability_is_rejected(payload):
     assert reasons(decode(Z2M, "zigbee2mqtt/th/availability", payload)) == [Reason.SCHEMA]
+
+
+def test_a_device_named_in_another_script_is_read():
+    """Regression: a friendly name of which the id's slug keeps nothing (温湿度传感器) was ignored, and its
+    readings lost without a dead letter; its hash names it now, and the name itself describes it."""
+    adapter = make(Zigbee2MqttAdapter)
+    obs = only(decode(adapter, "zigbee2mqtt/温湿度传感器", {"temperature": 6.5}))
+    assert obs.device_id.startswith("z2m-x") and obs.values == {"temperature_c": 6.5}
+    assert adapter.describe(obs.device_id)["name"] == "温湿度传感器"
+    other = only(decode(adapter, "zigbee2mqtt/东门", {"temperature": 7.0}))
+    assert other.device_id != obs.device_id
+    assert adapter.match("zigbee2mqtt/////").kind == IGNORE  # still nothing to name: no letter or digit
