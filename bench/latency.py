@@ -5,8 +5,10 @@ time; every K-th device alternates over the PM2.5 critical threshold, so each
 of its readings opens or clears an anomaly. A subscriber records when each
 anomaly event arrives; latency = arrival - the reading's stamp (one clock, one
 machine). The baseline is the broker hop alone: the same publisher's readings
-received by a bare subscriber, same stamps, same run. Each rate runs on a fresh
-store with a fresh gateway; the publisher reports the rate it achieved.
+received by a bare subscriber, same stamps, same run, just before the gateway's
+phase (not during it: in the same process it would compete with the gateway).
+Each rate runs on a fresh store with a fresh gateway; the publisher reports the
+rate it achieved.
 
     python -m bench latency [--rates 1000,5000,10000] [--seconds 10] [--json]
 """
@@ -78,7 +80,12 @@ async def at_rate(broker, rate: float, seconds: float, workdir: Path) -> dict:
     messages = int(rate * seconds)
     store, grid = await asyncio.to_thread(bench_twin, workdir, DEVICES)
     settings = settings_for(broker, store.url)
+    # The baseline first, on its own: a subscriber taking every reading in the gateway's
+    # process would share its interpreter and slow both.
     base = Stamps(broker, "gridtwin/v1/readings/#", lambda p: p.get("ts"))
+    await publisher_result(await start_publisher(broker, messages, DEVICES, rate=rate, trigger_every=TRIGGER_EVERY))
+    await asyncio.sleep(1.0)
+    base.close()
     events = Stamps(broker, "gridtwin/v1/events/#", lambda p: _iso(p["data"]["ts"]))
     async with Gateway(settings, store, grid, client_id=f"lat-gw-{uuid.uuid4().hex[:8]}") as gw:
         stop = asyncio.Event()
@@ -88,7 +95,6 @@ async def at_rate(broker, rate: float, seconds: float, workdir: Path) -> dict:
         await asyncio.sleep(1.0)
         stop.set()
         await runner
-    base.close()
     events.close()
     store.close()
     achieved = messages / pub["seconds"]
