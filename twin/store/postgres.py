@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.devices import Device, DeviceStatus
-from twin.errors import StoreError
+from twin.errors import StoreError, StoreUnavailable
 from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
 from twin.store import _codec as codec
 from twin.store import _sql as sql
@@ -76,6 +76,7 @@ WRAP = {
 _READING_COPY_TYPES = ["text", "text", "int8", "float8", "text", "int8", "float8", "float8", "bool"]
 _READING_COLUMN_LIST = ", ".join(codec.READING_COLUMNS)
 _STAGE = "readings_stage"
+UNAVAILABLE_WAIT_S = 1.0
 
 
 def _unavailable(exc: BaseException) -> bool:
@@ -121,6 +122,7 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
         self._partitions: set[int] = set()
         self._partition_lock = threading.Lock()
         self._direct_copy = True
+        self._unavailable = False  # the last request found the server down or unreachable
         # One plain connection first: its error says why (refused, auth, no such database),
         # where a pool would only time out.
         try:
@@ -153,6 +155,8 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
             with codec.translate_errors(operation, (psycopg.Error,), _unavailable):
                 yield
         except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                self._unavailable = True
             if isinstance(exc.__cause__, psycopg.errors.UndefinedTable):
                 raise StoreError(
                     f"{exc}; the store at {codec.redact(self.url)} is not migrated: run `gridtwin db migrate`"
@@ -160,8 +164,17 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
             raise
 
     @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection. Once the server was found unavailable, callers wait at most
+        UNAVAILABLE_WAIT_S for one (not the connect timeout) until one is had again: the gateway
+        then spools at once instead of stalling its live path on every write."""
+        with self._pool.connection(timeout=UNAVAILABLE_WAIT_S if self._unavailable else None) as conn:
+            self._unavailable = False
+            yield conn
+
+    @contextmanager
     def _cursor(self, operation: str, transaction: bool = True) -> Iterator[psycopg.Cursor]:
-        with self._errors(operation), self._pool.connection() as conn:
+        with self._errors(operation), self._connection() as conn:
             if transaction:
                 with conn.transaction(), conn.cursor(binary=True) as cur:
                     yield cur
@@ -309,7 +322,7 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
         with self._errors("write_readings"):
             if self.readings_layout() == schema.PARTITIONED:
                 self._ensure_partitions(_days(rows))
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 if self._direct_copy:
                     try:
                         with conn.transaction():
