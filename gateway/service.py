@@ -233,6 +233,9 @@ class Gateway:
             self.cluster.recorded(self.pipeline.judge, len(batch), time.time())
             self._inflight = None
             await self._judge_released()
+            # put() does not yield while the queue has room: without this the store writes waited
+            # until eight batches were queued, instead of overlapping the next batch's processing.
+            await asyncio.sleep(0)
 
     def _watermark(self) -> float:
         """Every message received before this time has been taken in (for the group's merge)."""
