@@ -60,6 +60,7 @@ class Membership:
         self.group = settings.group
         self.members = settings.members
         self.index = settings.member_index
+        self.delay_s = settings.group_delay_s
         self.prefix = prefix
 
     @property
@@ -135,9 +136,10 @@ class Merge:
     the hand-off messages to acknowledge once the judged outcome is stored).
     """
 
-    def __init__(self, members: int, absent_s: float = ABSENT_S):
+    def __init__(self, members: int, absent_s: float = ABSENT_S, delay_s: float = 0.0):
         self.members = members
         self.absent_s = absent_s
+        self.delay_s = delay_s
         self.watermarks: dict[int, float] = {}
         self.heard: dict[int, float] = {}
         # Per member, its batches in arrival order, each [receive times, calls sorted by receive
@@ -163,9 +165,10 @@ class Merge:
         self._queues.setdefault(member, collections.deque()).append([[c[1] for c in calls], calls, part])
 
     def bound(self, now: float) -> float:
-        """Records received before this time can be judged: every member still heard from is past it."""
+        """Records received before this time can be judged: every member still heard from is past it,
+        by `delay_s` (two members' receive times can be the wrong way round by that much)."""
         present = [w for m, w in self.watermarks.items() if now - self.heard.get(m, 0.0) <= self.absent_s]
-        return min(present) if present else now
+        return min(present + [now]) - self.delay_s
 
     def release(self, now: float, force: bool = False) -> tuple[list, list, int, list]:
         bound = float("inf") if force else self.bound(now)
@@ -261,7 +264,7 @@ class ClusterDesk:
         self.handoffs_received = 0
         self.receives = membership.shared and membership.judges
         self.sends = membership.shared and not membership.judges
-        self.merge = Merge(membership.members) if self.receives else None
+        self.merge = Merge(membership.members, delay_s=membership.delay_s) if self.receives else None
         self._handoff_topic = membership.handoff_topic
         self._last_sent = self._last_busy = 0.0
         self._calls: list[list] = []  # a member's records not handed off yet

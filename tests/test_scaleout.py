@@ -24,7 +24,7 @@ from twin.config import Settings
 from twin.registry import register_devices
 from twin.store import open_store
 
-STEP_S = 300.0
+STEP_S = 600.0
 
 # Half a day of ordinary life, then an afternoon with a flood, a street vendor and two faulty
 # devices: incidents confirmed across devices and cells, device-health alerts, cases.
@@ -45,7 +45,7 @@ district_code = "410204"
 [devices]
 sensors = 30
 cameras = 3
-interval = "5m"
+interval = "10m"
 
 [[incidents]]
 id = "flood"
@@ -94,9 +94,11 @@ group = "{group}"
 members = {members}
 member_index = {index}
 clock = "stream"
+max_future_s = {2 * STEP_S}  # a step's readings arrive together: none is "future" for being late in it
 
 [detection]
 settle_s = {settle_s}
+clock_skew_s = {2 * STEP_S}  # a step's readings are judged together: up to a step off the stream's clock
 """)
 
 

@@ -111,6 +111,10 @@ class GatewaySettings:
     group: str = ""
     members: int = 1
     member_index: int = 0
+    # Member 0 judges a record no sooner than this after its message was received: a broker that
+    # deals a device's messages to several members (Mosquitto) and processes read at different
+    # moments can swap two of them, and within this delay they are put back in order.
+    group_delay_s: float = 0.2
     # "wall": now is the machine's clock; "stream": now follows the devices' own timestamps
     # (gateway/streamclock.py), for replaying recorded or simulated data.
     clock: str = "wall"
@@ -118,6 +122,8 @@ class GatewaySettings:
     def __post_init__(self) -> None:
         if self.clock not in ("wall", "stream"):
             raise ConfigError(f"gateway.clock must be 'wall' or 'stream', not {self.clock!r}")
+        if not 0 <= self.group_delay_s <= 60:
+            raise ConfigError(f"gateway.group_delay_s must be 0 to 60 seconds, not {self.group_delay_s!r}")
         if any(ch in self.group for ch in "/+#") or self.group != self.group.strip():
             raise ConfigError(f"gateway.group {self.group!r} must be one MQTT topic level: no '/', '+', '#' "
                               "or surrounding spaces")

@@ -23,6 +23,7 @@ from twin.errors import ConfigError
     ({"group": "g", "members": 2, "member_index": 2}, "member_index must be 0..1"),
     ({"members": 0}, "1 or more"),
     ({"clock": "sundial"}, "gateway.clock"),
+    ({"group_delay_s": -1}, "group_delay_s"),
 ])
 def test_group_settings_are_checked(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -70,6 +71,16 @@ def test_the_merge_waits_for_every_member_heard_from_and_orders_by_receive_time(
     merge.add(1, 6.0, [], 0, [], now=20.0)  # a heartbeat moves its watermark on
     calls, _, messages, _ = merge.release(now=20.0)
     assert [c[2] for c in calls] == ["a", "a"] and messages == 1 and len(merge) == 0
+
+
+def test_records_wait_the_group_delay_behind_the_watermarks():
+    merge = Merge(members=2, delay_s=1.0)
+    merge.add(0, 10.0, [_obs(9.5, "a", 100.0)], 1, [], now=20.0)
+    merge.add(1, 10.0, [], 0, [], now=20.0)
+    assert merge.release(now=20.0)[0] == []  # both are past 9.5, but not by a second
+    merge.add(1, 10.6, [], 0, [], now=20.0)
+    merge.add(0, 10.6, [], 0, [], now=20.0)
+    assert [c[2] for c in merge.release(now=20.0)[0]] == ["a"]
 
 
 def test_a_member_not_heard_from_is_not_waited_for():
