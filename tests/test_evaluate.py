@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
-from firmware_sim.scenarios import build_world, loads_scenario, random_scenario
+from firmware_sim.scenarios import build_world, load_scenario, loads_scenario, random_scenario
 from gridtwin.cli import main
 from gridtwin.evaluation import acceptance, run_in_process, score
 
@@ -116,3 +117,13 @@ async def test_detection_holds_on_generated_scenarios(seed):
     checks = acceptance(figures)
     assert checks["ok"], (checks, figures["missed_incidents"], figures["false_alarms"], figures["fault_details"])
     assert figures["overall"]["incidents"] >= 3 and figures["faults"]["total"] >= 3
+
+
+async def test_detection_holds_on_a_scenario_written_apart_from_the_shipped_ones():
+    # Hex cells in another city, sensors every 15 minutes, short incidents barely past critical,
+    # every kind of device fault (tests/fixtures/scenarios/hex-chengdu.toml).
+    world = build_world(load_scenario(Path(__file__).parent / "fixtures" / "scenarios" / "hex-chengdu.toml"))
+    figures = score(world, (await run_in_process(world)).anomalies)
+    checks = acceptance(figures)
+    assert checks["ok"], (checks, figures["missed_incidents"], figures["false_alarms"], figures["fault_details"])
+    assert figures["overall"]["incidents"] == 6 and figures["faults"]["total"] == 8

@@ -52,6 +52,7 @@ FLATLINE_LOG_ODDS = math.log(1e-6)
 
 # A last step this small (in robust sigma) is noise, not a jump.
 GRADUAL_JUMP_Z = 4.0
+JUMP_STEPS = 8.0  # a last step this many times a device's median step is a jump, whatever came before
 
 # Tracks whose own health alerts keep their deviations from being incidents.
 SUSPECT = ("sensor_stuck", "sensor_drift", "sensor_disagrees", "sensor_spikes")
@@ -396,6 +397,8 @@ class DetectionEngine:
         share of elevated readings, or for the last `gradual_readings` readings), with the last
         step only a small part of the way. Incidents jump; drifting sensors creep."""
         s = self.s
+        if self._jumped(tr, own_z):
+            return False
         if tr.elevated >= s.gradual_share:
             return True
         recent = list(tr.history)[-s.gradual_readings:]
@@ -407,6 +410,18 @@ class DetectionEngine:
         # sigma) or a small part of the way. Incidents jump tens of sigma in one reading.
         step = now - max(before, recent[-1][3])
         return before >= s.gradual_z and step <= max(GRADUAL_JUMP_Z, s.gradual_rise * now)
+
+    def _jumped(self, tr: Track, own_z: float) -> bool:
+        """Whether the last step was a jump: more than `gradual_rise` of the way from the usual value
+        in one reading, and many times the size of the device's recent steps from one to the next.
+        A sensor that has read high for hours and then leaps is showing an event, not its drift."""
+        zs = [h[3] for h in tr.history if h[3] is not None]
+        if len(zs) < 3:
+            return False
+        step = own_z - zs[-1]
+        steps = sorted(abs(b - a) for a, b in zip(zs, zs[1:]))
+        usual = steps[len(steps) // 2]
+        return step > self.s.gradual_rise * own_z and step > max(JUMP_STEPS * usual, 1.0)
 
     def _wake(self, evidence: Evidence, ts: float, out: list) -> None:
         """Pending deviations nearby that this new evidence corroborates open now."""

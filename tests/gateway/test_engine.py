@@ -150,6 +150,18 @@ def test_a_slow_drift_is_a_health_alert_before_it_crosses_a_threshold():
     assert [a.type for a in alerts] == ["sensor_drift"] and alerts[0].value < 15  # before even the warning
 
 
+
+def test_a_leap_after_hours_of_reading_high_is_an_event_not_the_drift():
+    # Hours above its usual values (a busy day), then a leap far past critical: a fire nearby, not
+    # a sensor creeping. The long elevated spell must not make the leap look gradual.
+    feed = Feed()
+    t = day_of(feed, "aq-1", A, "pm25", noisy(30.0, 2.0), 3)
+    t = feed.history("aq-1", A, "pm25", noisy(58.0, 2.0), t, 12)  # an hour high
+    feed.history("aq-1", A, "pm25", noisy(260.0, 4.0), t, 2)
+    assert feed.opened(DEVICE_HEALTH, "sensor_drift") == []
+    (anomaly,) = feed.opened(INCIDENT)
+    assert anomaly.type == "pm25_high" and anomaly.value > 200
+
 def test_context_decides_whether_a_warning_is_an_incident():
     # PM2.5 at 80 is usual for this junction at 16:00 (its own hour-of-day baseline); at 03:00 it is not.
     def usual(i):
