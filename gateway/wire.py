@@ -225,6 +225,9 @@ class NativeTransport:
                 self._received(reader, b"", inbox)
             while True:
                 closing = self._closing.is_set()
+                # Cleared before looking at the queue, so that a packet queued after the look signals
+                # again (and a signal without a packet, drain() resuming the reads, is not left set).
+                self._signalled = False
                 if self._queue:
                     self._take_queue(out)
                 if closing and not out:
@@ -265,7 +268,6 @@ class NativeTransport:
             selector.close()
 
     def _take_queue(self, out: bytearray) -> None:
-        self._signalled = False  # before taking, so that a packet queued meanwhile signals again
         queue = self._queue
         while queue:
             out += queue.popleft()

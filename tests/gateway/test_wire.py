@@ -195,6 +195,24 @@ async def test_qos_0_and_retained_messages_arrive_with_their_flags(mosquitto):
     pub.close()
 
 
+async def test_a_full_inbox_stops_the_reads_until_drained_and_loses_nothing(mosquitto, monkeypatch):
+    monkeypatch.setattr(wire, "INBOX_LIMIT", 5)  # past five undrained messages the socket is left unread
+    async with Receiver(mosquitto) as r:
+        pub = Publisher(mosquitto)
+        for i in range(60):
+            pub.client.publish(f"w/full/{i}", f"{i}".encode(), qos=1)
+        pub.send("w/full/last", b"60")
+        pub.close()
+        got, deadline = [], time.monotonic() + 20
+        while len(got) < 61 and time.monotonic() < deadline:
+            assert len(r.transport.inbox) <= 5 + 4096  # at most what one read held past the limit
+            got += r.transport.drain(3)
+            await asyncio.sleep(0.005)
+        assert sorted(int(m.payload) for m in got) == list(range(61))
+        r.transport.ack(got)
+        await r.settle()  # what is queued after a pause is still sent at once
+
+
 async def test_a_burst_of_queued_messages_arrives_whole_and_acked_once(mosquitto):
     client_id = f"wire-{uuid.uuid4().hex[:8]}"
     async with Receiver(mosquitto, client_id=client_id):
