@@ -71,6 +71,8 @@ class NativeTransport:
         self.state = ConnectionState.IDLE
         self.reconnects = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged this connection's subscriptions
+        self._connect_subscription: int | None = None
         self.inbox: collections.deque[Inbound] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: Callable[[], None] | None = None
@@ -104,6 +106,10 @@ class NativeTransport:
         self._open(timeout)
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
         self._thread.start()
+        # Messages published to a new session before its subscriptions are in place are not kept for it.
+        if not self.subscribed.wait(timeout):
+            log.warning("MQTT broker %s:%d has not acknowledged the subscriptions within %.0f s",
+                        self.settings.host, self.settings.port, timeout)
 
     def stop(self) -> None:
         """Send DISCONNECT (the broker keeps the session) and end the network thread."""
@@ -152,7 +158,8 @@ class NativeTransport:
         self._queue.clear()
         with self._lock:
             resend = [publish_packet(t, p, 1, r, mid, dup=True) for mid, (t, p, r) in self._inflight.items()]
-        self._subscribe(self.filters)
+        self.subscribed.clear()
+        self._connect_subscription = self._subscribe(self.filters)
         self._queue.extend(resend)
         self.state = ConnectionState.CONNECTED
         self.connected.set()
@@ -322,7 +329,10 @@ class NativeTransport:
         elif kind == 0xD0:  # PINGRESP
             self._ping_sent = None
         elif kind == 0x90:  # SUBACK: 0x80 for a filter the broker refused
-            filters = self._subscribing.pop((body[0] << 8) | body[1], ())
+            mid = (body[0] << 8) | body[1]
+            filters = self._subscribing.pop(mid, ())
+            if mid == self._connect_subscription:
+                self.subscribed.set()
             for f, code in zip(filters, bytes(body[2:])):
                 if code == 0x80:
                     log.error("MQTT broker %s:%d refused the subscription to %s (check the gateway user's ACL)",
@@ -358,13 +368,15 @@ class NativeTransport:
         self._next_mid = mid % 65535 + 1
         return mid
 
-    def _subscribe(self, filters: tuple[str, ...]) -> None:
+    def _subscribe(self, filters: tuple[str, ...]) -> int | None:
+        """Queue a SUBSCRIBE; its packet id."""
         if not filters:
-            return
+            return None
         with self._lock:
             mid = self._mid()
             self._subscribing[mid] = filters
         self._send(subscribe_packet(filters, mid))
+        return mid
 
     def drain(self, limit: int) -> list[Inbound]:
         inbox, batch = self.inbox, []

@@ -130,6 +130,7 @@ class Receiver:
 
     async def __aenter__(self) -> "Receiver":
         await asyncio.to_thread(self.transport.start, asyncio.get_running_loop(), lambda: None)
+        assert self.transport.subscribed.is_set()  # start() returns once the broker has the subscriptions
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -179,20 +180,23 @@ async def test_reads_cut_into_pieces_and_a_packet_larger_than_a_read(mosquitto, 
 
 
 async def test_qos_0_and_retained_messages_arrive_with_their_flags(mosquitto):
+    root = f"wr-{uuid.uuid4().hex[:6]}"  # outside w/#: a retained message would reach the other tests
     pub = Publisher(mosquitto)
-    topic = f"w/{uuid.uuid4().hex[:6]}/status"
-    pub.send(topic, b"online", qos=1, retain=True)  # retained before the subscription
-    async with Receiver(mosquitto, filters=(topic, "w/q0/#")) as r:
-        pub.client.publish("w/q0/x", b"fire and forget", qos=0).wait_for_publish(5)
-        received = await r.wait_for(2)
-        by_topic = {m.topic: m for m in received}
-        assert (by_topic[topic].payload, by_topic[topic].retain, by_topic[topic].qos) == (b"online", True, 1)
-        assert (by_topic["w/q0/x"].qos, by_topic["w/q0/x"].mid) == (0, 0)
-        r.transport.ack(received)  # the QoS 0 message needs no PUBACK, and gets none
-        await r.settle()
-        assert r.transport.reconnects == 0  # nothing the broker would call a protocol error was sent
-    pub.send(topic, b"", retain=True)  # clear the retained message
-    pub.close()
+    pub.send(f"{root}/status", b"online", qos=1, retain=True)  # retained before the subscription
+    try:
+        async with Receiver(mosquitto, filters=(f"{root}/#",)) as r:
+            pub.client.publish(f"{root}/q0", b"fire and forget", qos=0).wait_for_publish(5)
+            received = await r.wait_for(2)
+            by_topic = {m.topic: m for m in received}
+            status, q0 = by_topic[f"{root}/status"], by_topic[f"{root}/q0"]
+            assert (status.payload, status.retain, status.qos) == (b"online", True, 1)
+            assert (q0.payload, q0.qos, q0.mid) == (b"fire and forget", 0, 0)
+            r.transport.ack(received)  # the QoS 0 message needs no PUBACK, and gets none
+            await r.settle()
+            assert r.transport.reconnects == 0  # nothing the broker would call a protocol error was sent
+    finally:
+        pub.send(f"{root}/status", b"", retain=True)  # clear the retained message
+        pub.close()
 
 
 async def test_a_full_inbox_stops_the_reads_until_drained_and_loses_nothing(mosquitto, monkeypatch):
