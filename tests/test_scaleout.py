@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
+import jsonschema
 import orjson
 import psycopg
 import pytest
+import yaml
 
 from firmware_sim.links import MqttLink
 from firmware_sim.player import ScenarioPlayer
@@ -23,6 +26,8 @@ from tests.mqttclients import LoggedIn
 from twin.config import Settings
 from twin.registry import register_devices
 from twin.store import open_store
+
+ASYNCAPI = Path(__file__).parent.parent / "docs" / "asyncapi.yaml"
 
 STEP_S = 600.0
 
@@ -218,6 +223,9 @@ async def test_two_gateways_store_and_judge_as_one(mosquitto, two_databases, tmp
 
     # Both members took a share of the devices' messages and the second handed its share to the first.
     first, second = two["statuses"]
+    schema = yaml.safe_load(ASYNCAPI.read_text(encoding="utf-8"))["components"]["messages"]["gatewayStatus"]["payload"]
+    for status in (*one["statuses"], first, second):  # the documented payload of gridtwin/v1/gateways/{instance}
+        jsonschema.validate(status, schema)
     assert first["messages"] > 0 and second["messages"] > 0
     assert first["messages"] + second["messages"] == two["sent"] == one["sent"]
     assert first["judged"] == two["sent"] and second["judged"] == 0

@@ -487,6 +487,7 @@ def test_asyncapi_operations_qos_and_retain(asyncapi):
         "reportAcks": ("send", 1, False),
         "deviceClaims": ("receive", 1, False),
         "claimReplies": ("send", 1, False),
+        "gatewayStatus": ("send", 1, True),
     }
     found = {}
     for name, op in asyncapi["operations"].items():
