@@ -92,7 +92,7 @@ def publish_states(broker, codes: list[str], rate: float, seconds: float, seed: 
     client.max_inflight_messages_set(1000)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    sent, total = 0, int(rate * seconds)
+    sent, total, last = 0, int(rate * seconds), None
     started = time.monotonic()
     while sent < total:
         due = started + sent / rate
@@ -104,8 +104,9 @@ def publish_states(broker, codes: list[str], rate: float, seconds: float, seed: 
         level = "critical" if roll < 0.01 else "warning" if roll < 0.05 else "normal"
         body = {"code": code, "level": level, "values": {"pm25": round(rng.uniform(5, 250), 1)},
                 "updated_at": time.time(), "open_anomalies": 0}
-        client.publish(f"{PREFIX}/cells/{code[:6]}/{code}/state", orjson.dumps(body), qos=1)
+        last = client.publish(f"{PREFIX}/cells/{code[:6]}/{code}/state", orjson.dumps(body), qos=1)
         sent += 1
+    last.wait_for_publish(30)  # in order: the last one acknowledged, all are
     client.disconnect()
     client.loop_stop()
     return sent
