@@ -31,8 +31,7 @@ from gridtwin.console import Console
 from maps.hub import Hub
 from maps.live import CellBoard, LiveFeed
 from tests.fixtures.tls import Pki
-from gateway import Gateway
-from tests.gateway.conftest import DEVICES, small_grid, wait_until
+from tests.gateway.conftest import DEVICES, gateway_running, small_grid, wait_until
 from twin.brokerfiles import TlsListener, write_broker_files
 from twin.config import MqttSettings, Settings, load_settings
 from twin.errors import ConfigError, TwinError
@@ -90,14 +89,8 @@ async def tls_gateway(broker, store, mqtt: dict):
     settings = Settings().replace(
         mqtt={"host": broker.host, "port": broker.port, "client_id": f"gw-{uuid.uuid4().hex[:8]}", **mqtt},
         store={"url": store.url}, gateway={"state_publish_interval": 0.2})
-    async with Gateway(settings, store, small_grid()) as gw:
-        stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop))
-        try:
-            yield gw
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+    async with gateway_running(settings, store, small_grid()) as gw:
+        yield gw
 
 
 @pytest.mark.parametrize("client", ["native", "paho"])  # the gateway's two MQTT clients

@@ -110,6 +110,19 @@ def twin_store(tmp_path):
 
 
 @asynccontextmanager
+async def gateway_running(settings: Settings, store, grid, *, stop_timeout: float = 10.0, **kwargs):
+    """A Gateway on `store`, running until the block ends; then stopped, and its run awaited."""
+    async with Gateway(settings, store, grid, **kwargs) as gw:
+        stop = asyncio.Event()
+        task = asyncio.create_task(gw.run(stop))
+        try:
+            yield gw
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, stop_timeout)
+
+
+@asynccontextmanager
 async def running_gateway(broker, store, grid, adapters: dict | None = None, **gateway_settings):
     """A gateway on `broker` and `store`; `adapters` is the `[adapters]` settings (enabled, options)."""
     prefix = f"t{uuid.uuid4().hex[:6]}/v1"  # own topic tree: the session broker is shared
@@ -119,14 +132,8 @@ async def running_gateway(broker, store, grid, adapters: dict | None = None, **g
         gateway={"state_publish_interval": 0.2, **gateway_settings},
         adapters=adapters or {},
     )
-    async with Gateway(settings, store, grid) as gw:
-        stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop))
-        try:
-            yield gw
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+    async with gateway_running(settings, store, grid) as gw:
+        yield gw
 
 
 async def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):

@@ -13,8 +13,7 @@ import uuid
 
 import pytest
 
-from gateway import Gateway
-from tests.gateway.conftest import A, B, C, Publisher, Recorder, wait_until
+from tests.gateway.conftest import A, B, C, Publisher, Recorder, gateway_running, wait_until
 from twin import schemas
 from twin.access import Principal
 from twin.casebook import CaseBook
@@ -55,14 +54,8 @@ def settings_for(broker, store, **cases) -> Settings:
 
 @contextlib.asynccontextmanager
 async def gateway(settings, store, grid):
-    async with Gateway(settings, store, grid) as gw:
-        stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop))
-        try:
-            yield gw
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+    async with gateway_running(settings, store, grid) as gw:
+        yield gw
 
 
 def case_messages(rec: Recorder, prefix: str) -> list[tuple[str, dict]]:

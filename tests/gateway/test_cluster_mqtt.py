@@ -14,8 +14,7 @@ import psycopg
 
 from bench.common import bench_twin
 from bench.publisher import reading_payload
-from gateway import Gateway
-from tests.gateway.conftest import wait_until
+from tests.gateway.conftest import gateway_running, wait_until
 from twin.config import Settings
 
 MESSAGES = 300
@@ -25,14 +24,8 @@ DEVICES = 30
 @contextlib.asynccontextmanager
 async def member(settings: Settings, store, grid, index: int, client_id: str):
     settings = settings.replace(gateway={"member_index": index, "instance": f"{client_id}"})
-    async with Gateway(settings, store, grid, client_id=client_id) as gw:
-        stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop))
-        try:
-            yield gw
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 20)
+    async with gateway_running(settings, store, grid, client_id=client_id, stop_timeout=20) as gw:
+        yield gw
 
 
 def publish(broker, prefix: str) -> None:

@@ -11,9 +11,8 @@ from contextlib import asynccontextmanager
 import orjson
 import pytest
 
-from gateway import Gateway
 from gridtwin.broker import MosquittoBroker
-from tests.gateway.conftest import Publisher, Recorder, running_gateway, wait_until
+from tests.gateway.conftest import Publisher, Recorder, gateway_running, running_gateway, wait_until
 from tests.mqttclients import LoggedIn, wait_refused
 from twin.accounts import create_user
 from twin.brokerfiles import write_broker_files
@@ -32,14 +31,8 @@ async def gateway_on(broker, store, grid, username, password, files, prefix=P):
         provisioning={"password_file": str(files.password_file), "acl_file": str(files.acl_file),
                       "broker_pid_file": str(broker.pid_file), "broker_port": broker.port},
     )
-    async with Gateway(settings, store, grid) as gw:
-        stop = asyncio.Event()
-        task = asyncio.create_task(gw.run(stop))
-        try:
-            yield gw
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+    async with gateway_running(settings, store, grid) as gw:
+        yield gw
 
 
 async def test_a_claim_code_gets_the_device_its_credentials_once(tmp_path, twin_store):
