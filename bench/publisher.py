@@ -12,32 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import struct
 import time
 
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack("!H", len(data)) + data
-
-
-def connect_packet(client_id: str, keepalive: int = 60) -> bytes:
-    body = _string("MQTT") + bytes([4, 2]) + struct.pack("!H", keepalive) + _string(client_id)
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
-    body = _string(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + _remaining_length(len(body)) + body
+from twin.mqttpackets import connect_packet, publish_packet
 
 
 def reading_payload(seq: int, ts: float, trigger: bool = False) -> bytes:
@@ -54,7 +31,7 @@ async def publish(host: str, port: int, messages: int, devices: int, prefix: str
                   rate: float = 0.0, window: int = 20000, client_id: str = "bench-publisher",
                   trigger_every: int = 0) -> dict:
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(connect_packet(client_id))
+    writer.write(connect_packet(client_id, 60))
     await writer.drain()
     connack = await reader.readexactly(4)
     if connack[3] != 0:
@@ -77,7 +54,8 @@ async def publish(host: str, port: int, messages: int, devices: int, prefix: str
         # Paced runs stamp the send time (latency is measured from it); full-speed runs
         # stamp distinct times per device so that no two readings share an identity.
         ts = time.time() if rate else now + seq * 1e-3
-        packet = publish_packet(f"{prefix}/readings/bench-{device:05d}", reading_payload(seq, ts, trigger), i % 65535 + 1)
+        packet = publish_packet(f"{prefix}/readings/bench-{device:05d}", reading_payload(seq, ts, trigger), 1,
+                                packet_id=i % 65535 + 1)
         writer.write(packet)
         if rate:
             if i % 16 == 15:

@@ -23,79 +23,19 @@ import enum
 import logging
 import ssl as _ssl
 import struct
-from dataclasses import dataclass
 
 from firmware_sim.errors import ConnectError, ConnectRefused, MqttError, NotConnected, ProtocolError
+from twin.mqttpackets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, Will,
+                               connect_packet, publish_packet)
 from twin.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
-
-CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
-PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
-_PINGREQ_PACKET = b"\xc0\x00"
-_DISCONNECT_PACKET = b"\xe0\x00"
-_DUP = 0x08
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    """The message the broker publishes for the client when its connection dies without DISCONNECT."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
 
 class State(enum.Enum):
     DISCONNECTED = "disconnected"
     CONNECTING = "connecting"
     CONNECTED = "connected"
     CLOSING = "closing"
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def _string(value: str | bytes) -> bytes:
-    data = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(data)) + data
-
-
-def connect_packet(
-    client_id: str,
-    keepalive: int,
-    *,
-    clean_session: bool = True,
-    will: Will | None = None,
-    username: str | None = None,
-    password: str | None = None,
-) -> bytes:
-    flags = 0x02 if clean_session else 0
-    payload = _string(client_id)
-    if will is not None:
-        flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
-        payload += _string(will.topic) + _string(will.payload)
-    if username is not None:
-        flags |= 0x80
-        payload += _string(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _string(password)
-    body = _string("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive) + payload
-    return bytes((CONNECT,)) + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, qos: int = 0, retain: bool = False, packet_id: int = 0) -> bytearray:
-    first = PUBLISH | (qos << 1) | (1 if retain else 0)
-    body = _string(topic) + (struct.pack("!H", packet_id) if qos else b"") + payload
-    return bytearray((first,)) + _remaining_length(len(body)) + body
 
 
 class _Protocol(asyncio.Protocol):
@@ -240,7 +180,7 @@ class MqttClient:
         for entry in self._inflight.values():
             packet = entry[0]
             if entry[2]:
-                packet[0] |= _DUP
+                packet[0] |= DUP
             entry[2] = True
             self._write(packet)
         self._schedule_keepalive()
@@ -252,7 +192,7 @@ class MqttClient:
         protocol = self._protocol
         if self.state is State.CONNECTED and protocol and protocol.transport:
             self.state = State.CLOSING
-            protocol.transport.write(_DISCONNECT_PACKET)
+            protocol.transport.write(DISCONNECT_PACKET)
             protocol.transport.close()
         else:
             self._abort_transport()
@@ -410,5 +350,5 @@ class MqttClient:
                 return
         elif now - min(self._last_sent, self._last_received) >= self.keepalive - 0.01:
             self._ping_sent = now
-            self._write(_PINGREQ_PACKET)
+            self._write(PINGREQ_PACKET)
         self._schedule_keepalive()

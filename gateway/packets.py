@@ -1,7 +1,7 @@
-"""MQTT 3.1.1 packets as the gateway's own client (gateway/wire.py) writes and reads them.
+"""MQTT 3.1.1 packets as the gateway's own client (gateway/wire.py) reads them (it builds the
+ones it sends with twin/mqttpackets.py).
 
-Builders for the packets it sends, and `PacketReader`, which frames whatever a
-read returned (part of a packet, many packets, a piece of one larger than a
+`PacketReader` frames whatever a read returned (part of a packet, many packets, a piece of one larger than a
 read) and turns every complete PUBLISH into an `Inbound` in one tight loop.
 """
 
@@ -14,8 +14,6 @@ from typing import Callable
 from gateway.messages import Inbound
 
 PUBACK = struct.Struct("!BBH")
-PINGREQ = b"\xc0\x00"
-DISCONNECT = b"\xe0\x00"
 
 CONNACK_CODES = {
     1: "unacceptable protocol version (the broker does not speak MQTT 3.1.1)",
@@ -28,44 +26,6 @@ CONNACK_CODES = {
 
 class MalformedPacket(ConnectionError):
     """The broker sent something this client cannot read; the connection is dropped and opened again."""
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def _string(value: str | bytes) -> bytes:
-    data = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(data)) + data
-
-
-def connect_packet(client_id: str, keepalive: int, username: str | None, password: str | None) -> bytes:
-    """CONNECT with clean session off: the broker keeps subscriptions and unacked messages."""
-    flags, payload = 0, _string(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += _string(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _string(password)
-    body = _string("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive) + payload
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, qos: int, retain: bool, mid: int, dup: bool = False) -> bytes:
-    first = 0x30 | (qos << 1) | (1 if retain else 0) | (0x08 if dup else 0)
-    body = _string(topic) + (struct.pack("!H", mid) if qos else b"") + payload
-    return bytes((first,)) + _remaining_length(len(body)) + body
-
-
-def subscribe_packet(filters: tuple[str, ...], mid: int) -> bytes:
-    body = struct.pack("!H", mid) + b"".join(_string(f) + b"\x01" for f in filters)
-    return b"\x82" + _remaining_length(len(body)) + body
 
 
 class PacketReader:

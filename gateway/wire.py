@@ -37,8 +37,8 @@ from typing import Callable
 
 from gateway.errors import ConnectError
 from gateway.messages import Inbound
-from gateway.packets import (CONNACK_CODES, DISCONNECT, PINGREQ, PUBACK, MalformedPacket, PacketReader, connect_packet,
-                             publish_packet, subscribe_packet)
+from gateway.packets import CONNACK_CODES, PUBACK, MalformedPacket, PacketReader
+from twin.mqttpackets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
 from gateway.transport import ConnectionState, MqttTransport
 from twin.config import MqttSettings
 from twin.tls import client_context, describe_tls_error
@@ -117,7 +117,7 @@ class NativeTransport:
             return
         self.state = ConnectionState.CLOSED
         self._closing.set()  # first: the broker closing the socket after DISCONNECT is no loss to report
-        self._send(DISCONNECT)
+        self._send(DISCONNECT_PACKET)
         self._thread.join(10)
         self._thread = None
         self._signal_r.close()
@@ -137,7 +137,8 @@ class NativeTransport:
                     sock = self._tls.wrap_socket(sock, server_hostname=s.host)
                 except (ssl.SSLError, ssl.CertificateError) as exc:
                     raise ConnectError(describe_tls_error(exc, s.host, s.port)) from exc
-            sock.sendall(connect_packet(self.client_id, s.keepalive, s.username, s.password))
+            sock.sendall(connect_packet(self.client_id, s.keepalive, clean_session=False, username=s.username,
+                                       password=s.password))
             reader = PacketReader(self._control)
             head = self._read_connack(sock, s)
             session_present = bool(head[2] & 1)
@@ -289,7 +290,7 @@ class NativeTransport:
             return max(0.05, self._ping_sent + keepalive - now)
         due = min(self._last_sent, self._last_received) + keepalive * 0.75
         if now >= due:
-            out += PINGREQ
+            out += PINGREQ_PACKET
             self._ping_sent = now
             return keepalive
         return max(0.05, due - now)

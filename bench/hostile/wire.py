@@ -10,22 +10,12 @@ import struct
 import time
 from pathlib import Path
 
-from bench.publisher import _remaining_length, _string
-
-
-def connect_packet(client_id: str) -> bytes:
-    body = _string("MQTT") + bytes([4, 2]) + struct.pack("!H", 0) + _string(client_id)  # keepalive 0: no pings
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
-    body = _string(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + _remaining_length(len(body)) + body
+from twin.mqttpackets import connect_packet, publish_packet, subscribe_packet
 
 
 async def _connect(host: str, port: int, client_id: str):
     reader, writer = await asyncio.open_connection(host, port, limit=4 * 1024 * 1024)
-    writer.write(connect_packet(client_id))
+    writer.write(connect_packet(client_id, 0))  # keep-alive 0: no pings
     await writer.drain()
     connack = await reader.readexactly(4)
     if connack[3] != 0:
@@ -55,7 +45,7 @@ async def publish_all(host: str, port: int, messages: list[tuple[str, bytes]], c
     start = time.perf_counter()
     try:
         for i, (topic, payload) in enumerate(messages):
-            writer.write(publish_packet(topic, payload, i % 65535 + 1))
+            writer.write(publish_packet(topic, payload, 1, packet_id=i % 65535 + 1))
             if rate and i % 16 == 15:
                 await writer.drain()
                 ahead = (i + 1) / rate - (time.perf_counter() - start)
@@ -89,8 +79,7 @@ class Subscriber:
 
     async def __aenter__(self) -> "Subscriber":
         self._reader, self._writer = await _connect(self.host, self.port, self.client_id)
-        body = struct.pack("!H", 1) + _string(self.filter) + b"\x01"
-        self._writer.write(b"\x82" + _remaining_length(len(body)) + body)
+        self._writer.write(subscribe_packet((self.filter,), 1))
         await self._writer.drain()
         self._task = asyncio.create_task(self._read())
         await asyncio.wait_for(self._subscribed.wait(), 10)

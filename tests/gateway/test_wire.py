@@ -27,12 +27,13 @@ import gateway.wire as wire
 from gateway.errors import ConnectError
 from gateway.messages import Inbound
 from gateway.transport import MqttTransport
-from gateway.packets import MalformedPacket, PacketReader, publish_packet
+from gateway.packets import MalformedPacket, PacketReader
 from gateway.wire import NativeTransport, open_transport
 from gridtwin.broker import MosquittoBroker
 from tests.gateway.conftest import Publisher, Recorder
 from twin.config import MqttSettings, Settings
 from twin.errors import ConfigError
+from twin.mqttpackets import publish_packet
 
 # -- framing ------------------------------------------------------------------
 
