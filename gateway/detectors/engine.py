@@ -505,7 +505,7 @@ class DetectionEngine:
         """Open the incident anomaly of a pending deviation."""
         if tr.phase is not PENDING:
             return
-        s, metric, cand = self.s, tr.metric, tr.candidate
+        metric, cand = tr.metric, tr.candidate
         if cand.level < WARNING and not _strong(support, tr.device_id):
             return  # unusual but below every threshold: only a camera or a sensor past its threshold confirms
         self.pending.pop(tr.key, None)
@@ -549,7 +549,7 @@ class DetectionEngine:
             category=INCIDENT))
 
     def _incident_text(self, tr: Track, cand: Candidate, baseline_only: bool, threshold, support, reason) -> str:
-        metric, s = tr.metric, self.s
+        metric = tr.metric
         value = cand.onset_value
         if metric.kind == "bool":
             text = f"{metric.label} reported by {tr.device_id}"
