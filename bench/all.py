@@ -68,6 +68,10 @@ def _n(value, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _ms(value) -> str:
+    return "–" if value is None else f"{value} ms"
+
+
 def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -88,7 +92,8 @@ def rows(entry: dict) -> list[list[str]]:
             a, b = x["anomaly"], x["baseline_broker_hop"]
             target, ok = ("p99 < 100 ms", a["p99_ms"] is not None and a["p99_ms"] < 100) if x["rate"] == 5000 else ("", None)
             out.append([f"latency at {_n(x['rate'])}/s (achieved {_n(x['achieved_rate'])}/s)",
-                        f"p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms", f"broker hop p50 {b['p50_ms']} ms, p99 {b['p99_ms']} ms",
+                        f"p50 {_ms(a['p50_ms'])}, p99 {_ms(a['p99_ms'])} ({a['n']} events)",
+                        f"broker hop p50 {_ms(b['p50_ms'])}, p99 {_ms(b['p99_ms'])}",
                         "", target, "" if ok is None else _met(ok), loadavg])
     elif name == "lookup":
         for x in r["results"]:
