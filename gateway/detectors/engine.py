@@ -275,7 +275,7 @@ class DetectionEngine:
                 tr.phase = IDLE
                 history = tr.history
                 if len(history) >= 2 and history[-1][2] and not history[-2][2]:
-                    tr.spikes.append(history[-1][0])  # one reading off and back: it keeps spiking
+                    tr.spiked(history[-1][0])  # one reading off and back: it keeps spiking
                 cleared = self.alerts.clear(tr.device_id, "sensor_disagrees", ts,
                                             f"{metric.label} at {tr.device_id} reads {amount(metric, value)} again, "
                                             "like its neighbours", metric=name, value=value)
@@ -463,7 +463,7 @@ class DetectionEngine:
         before = cand.before
         if before is None or abs(value - before) > 0.5 * abs(cand.onset_value - before):
             return
-        tr.spikes.append(cand.onset_ts)
+        tr.spiked(cand.onset_ts)
         s, metric = self.s, tr.metric
         recent = [t for t in tr.spikes if ts - t <= s.spike_window_s]
         if len(recent) >= s.spike_count:

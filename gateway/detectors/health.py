@@ -19,6 +19,8 @@ raises the sensor_* alerts, which need the values.
 
 from __future__ import annotations
 
+from collections import deque
+
 from gateway.detectors.explain import clock, num, span
 from gateway.detectors.state import DeviceState
 from twin.anomalies import DEVICE_HEALTH, Anomaly
@@ -95,10 +97,14 @@ class DeviceMonitor:
         if newer:
             pass  # the usual case: neither a repeat nor late
         elif any(seen == (seq, ts) for seen in dev.seen):
+            if not dev.duplicates:
+                dev.duplicates = deque(maxlen=64)
             dev.duplicates.append(now)
             fresh = False
             self._transport(dev, "duplicate_messages", dev.duplicates, now, out)
         elif ts < dev.last_ts or (seq is not None and dev.max_seq is not None and seq < dev.max_seq):
+            if not dev.out_of_order:
+                dev.out_of_order = deque(maxlen=64)
             dev.out_of_order.append(now)
             fresh = False
             self._transport(dev, "out_of_order_messages", dev.out_of_order, now, out)

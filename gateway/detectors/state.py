@@ -79,7 +79,7 @@ class Track:
         self.severity = Level.NORMAL
         self.open_type = ""
         self.open_threshold: float | None = None
-        self.spikes: deque[float] = deque(maxlen=16)
+        self.spikes: deque[float] | tuple = ()  # times it spiked (a deque once it has: most never do)
         self.cooldown_until = float("-inf")
         self.deviating = False  # the last reading deviated
         self.deviating_ts = float("-inf")  # when it last deviated
@@ -89,6 +89,11 @@ class Track:
     @property
     def key(self) -> tuple[str, str]:
         return self.device_id, self.metric.name
+
+    def spiked(self, ts: float) -> None:
+        if not self.spikes:
+            self.spikes = deque(maxlen=16)
+        self.spikes.append(ts)
 
 
 class DeviceState:
@@ -108,8 +113,9 @@ class DeviceState:
         self.interval: float | None = None
         self.max_seq: int | None = None
         self.seen: deque[tuple[int | None, float]] = deque(maxlen=32)  # recent (seq, ts)
-        self.duplicates: deque[float] = deque(maxlen=64)
-        self.out_of_order: deque[float] = deque(maxlen=64)
+        # Times of repeated and of late messages: deques once there are any (most devices never send one).
+        self.duplicates: deque[float] | tuple = ()
+        self.out_of_order: deque[float] | tuple = ()
         self.skew_run = 0
         self.ok_run = 0
         self.message_key: float | None = None  # receive time of the message being read

@@ -1,9 +1,12 @@
 """Threshold detection with hysteresis, and camera start/end pairing."""
 
+from collections import deque
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.detectors import CameraDetector, ThresholdDetector, next_level
+from gateway.detectors.context import Ring, robust
 from twin.metrics import Level, MetricCatalog
 
 CATALOG = MetricCatalog.default()
@@ -80,3 +83,14 @@ def test_camera_pairs_start_and_end_and_ignores_low_confidence():
     (cleared,) = det.update("cam-1", "e1", "fire", "end", 0.9, 5.0, "c", None, None)
     assert cleared.id == opened.id and cleared.status == "cleared"
     assert det.update("cam-1", "e9", "fire", "end", 0.9, 5.0, "c", None, None) == []  # end without start
+
+
+@given(st.integers(1, 20), st.lists(st.floats(-1e6, 1e6, width=32), max_size=80))
+def test_a_ring_holds_what_a_bounded_deque_holds(size, values):
+    ring, reference = Ring(size), deque(maxlen=size)
+    for v in values:
+        ring.append(v)
+        reference.append(v)
+        assert len(ring) == len(reference) and sorted(ring) == sorted(reference)
+    if values:
+        assert robust(ring) == robust(reference)
