@@ -34,7 +34,7 @@ from gateway.detectors.health import DeviceMonitor, HealthAlerts
 from gateway.detectors.camera import CAMERA_SEVERITY
 from gateway.detectors.signatures import kinds_of_camera
 from gateway.detectors.spatial import Evidence, SpatialIndex
-from gateway.detectors.state import Candidate, DeviceState, Phase, Track
+from gateway.detectors.state import HISTORY, Candidate, DeviceState, Phase, Track
 from gateway.detectors.threshold import ThresholdDetector, next_level
 from twin.anomalies import INCIDENT, Anomaly
 from twin.detection import DetectionSettings
@@ -294,7 +294,10 @@ class DetectionEngine:
             # Not critical values either: learning an incident's values would make the next one usual.
             if level is not CRITICAL and (own_z is None or -s.drift_z < own_z < s.drift_z):
                 tr.baseline.add(hour, judged, int((ts + self._local) // 86400.0), of_day - hour)
-        tr.history.append((ts, value, deviating, own_z))
+        history = tr.history
+        history.append((ts, value, deviating, own_z))
+        if len(history) > HISTORY:
+            del history[0]
 
     def _context(self, tr: Track, value: float, ts: float, hour: int, frac: float):
         """(z, own z): how unusual a value (on the track's scale) is; None where nothing is known.

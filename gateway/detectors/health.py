@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 
 from gateway.detectors.explain import clock, num, span
-from gateway.detectors.state import DeviceState
+from gateway.detectors.state import GAPS, DeviceState
 from twin.anomalies import DEVICE_HEALTH, Anomaly
 from twin.detection import DetectionSettings
 from twin.ids import new_id
@@ -117,6 +117,8 @@ class DeviceMonitor:
                 if gap > 0:
                     gaps = dev.gaps
                     gaps.append(gap)
+                    if len(gaps) > GAPS:
+                        del gaps[0]
                     dev.gap_count += 1
                     # The median gap, recomputed now and then: intervals rarely change.
                     if len(gaps) >= s.interval_samples and (dev.interval is None or dev.gap_count % 8 == 0):

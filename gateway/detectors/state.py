@@ -34,6 +34,10 @@ class Candidate:
         self.before = before  # the value before the deviation
 
 
+HISTORY = 8  # readings a track remembers
+GAPS = 9  # times between readings a device remembers, for its reporting interval
+
+
 class Track:
     """One device's one metric: its level, last value, runs, baseline, and incident phase."""
 
@@ -83,7 +87,9 @@ class Track:
         self.cooldown_until = float("-inf")
         self.deviating = False  # the last reading deviated
         self.deviating_ts = float("-inf")  # when it last deviated
-        self.history: deque[tuple] = deque(maxlen=8)  # (ts, value, deviating, z against its own baseline)
+        # The last HISTORY readings: (ts, value, deviating, z against its own baseline). A list kept short
+        # by hand: a deque's first block alone is 600 bytes, times every device and metric.
+        self.history: list[tuple] = []
         self.log = False  # context on log(1 + value): concentrations vary by factors, not by amounts
 
     @property
@@ -108,7 +114,7 @@ class DeviceState:
         self.cell: str | None = None
         self.lat = self.lon = None
         self.last_ts = float("-inf")
-        self.gaps: deque[float] = deque(maxlen=9)
+        self.gaps: list[float] = []  # the last GAPS times between readings (a short list, as Track.history)
         self.gap_count = 0
         self.interval: float | None = None
         self.max_seq: int | None = None
