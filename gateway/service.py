@@ -52,6 +52,30 @@ WATERMARK_SLACK_S = 0.005  # a message stamped just before the watermark may not
 UNKNOWN_RECHECK_S = 5.0
 
 
+
+class Recently:
+    """When each key was last looked at, for asking again only after `window_s`. Keys older than
+    that are forgotten once there are `prune_at` of them: a stream of ever-new device ids (a
+    misconfigured fleet, or hostile traffic) must not grow it without bound."""
+
+    __slots__ = ("window_s", "prune_at", "seen")
+
+    def __init__(self, window_s: float, prune_at: int = 4096):
+        self.window_s, self.prune_at = window_s, prune_at
+        self.seen: dict[str, float] = {}
+
+    def due(self, keys, now: float) -> list[str]:
+        """The keys not looked at within the window; they count as looked at now."""
+        seen, window = self.seen, self.window_s
+        due = [k for k in keys if now - seen.get(k, -1e18) > window]
+        for k in due:
+            seen[k] = now
+        if len(seen) > self.prune_at:
+            self.seen = {k: t for k, t in seen.items() if now - t <= window}
+            self.prune_at = max(self.prune_at, 2 * len(self.seen))
+        return due
+
+
 @dataclass(slots=True)
 class _Work:
     outcome: Outcome
@@ -121,7 +145,7 @@ class Gateway:
         self.published = 0
         self._wake = asyncio.Event()
         self._queue: asyncio.Queue[_Work] | None = None
-        self._unknown_checked: dict[str, float] = {}
+        self._unknown_checked = Recently(UNKNOWN_RECHECK_S)
         self._started = time.monotonic()
         self.vitals = VitalsBook()
         self.writer: SpooledWriter | None = None
@@ -268,11 +292,9 @@ class Gateway:
 
     async def _learn_unknown(self, decoded) -> None:
         now = time.monotonic()
-        ids = [i for i in self.pipeline.unknown_ids(decoded) if now - self._unknown_checked.get(i, -1e9) > UNKNOWN_RECHECK_S]
+        ids = self._unknown_checked.due(self.pipeline.unknown_ids(decoded), now)
         if not ids:
             return
-        for i in ids:
-            self._unknown_checked[i] = now
         try:
             found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
         except StoreError as exc:
