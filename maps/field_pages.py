@@ -45,6 +45,7 @@ def _page(title: str, body: str, script: str, config: str, *, leaflet: bool) -> 
 </head><body>
 {body}
 <script type="application/json" id="gt-field-config">{config}</script>
+<script src="{STATIC_URL}/gridtwin-field.js"></script>
 <script src="{STATIC_URL}/{script}"></script>
 </body></html>
 """
