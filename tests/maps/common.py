@@ -23,6 +23,9 @@ from twin.grid import Cell, Grid
 from twin.metrics import Level
 from twin.readings import Reading
 
+# Debian's Chromium as the browser tests drive it: no sandbox (root in CI), no calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+
 # Six 0.002-degree cells (about 200 m), three west->east by two north->south; codes in that order.
 W, S, SIZE = 114.340, 34.790, 0.002
 CODES = [f"410204001001{n:03d}" for n in range(1, 7)]

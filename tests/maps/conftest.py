@@ -8,10 +8,11 @@ import uuid
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import T0, fill_store, small_grid
+from tests.maps.common import CHROMIUM_ARGS, T0, fill_store, small_grid
 from twin.accounts import create_user, issue_token
 from twin.config import Settings
 from twin.grid import Grid
@@ -66,3 +67,12 @@ async def client(settings, store, grid, admin_token):
                                      headers={"Authorization": f"Bearer {admin_token}"}) as c:
             c.app = app
             yield c
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, one per test module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

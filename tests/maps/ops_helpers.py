@@ -8,7 +8,6 @@ from playwright.sync_api import Page
 from twin.accounts import create_user
 from twin.grid import Grid, generate_grid
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 PASSWORD = "correct horse battery"
 FAST_COST = (2**12, 8, 1)  # a login in a few milliseconds; real users get the slow default
 

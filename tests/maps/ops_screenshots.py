@@ -18,8 +18,8 @@ from playwright.sync_api import sync_playwright
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import serving
-from tests.maps.ops_helpers import CHROMIUM_ARGS, log_in
+from tests.maps.common import CHROMIUM_ARGS, serving
+from tests.maps.ops_helpers import log_in
 from tests.maps.ops_scene import DISPATCHER, WORKERS, build
 from twin.access import Principal
 from twin.cases import CaseQuery, Status

@@ -20,7 +20,7 @@ from shapely import Point
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import serving
+from tests.maps.common import CHROMIUM_ARGS, serving
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.config import Settings
@@ -29,7 +29,6 @@ from twin.grid import demo_grid
 from twin.metrics import Level
 from twin.store import open_store
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 
 
 def _point_in(cell, rng: random.Random) -> tuple[float, float]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-import pytest
-from playwright.sync_api import sync_playwright
 
 from maps.app import create_app
 from maps.render import LEVEL_STYLE, render_map
@@ -14,7 +12,6 @@ from tests.maps.common import A, B, CODES, DEVICES, E, T0, publish, serving, sma
 from twin.cells import CellState
 from twin.metrics import Level
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 # Pages are opened with bypass_csp=True where a test waits with Playwright's string predicates, which
 # the pages' Content-Security-Policy (no eval) refuses; tests/maps/test_page_security.py loads every
 # page under its real policy.
@@ -29,14 +26,6 @@ PIXEL_AT_CELL = """(code) => {
   const x = Math.round((map.left + point.x - box.left) * scale), y = Math.round((map.top + point.y - box.top) * scale);
   return Array.from(canvas.getContext("2d").getImageData(x, y, 1, 1).data.slice(0, 3));
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class PageWatch:

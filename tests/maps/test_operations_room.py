@@ -17,8 +17,8 @@ from playwright.sync_api import sync_playwright
 
 from gateway import Gateway
 from maps.app import create_app
-from tests.maps.common import A, DEVICES, publish, serving
-from tests.maps.ops_helpers import CHROMIUM_ARGS, add_user, log_in
+from tests.maps.common import CHROMIUM_ARGS, A, DEVICES, publish, serving
+from tests.maps.ops_helpers import add_user, log_in
 from tests.maps.test_browser import PageWatch
 from twin.store import open_store
 

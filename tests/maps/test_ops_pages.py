@@ -10,11 +10,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from maps.app import create_app
 from tests.maps.common import T0, serving
-from tests.maps.ops_helpers import CHROMIUM_ARGS, Clock, add_user, log_in, two_street_grid
+from tests.maps.ops_helpers import Clock, add_user, log_in, two_street_grid
 from tests.maps.test_browser import PageWatch
 from twin.access import Principal
 from twin.anomalies import Anomaly
@@ -30,14 +29,6 @@ DANA = Principal("dana", Role.DISPATCHER)
 WK = Principal("wk", Role.GRID_WORKER)
 CRITICAL, WARNING = "#d62839", "#f2a900"
 QUIET, OVERDUE, NO_VALUE = "#17344a", "#ff4fd8", "#26303b"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ import time
 import uuid
 
 import pytest
-from playwright.sync_api import sync_playwright
 from shapely.geometry import box
 
 from maps.app import create_app
 from tests.maps.common import CODES, SIZE, S, W, serving
-from tests.maps.ops_helpers import CHROMIUM_ARGS, FAST_COST, PASSWORD
+from tests.maps.ops_helpers import FAST_COST, PASSWORD
 from tests.maps.test_browser import PageWatch
 from twin.access import Principal
 from twin.accounts import create_user
@@ -64,14 +63,6 @@ def xss_grid() -> Grid:
         cells.append(Cell(code, f"{XSS} {n + 1}", box(x, y, x + SIZE, y + SIZE), XSS, f"{LINK} {XSS}", XSS,
                           worker="wk" if n == 0 else None))
     return Grid(cells, {"name": XSS, "title": XSS})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import sync_playwright
 
 from maps.app import create_app
 from tests.maps.common import E, T0, serving
-from tests.maps.test_browser import CHROMIUM_ARGS, PageWatch
+from tests.maps.test_browser import PageWatch
 from twin.accounts import create_user
 from twin.devices import Device, DeviceKind, DeviceStatus
 from twin.readings import Reading
@@ -16,14 +14,6 @@ CLICK_AT_CELL = """(code) => {
   const point = gridtwinTech.map.latLngToContainerPoint(gridtwinTech.cells[code].getCenter());
   return {x: point.x, y: point.y};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_a_technician_places_a_pending_device_by_clicking_the_map(browser, settings, store, grid):

@@ -12,10 +12,9 @@ from playwright.async_api import async_playwright
 from bench.processes import WebProcess
 from gridtwin.broker import free_port
 from maps.render import LEVEL_STYLE
-from tests.maps.common import B, publish, state_message
+from tests.maps.common import B, CHROMIUM_ARGS, publish, state_message
 from twin.metrics import Level
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 
 
 async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what_changed(mosquitto, settings, store,
