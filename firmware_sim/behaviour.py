@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from firmware_sim.incidents import Incident, apply_incidents
-from twin.metrics import Metric, MetricCatalog
+from twin.metrics import MetricCatalog
 
 DEFAULT_UTC_OFFSET_H = 8.0  # China Standard Time; the demo grid is in Kaifeng
 BATTERY_DRAIN_PER_MESSAGE = 2e-6
@@ -194,7 +194,7 @@ class SensorModel:
         for name, value in values.items():
             metric = self.catalog.get(name)
             if metric is not None and metric.kind != "bool":
-                values[name] = _clip(metric, value)
+                values[name] = metric.clip(value)
         return values
 
     def _jitter(self) -> float:
@@ -311,11 +311,3 @@ _GENERATORS = {
     "smoke": _false,
     "smoke_obscuration": SensorModel._smoke_obscuration,
 }
-
-
-def _clip(metric: Metric, value: float) -> float:
-    if metric.valid_min is not None and value < metric.valid_min:
-        return float(metric.valid_min)
-    if metric.valid_max is not None and value > metric.valid_max:
-        return float(metric.valid_max)
-    return value

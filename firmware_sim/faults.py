@@ -129,7 +129,7 @@ class FaultEffects:
                 held = self._held.setdefault(fault.id, fault.value if fault.value is not None else values[fault.metric])
                 values[fault.metric] = held
             elif fault.kind == "drift":
-                values[fault.metric] = _clip(metric, round(values[fault.metric] + fault.rate * (t - fault.start) / 3600.0, 2))
+                values[fault.metric] = metric.clip(round(values[fault.metric] + fault.rate * (t - fault.start) / 3600.0, 2))
             elif fault.kind == "spikes":
                 # Isolated single readings, about every `every_s`: never two in a row.
                 due = self._next_spike.setdefault(fault.id, fault.start + fault.every_s * self.rng.uniform(0.1, 1.0))
@@ -152,11 +152,3 @@ class FaultEffects:
     def swaps(self, t: float) -> bool:
         """Whether the message measured at `t` is held back and sent after the next one."""
         return self.active("out_of_order", t) is not None
-
-
-def _clip(metric: Metric, value: float) -> float:
-    if metric.valid_min is not None and value < metric.valid_min:
-        return float(metric.valid_min)
-    if metric.valid_max is not None and value > metric.valid_max:
-        return float(metric.valid_max)
-    return value

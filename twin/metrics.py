@@ -49,6 +49,14 @@ class Metric:
     hysteresis: float = 0.0
     alarm_on_true: bool = False
 
+    def clip(self, value: float) -> float:
+        """`value` moved into the valid range, as a sensor pegged at its limit reads."""
+        if self.valid_min is not None and value < self.valid_min:
+            return float(self.valid_min)
+        if self.valid_max is not None and value > self.valid_max:
+            return float(self.valid_max)
+        return value
+
     def in_range(self, value: float) -> bool:
         if self.valid_min is not None and value < self.valid_min:
             return False
