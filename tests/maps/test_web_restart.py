@@ -41,8 +41,10 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
             await web.start()
             await page.wait_for_function("gridtwin.status === 'live'", timeout=30_000)
 
+            # Retained, as the gateway publishes cell state: the restarted app may subscribe a moment
+            # after its page is back, and the broker then hands it the state it missed.
             await asyncio.to_thread(publish, mosquitto, *state_message(settings, B, Level.CRITICAL, {"pm25": 300.0},
-                                                                         1_800_000_000.0))
+                                                                         1_800_000_000.0), retain=True)
             critical = LEVEL_STYLE["critical"]["color"]
             await page.wait_for_function(f"gridtwin.cells['{B}'].options.fillColor === '{critical}'", timeout=15_000)
             assert await page.evaluate("window.notReloaded") is True
