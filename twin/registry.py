@@ -235,11 +235,7 @@ def register_devices(
 
 
 def _existing(store, ids: list[str]) -> dict[str, Device]:
-    if len(ids) <= 100:
-        found = (store.get_device(i) for i in ids)
-        return {d.id: d for d in found if d is not None}
-    wanted = set(ids)
-    return {d.id: d for d in store.list_devices() if d.id in wanted}
+    return {d.id: d for d in store.get_devices(ids)}
 
 
 def relocate_devices(store, grid: Grid) -> tuple[int, list[str]]:

@@ -269,6 +269,17 @@ def test_devices_put_get_list(store):
     assert len(store.list_devices()) == 3
 
 
+def test_get_devices_finds_the_registered_among_many_ids(store):
+    fleet = [device(f"aq-{i:04d}") for i in range(1200)]
+    store.put_devices(fleet)
+    asked = [f"aq-{i:04d}" for i in range(0, 1200, 2)] + [f"ghost-{i}" for i in range(600)] + ["aq-0000", "", "x'; --"]
+    got = store.get_devices(asked)  # more ids than one query takes
+    assert got == [d for d in fleet if int(d.id[3:]) % 2 == 0]  # by id, once each, the unknown left out
+    assert store.get_devices([]) == []
+    store.put_devices([device("ghost-7", status=DeviceStatus.DISABLED)])
+    assert [d.id for d in store.get_devices(["ghost-7"])] == ["ghost-7"]  # a device registered since is found
+
+
 def test_anomaly_category_is_kept(store):
     health = anomaly("an-h", category="device_health", details={"run": 9})
     incident = anomaly("an-i", ts=T0 + 1)

@@ -118,6 +118,38 @@ def test_memory_store_works_from_threads():
         assert other.count_readings() == 0
 
 
+def test_device_lookups_do_not_wait_behind_a_write_transaction(url):
+    """The gateway looks up devices it does not know on its live path; a long write of the
+    previous batch must not hold it up."""
+    from twin.devices import Device
+
+    with open_store(url) as store:
+        store.migrate()
+        store.put_devices([Device("aq-1", DeviceKind.SENSOR, 34.79, 114.34)])
+        writing, release = threading.Event(), threading.Event()
+
+        def long_write():
+            with store._transaction("a long write") as cur:
+                cur.execute("UPDATE devices SET name = 'renamed' WHERE id = 'aq-1'")
+                writing.set()
+                release.wait(10)
+
+        writer = threading.Thread(target=long_write)
+        writer.start()
+        try:
+            assert writing.wait(5)
+            found = []
+            lookup = threading.Thread(target=lambda: found.extend(store.get_devices(["aq-1", "aq-2"])))
+            lookup.start()
+            lookup.join(5)
+            assert not lookup.is_alive(), "the lookup waited for the write transaction"
+            assert [(d.id, d.name) for d in found] == [("aq-1", "")]  # the committed row, not the write in flight
+        finally:
+            release.set()
+            writer.join(10)
+        assert [d.name for d in store.get_devices(["aq-1"])] == ["renamed"]
+
+
 def test_parent_directories_are_created(tmp_path):
     with SqliteStore(f"sqlite:///{tmp_path}/var/lib/twin.db") as store:
         store.migrate()

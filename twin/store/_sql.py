@@ -117,6 +117,16 @@ def devices(d: Dialect, *, device_id=None, cell_code=None, status=None) -> tuple
     return f"SELECT {select_list(d, codec.DEVICE_COLUMNS, DEVICE_TIMES)} FROM devices{clause} ORDER BY id", params
 
 
+DEVICE_IDS_PER_QUERY = 500
+
+
+def devices_by_id(d: Dialect, device_ids: Sequence[str]) -> tuple[str, list]:
+    """The devices among `device_ids` (at most DEVICE_IDS_PER_QUERY of them)."""
+    marks = ", ".join([d.param] * len(device_ids))
+    return (f"SELECT {select_list(d, codec.DEVICE_COLUMNS, DEVICE_TIMES)} FROM devices WHERE id IN ({marks}) "
+            "ORDER BY id", list(device_ids))
+
+
 def cell_states(d: Dialect) -> tuple[str, list]:
     return f"SELECT {select_list(d, codec.CELL_STATE_COLUMNS, ('updated_at',))} FROM cell_states ORDER BY code", []
 

@@ -27,6 +27,9 @@ class TwinStore(abc.ABC):
     """One interface, two backends. Every write is idempotent on its natural key."""
 
     url: str
+    # A store in a file of this process's own (SQLite): a lookup by key takes microseconds and can be
+    # made on the caller's thread, where a hop to a worker thread costs milliseconds under load.
+    local: bool = False
 
     # -- lifetime -----------------------------------------------------------
     @abc.abstractmethod
@@ -58,6 +61,10 @@ class TwinStore(abc.ABC):
 
     @abc.abstractmethod
     def get_device(self, device_id: str) -> Device | None: ...
+
+    @abc.abstractmethod
+    def get_devices(self, device_ids: Iterable[str]) -> list[Device]:
+        """The registered devices among `device_ids`, in id order; unknown ids are left out."""
 
     @abc.abstractmethod
     def list_devices(self, cell_code: str | None = None, status: DeviceStatus | None = None) -> list[Device]: ...

@@ -283,6 +283,12 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
         rows = self._fetch("get_device", sql.devices(DIALECT, device_id=device_id))
         return codec.device_from_row(rows[0], DIALECT.decode_json) if rows else None
 
+    def get_devices(self, device_ids: Iterable[str]) -> list[Device]:
+        ids, n = sorted(set(device_ids)), sql.DEVICE_IDS_PER_QUERY
+        rows = [row for i in range(0, len(ids), n)
+                for row in self._fetch("get_devices", sql.devices_by_id(DIALECT, ids[i:i + n]))]
+        return [codec.device_from_row(r, DIALECT.decode_json) for r in rows]
+
     def list_devices(self, cell_code: str | None = None, status: DeviceStatus | None = None) -> list[Device]:
         rows = self._fetch("list_devices", sql.devices(DIALECT, cell_code=cell_code, status=status))
         return [codec.device_from_row(r, DIALECT.decode_json) for r in rows]

@@ -75,6 +75,7 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
     """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
 
     _dialect = DIALECT
+    local = True
 
     def __init__(self, url: str, *, busy_timeout_s: float = 10.0):
         self.url = url
@@ -92,6 +93,14 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
             self._conn.execute("PRAGMA temp_store=MEMORY")
             self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
             self._conn.execute("PRAGMA foreign_keys=ON")  # as PostgreSQL does: a case's anomalies, a token's user
+            # Registry lookups on the gateway's live path read on a connection of their own, so that they
+            # never wait behind a write transaction (WAL lets one reader beside the writer).
+            self._reader, self._read_lock = self._conn, self._lock
+            if self.path != ":memory:":  # each connection to :memory: is a database of its own
+                self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                               timeout=busy_timeout_s)
+                self._reader.execute("PRAGMA query_only=ON")
+                self._read_lock = threading.Lock()
             # Parameters of one multi-row insert: what SQLite takes (999 before 3.32, 32,766 since; some
             # builds more), at most 32,766, so that the full-size statement is one the cache keeps.
             self._max_params = min(32_766, self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
@@ -151,8 +160,9 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
         return done
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._conn.close()
+            self._reader.close()
 
     # -- grid ---------------------------------------------------------------
     def put_grid(self, grid) -> None:
@@ -180,6 +190,14 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
     def get_device(self, device_id: str) -> Device | None:
         rows = self._fetch("get_device", sql.devices(DIALECT, device_id=device_id))
         return codec.device_from_row(rows[0]) if rows else None
+
+    def get_devices(self, device_ids: Iterable[str]) -> list[Device]:
+        ids, n = sorted(set(device_ids)), sql.DEVICE_IDS_PER_QUERY
+        rows = []
+        with self._read_lock, self._errors("get_devices"):
+            for i in range(0, len(ids), n):
+                rows += self._reader.execute(*sql.devices_by_id(DIALECT, ids[i:i + n])).fetchall()
+        return [codec.device_from_row(r) for r in rows]
 
     def list_devices(self, cell_code: str | None = None, status: DeviceStatus | None = None) -> list[Device]:
         rows = self._fetch("list_devices", sql.devices(DIALECT, cell_code=cell_code, status=status))
