@@ -65,8 +65,7 @@ class StatusObservation:
     received_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(msgspec.Struct, frozen=True, gc=False):
     """Input refused with one of the dead-letter reasons; `detail` says exactly what was wrong."""
 
     reason: str

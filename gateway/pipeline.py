@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from gateway.adapters import IGNORE, build_adapters
@@ -21,7 +22,7 @@ from gateway.topics import Topics
 from twin.anomalies import Anomaly
 from twin.cells import CellState
 from twin.config import Settings
-from twin.devices import Device, DeviceKind, DeviceStatus
+from twin.devices import DEVICE_ID, Device, DeviceKind, DeviceStatus
 from twin.errors import ConfigError
 from twin.readings import CameraEvent, DeadLetter, Reading
 
@@ -94,10 +95,10 @@ class Pipeline:
     # -- registry cache -------------------------------------------------------
     def unknown_ids(self, decoded: Decoded) -> set[str]:
         """Devices the decoded batch speaks of that the registry cache does not know, or knows as pending
-        (a technician may have placed them since)."""
-        devices = self.devices
+        (a technician may have placed them since). An id no device can have is not among them."""
+        devices, valid = self.devices, DEVICE_ID.match
         return {i for i in decoded.device_ids()
-                if i not in devices or devices[i].status == DeviceStatus.PENDING}
+                if (i not in devices or devices[i].status == DeviceStatus.PENDING) and valid(i)}
 
     def learn(self, devices: list[Device]) -> list[tuple[str, str]]:
         """Update the registry cache; returns (id, cell) of the cached pending devices that are now placed."""
@@ -159,7 +160,7 @@ class Pipeline:
             else:
                 found[0].decode(message, found[1], decoded)
             for i in range(before, len(rejections)):
-                rejections[i] = replace(rejections[i], received_at=message.received_at)
+                rejections[i] = msgspec.structs.replace(rejections[i], received_at=message.received_at)
         return decoded
 
     def _decode_third_party(self, adapter, message: Inbound, route, decoded: Decoded) -> None:

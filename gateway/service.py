@@ -247,7 +247,7 @@ class Gateway:
                 continue
             self._inflight = batch[0].received_at
             decoded = self.pipeline.decode(batch)
-            await self._subscribe_learned()
+            self._subscribe_learned()
             await self._learn_unknown(decoded)
             if self._follow_intake is not None:
                 self._follow_intake(decoded)  # a clock that follows the stream learns from the batch first
@@ -283,12 +283,12 @@ class Gateway:
             outcome = Outcome()
         await self._queue.put(_Work(outcome, acks))
 
-    async def _subscribe_learned(self) -> None:
+    def _subscribe_learned(self) -> None:
         """Subscribe to the topics adapters learned (Home Assistant discovery's state topics)."""
         topics = [t for a in self.pipeline.adapters if hasattr(a, "take_subscriptions") for t in a.take_subscriptions()]
         if topics:
             log.info("subscribing to %d learned topic(s), e.g. %s", len(topics), topics[0])
-            await asyncio.to_thread(self.transport.subscribe, list(self.membership.filters(topics)))
+            self.transport.subscribe(list(self.membership.filters(topics)))  # queues a SUBSCRIBE; waits for nothing
 
     async def _learn_unknown(self, decoded) -> None:
         now = time.monotonic()
@@ -296,7 +296,8 @@ class Gateway:
         if not ids:
             return
         try:
-            found = await asyncio.to_thread(lambda: [d for d in map(self.store.get_device, ids) if d is not None])
+            lookup = self.store.get_devices
+            found = lookup(ids) if self.store.local else await asyncio.to_thread(lookup, ids)
         except StoreError as exc:
             log.warning("looking up %d device(s) the registry cache does not know (e.g. %s) failed: %s", len(ids),
                         ids[0], exc)
@@ -357,7 +358,8 @@ class Gateway:
         store = self.store
         # Pending devices first, so that their readings and statuses find them; one a technician
         # registered in the meantime is not overwritten.
-        new = [d for d in o.pending if store.get_device(d.id) is None]
+        known = {d.id for d in store.get_devices(d.id for d in o.pending)} if o.pending else set()
+        new = [d for d in o.pending if d.id not in known]
         if new:
             store.put_devices(new)
             for device in new:

@@ -10,10 +10,15 @@ _random = random.SystemRandom()
 _fast = random.Random(_random.getrandbits(128))
 
 
-def new_id() -> str:
-    """A random UUID string, unique in practice, cheap to make.
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
-    >>> len(new_id()), new_id() != new_id()
-    (36, True)
+
+def new_id() -> str:
+    """A random UUID string, unique in practice, cheap to make (a third of `str(uuid.UUID(...))`).
+
+    >>> len(new_id()), new_id() != new_id(), uuid.UUID(new_id()).version
+    (36, True, 4)
     """
-    return str(uuid.UUID(int=_fast.getrandbits(128), version=4))
+    h = f"{_fast.getrandbits(128) & _VERSION_MASK | _VERSION_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
