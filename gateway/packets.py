@@ -49,48 +49,52 @@ class PacketReader:
             buf = bytearray(data)
         n, pos, count = len(buf), 0, 0
         topics, append = self._topics, out.append
-        while n - pos >= 2:
-            first = buf[pos]
-            length, p = buf[pos + 1], pos + 2
-            if length & 0x80:
-                length &= 0x7F
-                shift, complete = 7, False
-                while p < n:
-                    byte = buf[p]
-                    p += 1
-                    length |= (byte & 0x7F) << shift
-                    if not byte & 0x80:
-                        complete = True
-                        break
-                    shift += 7
-                    if shift > 21:
-                        raise MalformedPacket("the broker sent a remaining length longer than 4 bytes")
-                if not complete:
-                    break  # the length itself is not all here yet
-            end = p + length
-            if end > n:
-                break
-            if first & 0xF0 == 0x30:
-                tlen = (buf[p] << 8) | buf[p + 1]
-                raw = bytes(buf[p + 2:p + 2 + tlen])
-                topic = topics.get(raw)
-                if topic is None:
-                    topic = raw.decode("utf-8", errors="replace")  # an invalid topic is kept for its dead letter
-                    if len(topics) > 200_000:
-                        topics.clear()
-                    topics[raw] = topic
-                q = p + 2 + tlen
-                qos = (first >> 1) & 3
-                if qos:
-                    mid = (buf[q] << 8) | buf[q + 1]
-                    q += 2
+        view = memoryview(buf)  # payloads copied once, not sliced and then copied
+        try:
+            while n - pos >= 2:
+                first = buf[pos]
+                length, p = buf[pos + 1], pos + 2
+                if length & 0x80:
+                    length &= 0x7F
+                    shift, complete = 7, False
+                    while p < n:
+                        byte = buf[p]
+                        p += 1
+                        length |= (byte & 0x7F) << shift
+                        if not byte & 0x80:
+                            complete = True
+                            break
+                        shift += 7
+                        if shift > 21:
+                            raise MalformedPacket("the broker sent a remaining length longer than 4 bytes")
+                    if not complete:
+                        break  # the length itself is not all here yet
+                end = p + length
+                if end > n:
+                    break
+                if first & 0xF0 == 0x30:
+                    tlen = (buf[p] << 8) | buf[p + 1]
+                    raw = bytes(buf[p + 2:p + 2 + tlen])
+                    topic = topics.get(raw)
+                    if topic is None:
+                        topic = raw.decode("utf-8", errors="replace")  # an invalid topic is kept for its dead letter
+                        if len(topics) > 200_000:
+                            topics.clear()
+                        topics[raw] = topic
+                    q = p + 2 + tlen
+                    qos = (first >> 1) & 3
+                    if qos:
+                        mid = (buf[q] << 8) | buf[q + 1]
+                        q += 2
+                    else:
+                        mid = 0
+                    append(Inbound(topic, bytes(view[q:end]), received_at, mid, qos, bool(first & 1)))
+                    count += 1
                 else:
-                    mid = 0
-                append(Inbound(topic, bytes(buf[q:end]), received_at, mid, qos, bool(first & 1)))
-                count += 1
-            else:
-                self._on_control(first, memoryview(buf)[p:end])
-            pos = end
+                    self._on_control(first, view[p:end])
+                pos = end
+        finally:
+            view.release()  # before the buffer is resized
         if pos == n:
             self.buffer = bytearray()
         else:

@@ -374,8 +374,8 @@ class Gateway:
             self.cases.intake(o.anomalies)
         if o.dead_letters:
             store.write_dead_letters(o.dead_letters)
-        for device_id, status, ts in o.statuses:
-            store.set_device_status(device_id, status, ts)
+        if o.statuses:
+            store.set_device_statuses(o.statuses)
         if o.last_seen:
             store.touch_devices(o.last_seen)
         if o.states:

@@ -8,9 +8,11 @@
    publisher beside it, on its own connection, sending the corpus at --share of the clean rate just
    measured. The clean rate is the clean readings over the time from the publishers' start to the last
    clean row written; medians over the runs and their ratio are reported, with the clean readings lost.
+   With --queued both streams are published while the gateway is away and the gateway is timed from
+   its start: its own rate, without the publishers taking CPU from it on a small machine.
 
     python -m bench hostile [--per-source 10000] [--messages 30000] [--runs 5] [--share 0.1] [--hostile refused|all]
-                            [--seed 6] [--json]
+                            [--queued] [--seed 6] [--json]
 """
 
 from __future__ import annotations
@@ -82,9 +84,24 @@ async def _result(proc: asyncio.subprocess.Process) -> dict:
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
+async def _publishers(broker, world, messages: int, hostile: list[Case] | None, hostile_rate: float,
+                      directory: str) -> list[asyncio.subprocess.Process]:
+    """The clean publisher, and the hostile one beside it when given."""
+    procs = [await _publisher("bench.publisher", "--host", broker.host, "--port", str(broker.port),
+                              "--messages", str(messages), "--devices", str(CLEAN_DEVICES), "--prefix", world.prefix)]
+    if hostile:
+        path = Path(directory) / "hostile.bin"
+        dump_messages(path, [(c.topic, c.payload) for c in hostile])
+        procs.append(await _publisher("bench.hostile.wire", "--host", broker.host, "--port", str(broker.port),
+                                      "--file", str(path), "--rate", f"{hostile_rate:.1f}"))
+    return procs
+
+
 async def _gateway_run(broker, grid, world, messages: int, hostile: list[Case] | None, hostile_rate: float,
-                       directory: str) -> dict:
-    """One gateway on a fresh store: the clean stream, and the hostile one beside it when given."""
+                       directory: str, queued: bool = False) -> dict:
+    """One gateway on a fresh store: the clean stream, and the hostile one beside it when given.
+    Queued: both streams are published while the gateway is away (its session keeps them at the
+    broker), and the gateway is then timed draining them, with no publisher using the cores."""
     from gateway import Gateway
 
     store = _store(directory, grid)
@@ -100,26 +117,23 @@ async def _gateway_run(broker, grid, world, messages: int, hostile: list[Case] |
     store.write_readings = counting_write
     settings = settings_for(world, broker, store.url)
     expected = 2 * messages  # two metrics a reading
+    if queued:
+        async with Gateway(settings, store, grid):  # connected and subscribed: its session, then away
+            pass
+        sent = [await _result(p) for p in await _publishers(broker, world, messages, hostile, hostile_rate, directory)]
     async with Gateway(settings, store, grid) as gw:
         stop = asyncio.Event()
-        runner = asyncio.create_task(gw.run(stop))
-        hostile_proc = None
-        if hostile:
-            path = Path(directory) / "hostile.bin"
-            dump_messages(path, [(c.topic, c.payload) for c in hostile])
         start, cpu0 = time.perf_counter(), time.process_time()
-        clean_proc = await _publisher("bench.publisher", "--host", broker.host, "--port", str(broker.port),
-                                      "--messages", str(messages), "--devices", str(CLEAN_DEVICES),
-                                      "--prefix", world.prefix)
-        if hostile:
-            hostile_proc = await _publisher("bench.hostile.wire", "--host", broker.host, "--port", str(broker.port),
-                                            "--file", str(path), "--rate", f"{hostile_rate:.1f}")
+        runner = asyncio.create_task(gw.run(stop))
+        if not queued:
+            procs = await _publishers(broker, world, messages, hostile, hostile_rate, directory)
         deadline = start + 900
         while clean_rows[0] < expected and time.perf_counter() < deadline and not runner.done():
             await asyncio.sleep(0.002)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
-        clean = await _result(clean_proc)
-        hostile_sent = (await _result(hostile_proc)) if hostile_proc else {"acked": 0}
+        if not queued:
+            sent = [await _result(p) for p in procs]
+        clean, hostile_sent = sent[0], (sent[1] if hostile else {"acked": 0})
         total = messages + hostile_sent["acked"]
         while gw.pipeline.stats.messages < total and time.perf_counter() < deadline and not runner.done():
             await asyncio.sleep(0.05)
@@ -161,27 +175,30 @@ def refused(cases: list[Case]) -> list[Case]:
             and not c.expect.nothing.startswith("a repeat")]
 
 
-async def throughput(messages: int, runs: int, share: float, seed: int, only_refused: bool = True) -> dict:
+async def throughput(messages: int, runs: int, share: float, seed: int, only_refused: bool = True,
+                     queued: bool = False) -> dict:
     grid = demo_grid()
-    clean_runs, mixed_runs = [], []
+    clean_runs, mixed_runs, cases = [], [], 0
     with MosquittoBroker() as broker:
         for run in range(runs):
             world = make_world(f"hx{uuid.uuid4().hex[:6]}", grid, time.time())
             hostile = corpus(world, max(1, round(2 * share * messages / len(SOURCE_NAMES))), seed + run)
             hostile = (refused(hostile) if only_refused else hostile)[: round(share * messages)]
+            cases += len(hostile)
             with tempfile.TemporaryDirectory(prefix="gridtwin-hostile-") as tmp:
-                clean_runs.append(await _gateway_run(broker, grid, world, messages, None, 0.0, tmp))
+                clean_runs.append(await _gateway_run(broker, grid, world, messages, None, 0.0, tmp, queued))
             with tempfile.TemporaryDirectory(prefix="gridtwin-hostile-") as tmp:
                 rate = share * clean_runs[-1]["rate"]
-                mixed_runs.append(await _gateway_run(broker, grid, world, messages, hostile, rate, tmp))
+                mixed_runs.append(await _gateway_run(broker, grid, world, messages, hostile, rate, tmp, queued))
     clean = median([r["rate"] for r in clean_runs])
     mixed = median([r["rate"] for r in mixed_runs])
     return {
         "messages": messages, "runs": runs, "share": share, "hostile": "refused" if only_refused else "all",
+        "mode": "queued" if queued else "live",
         "clean_rate": round(clean, 1), "mixed_clean_rate": round(mixed, 1), "retained": round(mixed / clean, 3),
         "retained_runs": [round(m["rate"] / c["rate"], 3) for c, m in zip(clean_runs, mixed_runs)],
         "clean_runs": [round(r["rate"], 1) for r in clean_runs], "mixed_runs": [round(r["rate"], 1) for r in mixed_runs],
-        "hostile_published": sum(r["hostile_published"] for r in mixed_runs),
+        "hostile_cases": cases, "hostile_published": sum(r["hostile_published"] for r in mixed_runs),
         "clean_lost": sum(r["clean_lost"] for r in clean_runs + mixed_runs),
         "clean_cpu_us_per_msg": round(median([r["cpu_us"] for r in clean_runs]), 1),
         "mixed_cpu_us_per_msg": round(median([r["cpu_us"] for r in mixed_runs]), 1),
@@ -201,6 +218,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=6)
     p.add_argument("--hostile", choices=("refused", "all"), default="refused",
                    help="the mixed-in stream: the corpus's cases that store nothing (default), or all of it")
+    p.add_argument("--queued", action="store_true",
+                   help="publish both streams while the gateway is away, then time it draining them: the gateway's "
+                        "own rate, with no publisher competing for the cores")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result: dict = {"benchmark": "hostile"}
@@ -224,11 +244,14 @@ def main(argv: list[str]) -> int:
                   f"  dead letters by reason: {a['letters_by_reason']}",
                   f"  mismatches: {a['mismatches']}; every message accounted for: {a['accounted']}"]
     if args.messages:
-        t = asyncio.run(throughput(args.messages, args.runs, args.share, args.seed, args.hostile == "refused"))
+        t = asyncio.run(throughput(args.messages, args.runs, args.share, args.seed, args.hostile == "refused",
+                                   args.queued))
         result["throughput"] = t
         ok &= t["clean_lost"] == 0 and t["gateway_up"] and t["hostile_as_expected"]
+        how = ("queued at the broker, then drained by the gateway" if args.queued else "published live")
         lines += [f"clean stream of {t['messages']:,} readings, alone and with hostile messages ({t['hostile']} cases) at "
-                  f"{t['share']:.0%} of its rate ({t['hostile_published']:,} hostile in all), median of {t['runs']} runs",
+                  f"{t['share']:.0%} of its rate ({t['hostile_published']:,} hostile in all), {how}, "
+                  f"median of {t['runs']} runs",
                   f"  clean alone:        {t['clean_rate']:>8,.0f} msg/s  runs {t['clean_runs']}",
                   f"  clean beside hostile: {t['mixed_clean_rate']:>6,.0f} msg/s  runs {t['mixed_runs']}",
                   f"  retained {t['retained']:.2f} (runs {t['retained_runs']}); CPU per clean message "

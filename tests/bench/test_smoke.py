@@ -79,3 +79,15 @@ def test_all_writes_its_table_between_the_markers(tmp_path):
     doc.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="expected one"):
         all_bench.write_doc(doc, "table")
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["live", "queued"])
+async def test_hostile_throughput_keeps_every_clean_reading(queued):
+    from bench.hostile.measure import throughput
+
+    r = await throughput(messages=1500, runs=1, share=0.1, seed=3, queued=queued)
+    assert r["mode"] == ("queued" if queued else "live")
+    assert r["clean_lost"] == 0 and r["gateway_up"] and r["hostile_as_expected"]
+    assert r["hostile_published"] == r["hostile_cases"] > 100  # the hostile stream went out in full
+    assert r["clean_rate"] > 0 and r["mixed_clean_rate"] > 0
+    assert r["retained"] == pytest.approx(r["mixed_clean_rate"] / r["clean_rate"], abs=0.002)

@@ -311,6 +311,24 @@ def test_device_status_and_last_seen_never_move_backwards(store):
     assert store.get_device("nobody") is None
 
 
+def test_a_batch_of_statuses_is_applied_in_order_in_one_call(store, caplog):
+    store.put_devices([device("aq-0001"), device("aq-0002")])
+    store.set_device_statuses([
+        ("aq-0001", DeviceStatus.ONLINE, T0 + 10),
+        ("ghost", DeviceStatus.ONLINE, T0 + 11),  # not registered: left out, the rest still applied
+        ("aq-0001", DeviceStatus.OFFLINE, T0 + 12),
+        ("aq-0002", DeviceStatus.OFFLINE, T0 + 13),
+        ("aq-0002", DeviceStatus.ONLINE, T0 + 14),
+        ("aq-0002", DeviceStatus.ONLINE, T0 + 9),  # a late, older birth message: last_seen stays
+    ])
+    first, second = store.get_device("aq-0001"), store.get_device("aq-0002")
+    assert (first.status, first.last_seen) == (DeviceStatus.OFFLINE, T0 + 10)
+    assert (second.status, second.last_seen) == (DeviceStatus.ONLINE, T0 + 14)
+    assert store.get_device("ghost") is None
+    assert "status online of device ghost not recorded" in caplog.text
+    store.set_device_statuses([])
+
+
 # -- grid --------------------------------------------------------------------------------
 def small_grid() -> Grid:
     with_hole = Polygon(

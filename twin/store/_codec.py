@@ -9,6 +9,7 @@ microseconds in SQL, PostgreSQL through a timestamptz loader).
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from typing import Callable, Iterator, Sequence
 
@@ -213,6 +214,17 @@ def translate_errors(operation: str, errors: tuple[type[BaseException], ...],
     except errors as exc:
         kind = StoreUnavailable if unavailable(exc) else StoreError
         raise kind(f"{operation} failed: {exc}".strip()) from exc
+
+
+def log_unregistered_statuses(unknown: list[tuple[str, object]]) -> None:
+    """Statuses whose device is not registered: not an error (the device may have been removed
+    while a gateway still knew it, and failing would fail and redeliver the batch they came with)."""
+    for device_id, status in unknown[:10]:
+        logging.getLogger("twin.store").warning("status %s of device %s not recorded: the device is not registered",
+                                                status, device_id)
+    if len(unknown) > 10:
+        logging.getLogger("twin.store").warning("%d more statuses of unregistered devices not recorded",
+                                                len(unknown) - 10)
 
 
 def redact(url: str) -> str:

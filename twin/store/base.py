@@ -69,10 +69,14 @@ class TwinStore(abc.ABC):
     @abc.abstractmethod
     def list_devices(self, cell_code: str | None = None, status: DeviceStatus | None = None) -> list[Device]: ...
 
-    @abc.abstractmethod
     def set_device_status(self, device_id: str, status: DeviceStatus, ts: float) -> None:
         """Record a status change (online/offline/...) and, for online, the last-seen time
         (never moved backwards). An unregistered device is logged and ignored."""
+        self.set_device_statuses([(device_id, status, ts)])
+
+    @abc.abstractmethod
+    def set_device_statuses(self, statuses: Iterable[tuple[str, DeviceStatus, float]]) -> None:
+        """set_device_status for each (device id, status, time), in order, in one transaction."""
 
     @abc.abstractmethod
     def touch_devices(self, last_seen: dict[str, float]) -> None:

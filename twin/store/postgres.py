@@ -293,18 +293,18 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
         rows = self._fetch("list_devices", sql.devices(DIALECT, cell_code=cell_code, status=status))
         return [codec.device_from_row(r, DIALECT.decode_json) for r in rows]
 
-    def set_device_status(self, device_id: str, status: DeviceStatus, ts: float) -> None:
-        with self._cursor("set_device_status") as cur:
-            cur.execute(
-                "UPDATE devices SET status = %(status)s, last_seen = CASE WHEN %(status)s = 'online' "
-                "THEN GREATEST(last_seen, %(ts)s) ELSE last_seen END WHERE id = %(id)s",
-                {"status": str(status), "ts": pg_time(ts), "id": device_id},
-            )
-            found = cur.rowcount
-        if not found:
-            # Not an error: the device may have been removed while a gateway still knew it, and
-            # failing here would fail (and redeliver) the whole batch it came with.
-            log.warning("status %s of device %s not recorded: the device is not registered", status, device_id)
+    def set_device_statuses(self, statuses: Iterable[tuple[str, DeviceStatus, float]]) -> None:
+        unknown = []
+        with self._cursor("set_device_statuses") as cur:
+            for device_id, status, ts in statuses:
+                cur.execute(
+                    "UPDATE devices SET status = %(status)s, last_seen = CASE WHEN %(status)s = 'online' "
+                    "THEN GREATEST(last_seen, %(ts)s) ELSE last_seen END WHERE id = %(id)s",
+                    {"status": str(status), "ts": pg_time(ts), "id": device_id},
+                )
+                if not cur.rowcount:
+                    unknown.append((device_id, status))
+        codec.log_unregistered_statuses(unknown)
 
     def touch_devices(self, last_seen: dict[str, float]) -> None:
         if not last_seen:

@@ -203,17 +203,19 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
         rows = self._fetch("list_devices", sql.devices(DIALECT, cell_code=cell_code, status=status))
         return [codec.device_from_row(r) for r in rows]
 
-    def set_device_status(self, device_id: str, status: DeviceStatus, ts: float) -> None:
-        us = codec.to_us(ts)
-        with self._transaction("set_device_status") as cur:
-            cur.execute(
-                "UPDATE devices SET status = ?, last_seen = CASE WHEN ? = 'online' "
-                "THEN max(coalesce(last_seen, ?), ?) ELSE last_seen END WHERE id = ?",
-                (str(status), str(status), us, us, device_id),
-            )
-            found = cur.rowcount
-        if not found:
-            log.warning("status %s of device %s not recorded: the device is not registered", status, device_id)
+    def set_device_statuses(self, statuses: Iterable[tuple[str, DeviceStatus, float]]) -> None:
+        unknown = []
+        with self._transaction("set_device_statuses") as cur:
+            for device_id, status, ts in statuses:
+                us = codec.to_us(ts)
+                cur.execute(
+                    "UPDATE devices SET status = ?, last_seen = CASE WHEN ? = 'online' "
+                    "THEN max(coalesce(last_seen, ?), ?) ELSE last_seen END WHERE id = ?",
+                    (str(status), str(status), us, us, device_id),
+                )
+                if not cur.rowcount:
+                    unknown.append((device_id, status))
+        codec.log_unregistered_statuses(unknown)
 
     def touch_devices(self, last_seen: dict[str, float]) -> None:
         rows = [(codec.to_us(ts), device_id, codec.to_us(ts)) for device_id, ts in last_seen.items()]
