@@ -9,10 +9,11 @@
    measured. The clean rate is the clean readings over the time from the publishers' start to the last
    clean row written; medians over the runs and their ratio are reported, with the clean readings lost.
    With --queued both streams are published while the gateway is away and the gateway is timed from
-   its start: its own rate, without the publishers taking CPU from it on a small machine.
+   its start: its own rate, without the publishers taking CPU from it on a small machine. With
+   --clean-rate the clean stream is sent at that rate: good traffic below the gateway's capacity.
 
     python -m bench hostile [--per-source 10000] [--messages 30000] [--runs 5] [--share 0.1] [--hostile refused|all]
-                            [--queued] [--seed 6] [--json]
+                            [--queued | --clean-rate R] [--seed 6] [--json]
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ async def _result(proc: asyncio.subprocess.Process) -> dict:
 
 
 async def _publishers(broker, world, messages: int, hostile: list[Case] | None, hostile_rate: float,
-                      directory: str) -> list[asyncio.subprocess.Process]:
-    """The clean publisher, and the hostile one beside it when given."""
+                      directory: str, clean_rate: float = 0.0) -> list[asyncio.subprocess.Process]:
+    """The clean publisher (at full speed, or `clean_rate` a second), and the hostile one beside it when given."""
     procs = [await _publisher("bench.publisher", "--host", broker.host, "--port", str(broker.port),
-                              "--messages", str(messages), "--devices", str(CLEAN_DEVICES), "--prefix", world.prefix)]
+                              "--messages", str(messages), "--devices", str(CLEAN_DEVICES), "--prefix", world.prefix,
+                              "--rate", str(clean_rate))]
     if hostile:
         path = Path(directory) / "hostile.bin"
         dump_messages(path, [(c.topic, c.payload) for c in hostile])
@@ -98,7 +100,7 @@ async def _publishers(broker, world, messages: int, hostile: list[Case] | None, 
 
 
 async def _gateway_run(broker, grid, world, messages: int, hostile: list[Case] | None, hostile_rate: float,
-                       directory: str, queued: bool = False) -> dict:
+                       directory: str, queued: bool = False, clean_rate: float = 0.0) -> dict:
     """One gateway on a fresh store: the clean stream, and the hostile one beside it when given.
     Queued: both streams are published while the gateway is away (its session keeps them at the
     broker), and the gateway is then timed draining them, with no publisher using the cores."""
@@ -126,7 +128,7 @@ async def _gateway_run(broker, grid, world, messages: int, hostile: list[Case] |
         start, cpu0 = time.perf_counter(), time.process_time()
         runner = asyncio.create_task(gw.run(stop))
         if not queued:
-            procs = await _publishers(broker, world, messages, hostile, hostile_rate, directory)
+            procs = await _publishers(broker, world, messages, hostile, hostile_rate, directory, clean_rate)
         deadline = start + 900
         while clean_rows[0] < expected and time.perf_counter() < deadline and not runner.done():
             await asyncio.sleep(0.002)
@@ -176,7 +178,7 @@ def refused(cases: list[Case]) -> list[Case]:
 
 
 async def throughput(messages: int, runs: int, share: float, seed: int, only_refused: bool = True,
-                     queued: bool = False) -> dict:
+                     queued: bool = False, clean_rate: float = 0.0) -> dict:
     grid = demo_grid()
     clean_runs, mixed_runs, cases = [], [], 0
     with MosquittoBroker() as broker:
@@ -186,15 +188,16 @@ async def throughput(messages: int, runs: int, share: float, seed: int, only_ref
             hostile = (refused(hostile) if only_refused else hostile)[: round(share * messages)]
             cases += len(hostile)
             with tempfile.TemporaryDirectory(prefix="gridtwin-hostile-") as tmp:
-                clean_runs.append(await _gateway_run(broker, grid, world, messages, None, 0.0, tmp, queued))
+                clean_runs.append(await _gateway_run(broker, grid, world, messages, None, 0.0, tmp, queued, clean_rate))
             with tempfile.TemporaryDirectory(prefix="gridtwin-hostile-") as tmp:
                 rate = share * clean_runs[-1]["rate"]
-                mixed_runs.append(await _gateway_run(broker, grid, world, messages, hostile, rate, tmp, queued))
+                mixed_runs.append(await _gateway_run(broker, grid, world, messages, hostile, rate, tmp, queued,
+                                                     clean_rate))
     clean = median([r["rate"] for r in clean_runs])
     mixed = median([r["rate"] for r in mixed_runs])
     return {
         "messages": messages, "runs": runs, "share": share, "hostile": "refused" if only_refused else "all",
-        "mode": "queued" if queued else "live",
+        "mode": "queued" if queued else "live", "clean_offered": clean_rate or None,
         "clean_rate": round(clean, 1), "mixed_clean_rate": round(mixed, 1), "retained": round(mixed / clean, 3),
         "retained_runs": [round(m["rate"] / c["rate"], 3) for c, m in zip(clean_runs, mixed_runs)],
         "clean_runs": [round(r["rate"], 1) for r in clean_runs], "mixed_runs": [round(r["rate"], 1) for r in mixed_runs],
@@ -218,9 +221,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=6)
     p.add_argument("--hostile", choices=("refused", "all"), default="refused",
                    help="the mixed-in stream: the corpus's cases that store nothing (default), or all of it")
-    p.add_argument("--queued", action="store_true",
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--queued", action="store_true",
                    help="publish both streams while the gateway is away, then time it draining them: the gateway's "
                         "own rate, with no publisher competing for the cores")
+    mode.add_argument("--clean-rate", type=float, default=0.0,
+                   help="the clean stream's rate (readings a second) instead of full speed: good traffic below the "
+                        "gateway's capacity")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result: dict = {"benchmark": "hostile"}
@@ -245,10 +252,11 @@ def main(argv: list[str]) -> int:
                   f"  mismatches: {a['mismatches']}; every message accounted for: {a['accounted']}"]
     if args.messages:
         t = asyncio.run(throughput(args.messages, args.runs, args.share, args.seed, args.hostile == "refused",
-                                   args.queued))
+                                   args.queued, args.clean_rate))
         result["throughput"] = t
         ok &= t["clean_lost"] == 0 and t["gateway_up"] and t["hostile_as_expected"]
-        how = ("queued at the broker, then drained by the gateway" if args.queued else "published live")
+        how = ("queued at the broker, then drained by the gateway" if args.queued else
+               f"published live at {args.clean_rate:,.0f}/s" if args.clean_rate else "published live at full speed")
         lines += [f"clean stream of {t['messages']:,} readings, alone and with hostile messages ({t['hostile']} cases) at "
                   f"{t['share']:.0%} of its rate ({t['hostile_published']:,} hostile in all), {how}, "
                   f"median of {t['runs']} runs",
