@@ -184,6 +184,7 @@ class Gateway:
                 log.exception("storing the vitals of %d devices at shutdown failed", len(vitals))
 
     def _load(self) -> tuple[list[Device], dict[str, CellState]]:
+        self.grid.prepare()
         return self.store.list_devices(), self.store.cell_states()
 
     # -- the run loop -----------------------------------------------------------

@@ -149,6 +149,15 @@ class Grid:
         return names
 
     # -- lookup ---------------------------------------------------------------
+    def prepare(self) -> "Grid":
+        """Build the point lookup now (a lattice table, or a raster over the tree) rather than on the
+        first `locate`: a gateway does it at start, before readings wait for it."""
+        if self.cells:
+            self.tree, self._codes_or_none
+            if self._lattice is None:
+                self._raster
+        return self
+
     @cached_property
     def tree(self) -> shapely.STRtree:
         """STRtree over the cell polygons; tree index i is `self.cells[i]`."""

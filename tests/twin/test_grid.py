@@ -133,6 +133,18 @@ def test_overlapping_rectangles_fall_back_to_the_tree():
     assert grid.locate(0.0005, 0.0005) == code(1, 1, 1)
 
 
+@pytest.mark.parametrize("name", ["square", "hex"])
+def test_prepare_builds_the_lookup_before_the_first_locate(name):
+    grid = Grid(GRIDS[name].cells, GRIDS[name].meta)
+    built = ("_lattice", "tree", "_codes_or_none") + (("_raster",) if name == "hex" else ())
+    assert not any(attr in vars(grid) for attr in built)
+    assert grid.prepare() is grid
+    assert all(attr in vars(grid) for attr in built)
+    x, y = GRIDS[name].cell_centroids.T
+    assert grid.locate(x, y).tolist() == GRIDS[name].locate(x, y).tolist() == [c.code for c in grid.cells]
+    assert Grid([]).prepare().locate(114.0, 34.0) is None
+
+
 def test_empty_grid_locates_nothing():
     grid = Grid([])
     assert grid.locate(114.0, 34.0) is None
