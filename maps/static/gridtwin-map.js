@@ -14,6 +14,7 @@
     counts: {}, // level -> number of cells
     status: "connecting",
     updates: 0, // cell events applied
+    resyncs: 0, // snapshots taken after the stream came back
   });
   var pending = null; // events that arrived before the cells were drawn
   var renderer = null;
@@ -151,6 +152,9 @@
     var polygon = gt.cells[state.code];
     if (!polygon) return;
     var props = polygon.feature.properties;
+    // A snapshot taken before a live event may arrive after it: never step back in time (a cell
+    // that never reported is older than any report).
+    if (props.updated_at && (!state.updated_at || Date.parse(state.updated_at) < Date.parse(props.updated_at))) return;
     if (props.level !== state.level) {
       gt.counts[props.level] = (gt.counts[props.level] || 1) - 1;
       gt.counts[state.level] = (gt.counts[state.level] || 0) + 1;
@@ -233,6 +237,7 @@
     // Events sent while the stream was down are gone; the current states are not.
     return getJSON(gt.config.cellsUrl + "?geometry=false").then(function (collection) {
       collection.features.forEach(function (f) { applyState(f.properties); });
+      gt.resyncs += 1;
     });
   }
 

@@ -1,6 +1,7 @@
 """An open map page outlives its web app: `gridtwin serve` killed and started again on its port,
 the page (headless Chromium) reconnects its live stream by itself and shows a change made after
-the restart, without reloading."""
+the restart, without reloading; the snapshot it takes on reconnecting, answered after that change,
+does not take it back."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
             await page.goto(web.url + "/")
             await page.wait_for_function("window.gridtwin && gridtwin.status === 'live'", timeout=20_000)
             await page.evaluate("window.notReloaded = true")
+            # The snapshot taken on reconnecting is answered before the change and delivered after it.
+            snapshot_taken, snapshot_released = asyncio.Event(), asyncio.Event()
+
+            async def hold_snapshot(route):
+                answer = await route.fetch()
+                snapshot_taken.set()
+                await snapshot_released.wait()
+                await route.fulfill(response=answer)
+
+            await page.route("**/api/cells?geometry=false*", hold_snapshot)
 
             web.kill()  # a crash: no goodbye to the open stream
             await web.proc.wait()
@@ -40,6 +51,7 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
             await asyncio.sleep(1.0)  # the page tries while nothing listens
             await web.start()
             await page.wait_for_function("gridtwin.status === 'live'", timeout=30_000)
+            await asyncio.wait_for(snapshot_taken.wait(), 15)
 
             # Retained, as the gateway publishes cell state: the restarted app may subscribe a moment
             # after its page is back, and the broker then hands it the state it missed.
@@ -47,6 +59,10 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
                                                                          1_800_000_000.0), retain=True)
             critical = LEVEL_STYLE["critical"]["color"]
             await page.wait_for_function(f"gridtwin.cells['{B}'].options.fillColor === '{critical}'", timeout=15_000)
+            assert await page.evaluate("gridtwin.resyncs") == 0
+            snapshot_released.set()  # it holds no state for the cell
+            await page.wait_for_function("gridtwin.resyncs === 1", timeout=15_000)
+            assert await page.evaluate(f"gridtwin.cells['{B}'].options.fillColor") == critical
             assert await page.evaluate("window.notReloaded") is True
             assert await page.locator('#gt-legend li[data-level="critical"] .gt-count').text_content() == "1"
         finally:
