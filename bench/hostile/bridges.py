@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.hostile.corpus import (Case, Expect, Letter, Row, bad_time, deep, dumps, future, iso, json_junk, letter,
-                                  nothing, out_of, recent, stale, value_in)
+from bench.hostile.corpus import (CLEARED, Case, Expect, Letter, Row, bad_time, deep, dumps, future, iso, json_junk,
+                                  letter, nothing, out_of, recent, stale, value_in)
 from bench.hostile.source import FIELDS, IGNORED, STATUS, Source, _values
 
 
@@ -74,6 +74,8 @@ class Zigbee2Mqtt(Source):
             return self.case("availability", f"{topic}/availability", payload, nothing(STATUS))
         if pick < 0.86:
             payload = rng.choice([b"", b"maybe", b'{"state":1}', b'{"online":true}', b"[]", b"\xef\xbb\xbfonline"])
+            if payload == b"":
+                return self.case("cleared_status", f"{topic}/availability", payload, CLEARED)
             return self.case("bad_availability", f"{topic}/availability", payload,
                              letter("schema", f"{topic}/availability", payload))
         if pick < 0.95:
@@ -165,6 +167,8 @@ class Tasmota(Source):
             return self.case("lwt", self.topic(name, "LWT"), payload, nothing(STATUS))
         if pick < 0.86:
             payload = rng.choice([b"", b"Maybe", b"\xff", b'"Online"', b"1"])
+            if payload == b"":
+                return self.case("cleared_status", self.topic(name, "LWT"), payload, CLEARED)
             return self.case("bad_lwt", self.topic(name, "LWT"), payload, letter("schema" if payload != b"\xff" else
                                                                                  "malformed_json", self.topic(name, "LWT"), payload))
         return self.valid(rng, None)
@@ -227,6 +231,8 @@ class Esphome(Source):
         if pick < 0.85:
             return self.case("status", status, rng.choice([b"online", b"offline", b"Online"]), nothing(STATUS))
         payload = rng.choice([b"", b"maybe", b"\xff"])
+        if payload == b"":
+            return self.case("cleared_status", status, payload, CLEARED)
         return self.case("bad_status", status, payload, letter("malformed_json" if payload == b"\xff" else "schema",
                                                                status, payload))
 

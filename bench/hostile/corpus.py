@@ -101,6 +101,10 @@ def nothing(why: str) -> Expect:
     return Expect(nothing=why)
 
 
+# An empty retained message on a status topic is how a retained status is deleted.
+CLEARED = nothing("an empty retained message clears a retained status: nothing to record")
+
+
 def dumps(doc) -> bytes:
     return orjson.dumps(doc)
 

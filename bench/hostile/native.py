@@ -11,9 +11,9 @@ import random
 
 from hypothesis import strategies as st
 
-from bench.hostile.corpus import (DEAD_LETTER_HEAD, MAX_ARRAY, RANGES, Case, Event, Expect, Letter, Row, World, bad_time,
-                                  deep, dumps, future, iso, json_junk, letter, nothing, out_of, oversized, recent, stale,
-                                  value_in)
+from bench.hostile.corpus import (CLEARED, DEAD_LETTER_HEAD, MAX_ARRAY, RANGES, Case, Event, Expect, Letter, Row, World,
+                                  bad_time, deep, dumps, future, iso, json_junk, letter, nothing, out_of, oversized, recent,
+                                  stale, value_in)
 
 # Topic levels that are not device ids a registry could hold (unknown_device), and topics that no
 # route accepts (unknown_topic). A publisher may not use '+', '#' or NUL in a topic name (the broker
@@ -393,7 +393,10 @@ def status(world: World, n: int, seed: int) -> list[Case]:
         elif pick < 0.6:
             payload = rng.choice([b"", b"maybe", b"1", b"\xff\xfe", b'{"state":"online"}', b"on line", b"null",
                                   b"\xef\xbb\xbfonline", b"online\x00", "\u043e\u043d\u043b\u0430\u0439\u043d".encode()])
-            cases.append(Case("native-status", "bad_status", topic, payload, letter("schema", topic, payload)))
+            if payload == b"":
+                cases.append(Case("native-status", "cleared_status", topic, payload, CLEARED))
+            else:
+                cases.append(Case("native-status", "bad_status", topic, payload, letter("schema", topic, payload)))
         elif pick < 0.7:
             topic = f"{world.prefix}/status/{rng.choice(ODD_IDS)}"
             cases.append(Case("native-status", "unknown_device", topic, b"online",

@@ -60,6 +60,8 @@ class EsphomeAdapter(ThirdPartyAdapter):
         try:
             state = text(message.payload)
             if route.kind == "status":
+                if not message.payload:
+                    return  # an empty retained message clears the retained status: nothing to record
                 if state.lower() not in ("online", "offline"):
                     raise PayloadError(Reason.SCHEMA, "status must be online or offline")
                 self.status(out, message, route.device_id, state.lower() == "online")

@@ -170,6 +170,8 @@ class NativeAdapter:
     def decode(self, message: Inbound, route: Route, out: Decoded) -> None:
         topic, payload, device_id = message.topic, message.payload, route.device_id
         if route.kind == "status":
+            if not payload:
+                return  # an empty retained message clears the retained status: nothing to record
             text = payload.decode("utf-8", errors="replace").strip().strip('"').lower()
             if text not in ("online", "offline"):
                 out.rejections.append(

@@ -60,6 +60,8 @@ class TasmotaAdapter(ThirdPartyAdapter):
     def decode(self, message: Inbound, route: AdapterRoute, out: Decoded) -> None:
         try:
             if route.kind == "LWT":
+                if not message.payload:
+                    return  # an empty retained message clears the retained LWT: nothing to record
                 state = text(message.payload).lower()
                 if state not in ("online", "offline"):
                     raise PayloadError(Reason.SCHEMA, "the LWT payload must be Online or Offline")

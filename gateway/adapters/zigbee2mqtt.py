@@ -55,6 +55,8 @@ class Zigbee2MqttAdapter(ThirdPartyAdapter):
             self.reject(out, message, exc.reason, str(exc), route.device_id)
 
     def _availability(self, message: Inbound, route: AdapterRoute, out: Decoded) -> None:
+        if not message.payload:
+            return  # an empty retained message clears the retained availability: nothing to record
         state = text(message.payload)
         if state.startswith("{"):
             doc = loads(message.payload)

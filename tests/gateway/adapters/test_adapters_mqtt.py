@@ -114,13 +114,13 @@ async def run_case(mosquitto, twin_store, case: Case):
                 pub.send(topic, payload if isinstance(payload, bytes) else orjson.dumps(payload), retain=retain)
             await wait_until(lambda: len(store.readings(device_id=case.device.id)) >= len(case.stored),
                              what=f"{case.adapter} readings stored")
+            for retained, _, retain in case.messages:
+                if retain:  # clear what the test retained: an empty retained status is not a dead letter
+                    pub.send(retained, b"", retain=True)
             bad_topic, bad_payload, reason = case.bad
             pub.send(bad_topic, bad_payload if isinstance(bad_payload, bytes) else orjson.dumps(bad_payload))
-            ((topic, letter),) = await rec.wait_for(lambda t, p: True)
+            ((topic, letter),) = await rec.wait_for(lambda t, p: True)  # the first dead letter is the bad message's
         finally:
-            for retained, _, retain in case.messages:
-                if retain:
-                    pub.send(retained, b"", retain=True)  # clear what the test retained
             rec.close()
             pub.close()
     assert topic == f"{prefix}/deadletter/{reason}" and letter["data"]["topic"] == bad_topic
