@@ -214,7 +214,8 @@ class _Postgres(_Backend):
         advisory lock of partition creation, then a SHARE ROW EXCLUSIVE lock on `readings` (writes
         wait, reads go on), rolls the partition up and drops it: writers pause for one partition's
         roll-up, and taking the locks in the order writers take them leaves no deadlock. The rest
-        goes in one statement that deletes readings and rolls up exactly what it deleted."""
+        goes in one statement that deletes readings and rolls up exactly what it deleted, under the
+        same advisory lock, since partition creation moves rows out of the default partition."""
         from twin.store.migrations import postgres as schema
 
         with store._write_transaction("prune") as cur:
@@ -236,6 +237,9 @@ class _Postgres(_Backend):
             report.hourly_written += hours
         limit = self.time_in(report.readings_cutoff)
         with store._write_transaction("prune") as cur:
+            # Creating a partition moves rows out of the default partition, then needs it exclusively:
+            # deleting from it at the same time would deadlock, so wait for partition creation to end.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.PARTITION_LOCK])
             removed, hours = cur.execute(
                 f"WITH gone AS (DELETE FROM readings WHERE ts < %s RETURNING cell_code, metric, ts, value), "
                 f"hourly AS ({self.rollup_sql('gone', 'true')} RETURNING 1) "
