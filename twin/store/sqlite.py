@@ -94,11 +94,12 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
             self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
             self._conn.execute("PRAGMA foreign_keys=ON")  # as PostgreSQL does: a case's anomalies, a token's user
             # Registry lookups on the gateway's live path read on a connection of their own, so that they
-            # never wait behind a write transaction (WAL lets one reader beside the writer).
+            # never wait behind a write transaction (WAL lets readers beside the writer). The gateway makes
+            # them on its event loop's thread: the rare wait WAL still has (recovery) is cut short at 1 s.
             self._reader, self._read_lock = self._conn, self._lock
             if self.path != ":memory:":  # each connection to :memory: is a database of its own
                 self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                               timeout=busy_timeout_s)
+                                               timeout=min(busy_timeout_s, 1.0))
                 self._reader.execute("PRAGMA query_only=ON")
                 self._read_lock = threading.Lock()
             # Parameters of one multi-row insert: what SQLite takes (999 before 3.32, 32,766 since; some
