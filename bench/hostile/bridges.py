@@ -38,10 +38,8 @@ class Zigbee2Mqtt(Source):
         values = _values(rng, None)
         doc = {**values, "last_seen": round(ts * 1000)}
         pick = rng.random()
-        if pick < 0.25:
-            return self.junk(topic, dumps(doc))
-        if pick < 0.28:
-            return self.oversized(topic, doc)
+        if broken := self.broken(pick, topic, doc):
+            return broken
         if pick < 0.33:
             payload = dumps([doc])
             return self.case("state_array", topic, payload, letter("schema", topic, payload))
@@ -127,10 +125,8 @@ class Tasmota(Source):
         ts = float(int(recent(rng, self.world.now)))
         doc = self.sensor(rng, values, ts)
         pick = rng.random()
-        if pick < 0.25:
-            return self.junk(topic, dumps(doc))
-        if pick < 0.28:
-            return self.oversized(topic, doc)
+        if broken := self.broken(pick, topic, doc):
+            return broken
         if pick < 0.34:
             payload = dumps(rng.choice([[doc], 1, "SENSOR", None]))
             return self.case("not_object", topic, payload, letter("schema", topic, payload))

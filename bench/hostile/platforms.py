@@ -55,10 +55,8 @@ class Frigate(Source):
         doc = {"type": "new", "before": after, "after": after}
         topic = self.topic()
         pick = rng.random()
-        if pick < 0.25:
-            return self.junk(topic, dumps(doc))
-        if pick < 0.28:
-            return self.oversized(topic, doc)
+        if broken := self.broken(pick, topic, doc):
+            return broken
         if pick < 0.5:
             mutate = rng.choice(["not_object", "no_after", "camera", "type", "id", "label", "score", "time"])
             if mutate == "not_object":
@@ -140,10 +138,8 @@ class TheThingsStack(Source):
         doc = self.uplink(rng, name, values, ts)
         up = doc["uplink_message"]
         pick = rng.random()
-        if pick < 0.25:
-            return self.junk(topic, dumps(doc))
-        if pick < 0.28:
-            return self.oversized(topic, doc)
+        if broken := self.broken(pick, topic, doc):
+            return broken
         if pick < 0.45:
             mutate = rng.choice(["not_object", "no_uplink", "decoded_list", "f_cnt", "formatter", "received_at"])
             if mutate == "not_object":
@@ -355,10 +351,8 @@ class Alink(Source):
         ms = round(ts * 1000)
         doc = {"id": "1", "params": {k: {"value": v, "time": ms} for k, v in values.items()}}
         pick = rng.random()
-        if pick < 0.25:
-            return self.junk(topic, dumps(doc))
-        if pick < 0.28:
-            return self.oversized(topic, doc)
+        if broken := self.broken(pick, topic, doc):
+            return broken
         if pick < 0.45:
             mutate = rng.choice(["no_params", "params_list", "time", "geo_system", "not_object", "batch_shape"])
             if mutate == "no_params":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from gateway.adapters._common import make_device_id
-from bench.hostile.corpus import Case, Expect, Row, World, json_junk, letter, oversized, value_in
+from bench.hostile.corpus import Case, Expect, Row, World, dumps, json_junk, letter, oversized, value_in
 from twin.devices import DeviceKind
 
 FIELDS = {"temperature": "temperature_c", "humidity": "humidity_pct", "pm25": "pm25"}
@@ -66,6 +66,14 @@ class Source:
     def oversized(self, topic: str, doc) -> Case:
         expect, payload = oversized(topic, doc if isinstance(doc, dict) else {"doc": doc}, self.rng)
         return self.case("oversized", topic, payload, expect)
+
+    def broken(self, pick: float, topic: str, doc) -> Case | None:
+        """The share every JSON source gives to broken bytes: a quarter JSON junk, 3 % oversized."""
+        if pick < 0.25:
+            return self.junk(topic, dumps(doc))
+        if pick < 0.28:
+            return self.oversized(topic, doc)
+        return None
 
     def make(self, i: int, structured: list) -> Case:
         if i % 5 == 0 and structured:
