@@ -65,3 +65,34 @@ def brute_force_locate(grid: Grid, lon: float, lat: float) -> str | None:
     point = shapely.Point(lon, lat)
     hits = [c.code for c in grid.cells if c.geometry.intersects(point)]
     return min(hits) if hits else None
+
+
+# An afternoon's ground truth shared by scenario tests (offsets from the scenario's start): a flood
+# with a street vendor, and two faulty devices that must become health alerts, not incidents.
+AFTERNOON_EVENTS = """[[incidents]]
+id = "flood"
+type = "waterlogging"
+start = "+30m"
+end = "+1h30m"
+magnitude = 1.6
+
+[[incidents]]
+id = "vendor"
+type = "street_vendor"
+start = "+1h"
+end = "+2h"
+
+[[faults]]
+id = "stuck"
+kind = "stuck"
+sensor_type = "noise"
+start = "+20m"
+end = "+2h30m"
+
+[[faults]]
+id = "offline"
+kind = "dropout"
+sensor_type = "bin"
+start = "+40m"
+end = "+1h40m"
+"""

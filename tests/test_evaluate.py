@@ -13,6 +13,7 @@ import pytest
 from firmware_sim.scenarios import build_world, load_scenario, loads_scenario, random_scenario
 from gridtwin.cli import main
 from gridtwin.evaluation import acceptance, run_in_process, score
+from tests.common import AFTERNOON_EVENTS
 
 SCENARIO = """
 # A small afternoon: two real incidents and two device faults, after two days of ordinary life.
@@ -34,33 +35,7 @@ sensors = 24
 cameras = 3
 interval = "5m"
 
-[[incidents]]
-id = "flood"
-type = "waterlogging"
-start = "+30m"
-end = "+1h30m"
-magnitude = 1.6
-
-[[incidents]]
-id = "vendor"
-type = "street_vendor"
-start = "+1h"
-end = "+2h"
-
-[[faults]]
-id = "stuck"
-kind = "stuck"
-sensor_type = "noise"
-start = "+20m"
-end = "+2h30m"
-
-[[faults]]
-id = "offline"
-kind = "dropout"
-sensor_type = "bin"
-start = "+40m"
-end = "+1h40m"
-"""
+""" + AFTERNOON_EVENTS
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from firmware_sim.links import MqttLink
 from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import build_world, loads_scenario
 from gridtwin.evaluation.run import evaluation_settings
+from tests.common import AFTERNOON_EVENTS
 from tests.mqttclients import LoggedIn
 from twin.config import Settings
 from twin.registry import register_devices
@@ -52,33 +53,7 @@ sensors = 30
 cameras = 3
 interval = "10m"
 
-[[incidents]]
-id = "flood"
-type = "waterlogging"
-start = "+30m"
-end = "+1h30m"
-magnitude = 1.6
-
-[[incidents]]
-id = "vendor"
-type = "street_vendor"
-start = "+1h"
-end = "+2h"
-
-[[faults]]
-id = "stuck"
-kind = "stuck"
-sensor_type = "noise"
-start = "+20m"
-end = "+2h30m"
-
-[[faults]]
-id = "offline"
-kind = "dropout"
-sensor_type = "bin"
-start = "+40m"
-end = "+1h40m"
-"""
+""" + AFTERNOON_EVENTS
 
 
 def _config(path, *, port: int, prefix: str, url: str, instance: str, group: str, members: int, index: int,
