@@ -52,7 +52,6 @@ WATERMARK_SLACK_S = 0.005  # a message stamped just before the watermark may not
 UNKNOWN_RECHECK_S = 5.0
 
 
-
 class Recently:
     """When each key was last looked at, for asking again only after `window_s`. Keys older than
     that are forgotten once there are `prune_at` of them: a stream of ever-new device ids (a
@@ -124,12 +123,11 @@ class Gateway:
         self.clock = clock
         if clock is time.time and settings.gateway.clock == "stream":
             clock = self.clock = StreamClock()
-        self._follow = getattr(clock, "observe", None)
         self._follow_times = getattr(clock, "observe_times", None)
         self.membership = Membership(settings.gateway, settings.mqtt.prefix)
         # Member 0 of a group judges on its clock only what the merge released; what it receives
         # itself is checked (stale, future) on a clock of its own, as every member does.
-        self._intake, self._follow_intake = self.clock, self._follow
+        self._intake, self._follow_intake = self.clock, getattr(clock, "observe", None)
         if self.membership.shared and self.membership.judges and self._follow_times is not None:
             self._intake = StreamClock(quantile=clock.quantile)
             self._follow_intake = self._intake.observe
