@@ -219,12 +219,11 @@ def translate_errors(operation: str, errors: tuple[type[BaseException], ...],
 def log_unregistered_statuses(unknown: list[tuple[str, object]]) -> None:
     """Statuses whose device is not registered: not an error (the device may have been removed
     while a gateway still knew it, and failing would fail and redeliver the batch they came with)."""
+    log = logging.getLogger("twin.store")
     for device_id, status in unknown[:10]:
-        logging.getLogger("twin.store").warning("status %s of device %s not recorded: the device is not registered",
-                                                status, device_id)
+        log.warning("status %s of device %s not recorded: the device is not registered", status, device_id)
     if len(unknown) > 10:
-        logging.getLogger("twin.store").warning("%d more statuses of unregistered devices not recorded",
-                                                len(unknown) - 10)
+        log.warning("%d more statuses of unregistered devices not recorded", len(unknown) - 10)
 
 
 def redact(url: str) -> str:
