@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from maps.context import Context
+from maps.context import Context, context
 from maps.errors import BadRequest, Conflict, NotFound, Unprocessable
 from maps.field_api import device_health
 from maps.params import check_known, parse_bool, parse_bucket, parse_limit, parse_time
@@ -26,10 +26,6 @@ from twin.registry import register_devices
 GEOJSON = "application/geo+json"
 MAX_BUCKETS = 10_000
 DEFAULT_SPAN = 86_400.0  # seconds of history when `from` is not given
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx
 
 
 async def current_states(ctx: Context) -> dict[str, CellState]:
@@ -54,7 +50,7 @@ def _cell(ctx: Context, code: str) -> Cell:
 async def list_cells(request: Request) -> Response:
     check_known(request.query_params, ("geometry",))
     geometry = parse_bool("geometry", request.query_params.get("geometry", "true"))
-    ctx = _ctx(request)
+    ctx = context(request)
     states = await current_states(ctx)
     body = await run_in_threadpool(lambda: ctx.features.collection(states, geometry=geometry))  # ~0.1 s at 10k cells
     return Response(body, media_type=GEOJSON)
@@ -62,7 +58,7 @@ async def list_cells(request: Request) -> Response:
 
 async def get_cell(request: Request) -> Response:
     check_known(request.query_params, ())
-    ctx = _ctx(request)
+    ctx = context(request)
     cell = _cell(ctx, request.path_params["code"])
     states = await current_states(ctx)
     return Response(ctx.features.feature(cell, states.get(cell.code)), media_type=GEOJSON)
@@ -71,7 +67,7 @@ async def get_cell(request: Request) -> Response:
 async def cell_series(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("metric", "from", "to", "bucket", "limit"))
-    ctx = _ctx(request)
+    ctx = context(request)
     cell = _cell(ctx, request.path_params["code"])
     metric = _metric(query.get("metric"), ctx.settings.metrics)
     end = parse_time("to", query["to"]) if "to" in query else time.time()
@@ -133,14 +129,14 @@ async def list_devices(request: Request) -> Response:
                 f"status: {query['status']!r} is not a device status; one of {', '.join(s.value for s in DeviceStatus)}",
                 {"parameter": "status", "value": query["status"]},
             ) from None
-    ctx = _ctx(request)
+    ctx = context(request)
     devices = await run_in_threadpool(ctx.store.list_devices, query.get("cell"), status)
     return JSONResponse({"devices": [device_json(d, ctx.grid) for d in devices]})
 
 
 async def get_device(request: Request) -> Response:
     check_known(request.query_params, ())
-    ctx = _ctx(request)
+    ctx = context(request)
     device_id = request.path_params["id"]
     device = await run_in_threadpool(ctx.store.get_device, device_id)
     if device is None:
@@ -214,7 +210,7 @@ def device_from_body(body: object, catalog: MetricCatalog, now: float) -> Device
 
 async def create_device(request: Request) -> Response:
     check_known(request.query_params, ())
-    ctx = _ctx(request)
+    ctx = context(request)
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
@@ -240,7 +236,7 @@ async def list_events(request: Request) -> Response:
     start = parse_time("from", query["from"]) if "from" in query else None
     open_only = parse_bool("open", query["open"]) if "open" in query else False
     limit = parse_limit(query, default=100, maximum=1000)
-    ctx = _ctx(request)
+    ctx = context(request)
     anomalies = await run_in_threadpool(
         lambda: ctx.store.anomalies(cell_code=query.get("cell"), start=start, open_only=open_only, limit=limit)
     )

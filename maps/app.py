@@ -3,16 +3,17 @@
     app = create_app(load_settings("gridtwin.toml"))
     WebServer(app, "127.0.0.1", 8080).run()
 
-The app's lifespan owns its background work (the live feed); request handlers
-reach the store, grid and live parts through `request.app.state.ctx`.
+The app's state is one Context (maps/context.py), run by the app's lifespan; request
+handlers reach it through `maps.context.context(request)`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import cast
 
 import orjson
 import uvicorn
@@ -26,9 +27,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maps import api, auth, cases_api, history, pages
-from maps import field_api, field_pages
-from maps.context import Context
+from maps import api, cases_api, field_api, field_pages, history, login, pages
+from maps.auth import Auth, AuthMiddleware
+from maps.context import Context, context
 from maps.errors import ApiError
 from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes, security_headers
 from maps.hub import Hub, sse_event
@@ -38,11 +39,11 @@ from maps.openapi import openapi_document
 from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
 from maps.render import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, render_page
+from twin.casebook import CaseBook
 from twin.cloudevents import rfc3339
 from twin.config import Settings
 from twin.grid import Grid
 from twin.registry import configured_grid, open_twin
-from twin.store import redact
 from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
@@ -50,23 +51,20 @@ log = logging.getLogger(__name__)
 RETRY_MS = 3000  # how long a browser waits before reconnecting a dropped stream
 
 
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx
-
-
 async def page(request: Request) -> Response:
-    ctx = _ctx(request)
-    html = getattr(request.app.state, "page", None)
-    if html is None:  # the grid and settings never change for an app: render once
-        html = await run_in_threadpool(render_page, ctx.grid, ctx.settings)
+    ctx = context(request)
+
+    def render() -> tuple[str, str]:
+        html = render_page(ctx.grid, ctx.settings)
         # folium writes the map's set-up as inline scripts: allowed by their hashes, and nothing else inline.
-        request.app.state.page_csp = content_security_policy(ctx.settings, inline_script_hashes(html))
-        request.app.state.page = html
-    return HTMLResponse(html, headers={"Content-Security-Policy": request.app.state.page_csp})
+        return html, content_security_policy(ctx.settings, inline_script_hashes(html))
+
+    html, policy = await ctx.pages.get(("map",), render)
+    return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
 async def stream(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = context(request)
     hello = sse_event("hello", {"server_time": rfc3339(time.time()), "mqtt_connected": ctx.feed.connected})
     first = f"retry: {RETRY_MS}\n\n".encode() + hello
     return StreamingResponse(
@@ -77,17 +75,17 @@ async def stream(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = context(request)
     counts = level_counts(ctx.grid, await api.current_states(ctx))
     return PlainTextResponse(render_metrics(ctx, counts), media_type="text/plain; version=0.0.4")
 
 
 async def healthz(request: Request) -> Response:
-    ctx = _ctx(request)
-    store = {"ok": True, "error": None}
+    ctx = context(request)
+    store: dict[str, object] = {"ok": True, "error": None}
     try:
         await run_in_threadpool(ctx.store.get_device, "healthz-probe")
-    except Exception as exc:  # any failure of the store is what this endpoint reports
+    except Exception as exc:  # noqa: BLE001  # any failure of the store is what this endpoint reports
         store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     body = {
         "status": "ok" if store["ok"] and ctx.feed.connected else ("degraded" if store["ok"] else "failing"),
@@ -100,15 +98,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return Response(orjson.dumps(openapi_document(_ctx(request).settings)), media_type="application/json")
+    return Response(orjson.dumps(openapi_document(context(request).settings)), media_type="application/json")
 
 
 # -- errors: every one is JSON ---------------------------------------------------------
-async def api_error(request: Request, exc: ApiError) -> Response:
+async def api_error(request: Request, error: Exception) -> Response:
+    exc = cast(ApiError, error)  # registered for ApiError
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
-async def http_error(request: Request, exc: HTTPException) -> Response:
+async def http_error(request: Request, error: Exception) -> Response:
+    exc = cast(HTTPException, error)  # registered for HTTPException
     if exc.status_code == 404:
         message = f"no such resource: {request.method} {request.url.path}; the API is described at /api/openapi.json"
     elif exc.status_code == 405:
@@ -122,7 +122,7 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal server error; the server log has the details", "detail": None}, 500,
-                        headers=request.app.state.security_headers)
+                        headers=context(request).security_headers)
 
 
 ROUTES = [
@@ -135,7 +135,7 @@ ROUTES = [
     Route("/api/devices", api.devices, methods=["GET", "POST"]),
     Route("/api/devices/{id}", api.get_device, methods=["GET"]),
     Route("/api/events", api.list_events, methods=["GET"]),
-    *auth.ROUTES,
+    *login.ROUTES,
     *cases_api.ROUTES,
     *field_api.ROUTES,
     *field_pages.ROUTES,
@@ -168,32 +168,33 @@ def create_app(
         grid = configured_grid(settings) if grid is None else grid
     hub = Hub()
     board = CellBoard(grid)
-    feed = LiveFeed(settings.web.mqtt(settings.mqtt), store, board, hub, poll_interval=poll_interval)
-    ctx = Context(settings, store, grid, hub, board, feed, CellFeatures(grid), heartbeat=heartbeat)
+    auth = Auth(settings.auth, store)
+    ctx = Context(
+        settings=settings,
+        store=store,
+        grid=grid,
+        hub=hub,
+        board=board,
+        feed=LiveFeed(settings.web.mqtt(settings.mqtt), store, board, hub, poll_interval=poll_interval),
+        features=CellFeatures(grid),
+        auth=auth,
+        book=CaseBook(store, grid, settings.cases, settings.responsibility),
+        security_headers=security_headers(settings),
+        own_store=own_store,
+        heartbeat=heartbeat,
+    )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
-        try:
-            await feed.poll_once()  # the baseline: what the store knows when we start
-        except Exception as exc:  # the feed's own loop keeps retrying
-            log.warning("reading cell states from %s failed: %s", redact(store.url), exc)
-        task = asyncio.create_task(feed.run(), name="maps-live-feed")
-        task.add_done_callback(_report_crash)
-        try:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with ctx.running():
             yield
-        finally:
-            hub.close()
-            task.cancel()
-            # A broker that does not answer the DISCONNECT must not hold up the shutdown.
-            await asyncio.wait({task}, timeout=3.0)
-            if not task.done():
-                log.warning("the live feed did not stop within 3 s; leaving it behind")
-            if own_store:
-                await run_in_threadpool(store.close)
 
     app = Starlette(
         routes=ROUTES,
         middleware=[
+            Middleware(SecurityHeaders, settings=settings),  # outermost: refusals get the headers too
+            Middleware(RefuseControlCharacters),
+            Middleware(AuthMiddleware, auth=auth),  # every /api/ request's principal; forged writes refused
             Middleware(RequestCounter, counts=ctx.requests),
             # Level 5: a tenth of level 9's time on 10,000 cells' GeoJSON for a few percent more bytes.
             Middleware(GZipMiddleware, minimum_size=2048, compresslevel=5),
@@ -202,16 +203,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.state.security_headers = security_headers(settings)
-    cases_api.install(app, settings, store, grid)  # login, roles and the case loop
-    app.add_middleware(RefuseControlCharacters)
-    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: refusals get the headers too
     return app
-
-
-def _report_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the live feed stopped: %s", task.exception(), exc_info=task.exception())
 
 
 class WebServer(uvicorn.Server):

@@ -1,9 +1,6 @@
 """Who is asking the web app: a person with a session cookie, an integrator with a bearer token,
-or nobody (the anonymous role: the map wall's viewer by default).
-
-    POST /api/login   {"name", "password"} -> a session cookie (signed, HttpOnly, SameSite=Lax)
-    POST /api/logout  ends the session
-    GET  /api/me      who the request is from, and what they may do
+or nobody (the anonymous role: the map wall's viewer by default). Logging in and out is
+maps/login.py.
 
 `AuthMiddleware` puts the request's Principal in `request.state.principal`, and authorizes
 and audits the writes whose handlers do not do it themselves (registering a device needs
@@ -33,27 +30,30 @@ import hmac
 import logging
 import secrets
 import time
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse
 
-from maps.errors import Forbidden, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMedia
+from maps.errors import (
+    Forbidden,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMedia,
+)
 from maps.ratelimit import LoginLimiter
 from twin import accounts
 from twin.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
 from twin.audit import AuditEntry
-from twin.cloudevents import rfc3339
 from twin.config import AuthSettings
 from twin.errors import StoreError
 from twin.users import Role
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Auth", "AuthMiddleware", "ROUTES", "COOKIE", "CSRF_COOKIE", "client_address", "principal_of", "read_json"]
+__all__ = ["COOKIE", "CSRF_COOKIE", "Auth", "AuthMiddleware", "principal_of", "read_json"]
 
 COOKIE = "gridtwin_session"
 CSRF_COOKIE = "gridtwin_csrf"
@@ -98,12 +98,12 @@ class Auth:
         """The session's CSRF token: derived from it, so nothing more is stored, and useless without it."""
         return self._signature(f"csrf:{session}")
 
-    def session_of(self, cookies: dict[str, str]) -> str | None:
+    def session_of(self, cookies: Mapping[str, str]) -> str | None:
         cookie = cookies.get(COOKIE)
         return self.unsign(cookie) if cookie else None
 
     # -- who is asking ------------------------------------------------------------------
-    async def principal(self, headers: dict[str, str], cookies: dict[str, str]) -> Principal | None:
+    async def principal(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Principal | None:
         """The request's principal; None when its bearer token is not valid."""
         authorization = headers.get("authorization", "")
         now = self.clock()
@@ -263,94 +263,3 @@ async def read_json(request: Request) -> object:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Unprocessable(f"the body is not valid JSON: {exc}", [{"field": None, "message": str(exc)}]) from None
-
-
-def _auth(request: Request) -> Auth:
-    return request.app.state.auth
-
-
-def _me(principal: Principal, csrf_token: str | None = None) -> dict:
-    return {
-        "name": principal.name,
-        "role": None if principal.role is None else str(principal.role),
-        "authenticated": principal.authenticated,
-        "via": principal.via,
-        "permissions": sorted(p for p in PERMISSIONS if can(principal, p) or _assigned_only(principal, p)),
-        "csrf_token": csrf_token,
-    }
-
-
-def _assigned_only(principal: Principal, permission: str) -> bool:
-    # accept/handle are granted per case; the role having them is what a page needs to know.
-    return permission in ("case.accept", "case.handle") and principal.role in PERMISSIONS[permission]
-
-
-async def login(request: Request) -> Response:
-    auth = _auth(request)
-    body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("password"), str):
-        raise Unprocessable("send {\"name\": ..., \"password\": ...}",
-                            [{"field": f, "message": "required text"} for f in ("name", "password")
-                             if not isinstance(body, dict) or not isinstance(body.get(f), str)])
-    name, address = body["name"], client_address(request)
-    refusal = auth.limiter.refusal(name, address)
-    if refusal is not None:
-        log.warning("login for %r from %s refused for %d s: too many failed logins for the %s",
-                    name, address, refusal.retry_after, refusal.scope)
-        raise TooManyRequests(refusal.message, refusal.retry_after,
-                              {"retry_after": refusal.retry_after, "scope": refusal.scope})
-    now = auth.clock()
-    hours = auth.settings.session_hours
-    found = await run_in_threadpool(accounts.login, auth.store, name, body["password"], now=now, hours=hours)
-    if found is None:
-        auth.limiter.failed(name, address)
-        raise Unauthorized("wrong user name or password")
-    auth.limiter.succeeded(name, address)
-    session, user = found
-    principal = Principal(user.name, user.role, "session")
-    max_age = int(hours * 3600)
-    token = auth.csrf_token(session)
-    response = JSONResponse({**_me(principal, token), "expires_at": rfc3339(now + hours * 3600)},
-                            headers={"Cache-Control": "no-store"})
-    response.headers.append("Set-Cookie", auth.cookie_header(auth.sign(session), max_age))
-    response.headers.append("Set-Cookie", auth.csrf_cookie_header(token, max_age))
-    return response
-
-
-def client_address(request: Request) -> str:
-    """The caller's address (behind a proxy, uvicorn's --forwarded-allow-ips makes it the client's)."""
-    return request.client.host if request.client else "unknown"
-
-
-async def logout(request: Request) -> Response:
-    auth = _auth(request)
-    principal = principal_of(request)
-    ended = False
-    cookie = request.cookies.get(COOKIE)
-    session = auth.unsign(cookie) if cookie else None
-    if session is not None and principal.via == "session":
-        user = await run_in_threadpool(auth.store.get_user, principal.name)
-        ended = await run_in_threadpool(accounts.logout, auth.store, session, user, now=auth.clock())
-    response = JSONResponse({"logged_out": ended})
-    response.headers.append("Set-Cookie", auth.cookie_header("", 0))
-    response.headers.append("Set-Cookie", auth.csrf_cookie_header("", 0))
-    return response
-
-
-async def me(request: Request) -> Response:
-    auth = _auth(request)
-    principal = principal_of(request)
-    session = auth.session_of(request.cookies) if principal.via == "session" else None
-    token = None if session is None else auth.csrf_token(session)
-    response = JSONResponse(_me(principal, token), headers={"Cache-Control": "no-store"})
-    if token is not None and request.cookies.get(CSRF_COOKIE) != token:
-        # A session from before the cookie existed, or a cleared cookie: the pages need it to write.
-        response.headers.append("Set-Cookie", auth.csrf_cookie_header(token, int(auth.settings.session_hours * 3600)))
-    return response
-
-
-ROUTES = [
-    Route("/api/login", login, methods=["POST"]),
-    Route("/api/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
-]

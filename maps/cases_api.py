@@ -12,55 +12,30 @@ the audit log by the store; the gateway publishes the resulting case updates on 
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Callable
+from datetime import UTC, datetime
 
 import orjson
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from maps.auth import Auth, AuthMiddleware, principal_of, read_json
+from maps.auth import principal_of, read_json
+from maps.context import context
 from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from maps.params import check_known, parse_bool, parse_limit, parse_time
 from twin.access import Principal, authorize
 from twin.audit import AuditRecord
-from twin.casebook import CaseBook
 from twin.cases import CaseQuery, Status, Tier
 from twin.cloudevents import case_json, rfc3339
 from twin.errors import AccessDenied, CaseNotFound, IllegalTransition, InvalidTransition, StaleCase
 from twin.kpi import GROUPS, figures, to_csv
 
-__all__ = ["install", "ROUTES", "CaseContext"]
+__all__ = ["ROUTES"]
 
 DEFAULT_KPI_SPAN = 86_400.0
 TRANSITION_FIELDS = ("action", "note", "reason", "assignee", "photo_url", "satisfaction")
 REPORT_FIELDS = ("type", "severity", "cell", "lat", "lon", "title", "description")
-
-
-@dataclass
-class CaseContext:
-    """What the case handlers share, on `app.state.cases`."""
-
-    book: CaseBook
-    auth: Auth
-    clock: Callable[[], float] = time.time
-
-
-def install(app: Starlette, settings, store, grid, *, clock: Callable[[], float] = time.time) -> None:
-    """Give the web app its case loop: the authentication middleware and the state the case and
-    login routes need (the routes themselves are in ROUTES and maps.auth.ROUTES)."""
-    auth = Auth(settings.auth, store, clock)
-    app.state.auth = auth
-    app.state.cases = CaseContext(CaseBook(store, grid, settings.cases, settings.responsibility, clock=clock), auth, clock)
-    app.add_middleware(AuthMiddleware, auth=auth)
-
-
-def _cases(request: Request) -> CaseContext:
-    return request.app.state.cases
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:
@@ -91,8 +66,8 @@ def _authorize(principal: Principal, permission: str) -> None:
 
 
 def _case(request: Request, case) -> dict:
-    ctx = _cases(request)
-    return case_json(case, ctx.book.grid.get(case.cell_code), ctx.clock())
+    book = context(request).book
+    return case_json(case, book.grid.get(case.cell_code), book.clock())
 
 
 def _audit(record: AuditRecord) -> dict:
@@ -120,7 +95,7 @@ async def list_cases(request: Request) -> Response:
     check_known(query, ("status", "cell", "type", "assignee", "level", "overdue", "limit", "offset"))
     principal = principal_of(request)
     _authorize(principal, "case.read")
-    ctx = _cases(request)
+    book = context(request).book
     limit = parse_limit(query, default=50, maximum=500)
     offset_text = query.get("offset", "0")
     if not offset_text.isdigit():
@@ -135,11 +110,11 @@ async def list_cases(request: Request) -> Response:
         assignee=assignee,
         level=_choices("level", query["level"], Tier)[0] if "level" in query else None,
         overdue=parse_bool("overdue", query["overdue"]) if "overdue" in query else None,
-        now=ctx.clock(),
+        now=book.clock(),
         limit=limit,
         offset=int(offset_text),
     )
-    found, total = await _call(principal, ctx.book.find, filters)
+    found, total = await _call(principal, book.find, filters)
     return _json({"cases": [_case(request, c) for c in found], "total": total, "limit": limit,
                   "offset": filters.offset})
 
@@ -156,8 +131,8 @@ async def report_case(request: Request) -> Response:
     if unknown:
         raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a report has {', '.join(REPORT_FIELDS)}",
                             [{"field": f, "message": "unknown field"} for f in unknown])
-    ctx = _cases(request)
-    case = await _call(principal, ctx.book.report, principal, type_=body.get("type"),
+    book = context(request).book
+    case = await _call(principal, book.report, principal, type_=body.get("type"),
                        severity=body.get("severity", "warning"), cell=body.get("cell"), lat=body.get("lat"),
                        lon=body.get("lon"), title=body.get("title", ""), description=body.get("description", ""))
     return _json(_case(request, case), 201, {"Location": f"/api/cases/{case.id}"})
@@ -167,7 +142,7 @@ async def get_case(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
     _authorize(principal, "case.read")
-    book = _cases(request).book
+    book = context(request).book
     case_id = request.path_params["id"]
     case = await _call(principal, book.get, case_id)
     anomaly_ids = await run_in_threadpool(book.store.case_anomaly_ids, case_id)
@@ -187,7 +162,7 @@ async def transitions(request: Request) -> Response:
         raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a transition has {', '.join(TRANSITION_FIELDS)}",
                             [{"field": f, "message": "unknown field"} for f in unknown])
     fields = {k: v for k, v in body.items() if k not in ("action", "note")}
-    book = _cases(request).book
+    book = context(request).book
     case = await _call(principal, book.act, request.path_params["id"], body["action"], principal,
                        note=body.get("note", ""), **fields)
     return _json(_case(request, case))
@@ -205,7 +180,7 @@ async def audit(request: Request) -> Response:
     limit = parse_limit(query, default=1000, maximum=10_000)
     start = parse_time("from", query["from"]) if "from" in query else None
     end = parse_time("to", query["to"]) if "to" in query else None
-    store = _cases(request).book.store
+    store = context(request).store
     records = await run_in_threadpool(
         lambda: store.audit_log(subject=query.get("subject"), subject_id=query.get("id"), actor=query.get("actor"),
                                 action=query.get("action"), after_seq=int(after), start=start, end=end, limit=limit))
@@ -219,26 +194,30 @@ async def kpi(request: Request) -> Response:
     check_known(query, ("level", "from", "to", "format"))
     principal = principal_of(request)
     _authorize(principal, "kpi.read")
-    ctx = _cases(request)
+    book = context(request).book
     group = query.get("level", "district")
     if group not in GROUPS:
         raise BadRequest(f"level: {group!r} is not one of {', '.join(GROUPS)}", {"parameter": "level", "value": group})
     fmt = query.get("format", "json")
     if fmt not in ("json", "csv"):
         raise BadRequest(f"format: {fmt!r} is not json or csv", {"parameter": "format", "value": fmt})
-    now = ctx.clock()
+    now = book.clock()
     end = parse_time("to", query["to"]) if "to" in query else now
     start = parse_time("from", query["from"]) if "from" in query else end - DEFAULT_KPI_SPAN
     if start >= end:
         raise BadRequest(f"from ({rfc3339(start)}) must be before to ({rfc3339(end)})",
                          {"from": rfc3339(start), "to": rfc3339(end)})
-    counts = await run_in_threadpool(ctx.book.store.kpi_counts, group, start, end, now)
-    result = figures(counts, group, ctx.book.grid)
+    counts = await run_in_threadpool(book.store.kpi_counts, group, start, end, now)
+    result = figures(counts, group, book.grid)
     if fmt == "csv":
-        name = f"gridtwin-kpi-{group}-{rfc3339(start)[:10]}-{rfc3339(end)[:10]}.csv"
+        name = f"gridtwin-kpi-{group}-{_day(start)}-{_day(end)}.csv"
         return Response(to_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return _json({"level": group, "from": rfc3339(start), "to": rfc3339(end), "computed_at": rfc3339(now), **result})
+
+
+def _day(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).date().isoformat()
 
 
 ROUTES = [

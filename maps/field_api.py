@@ -26,21 +26,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from maps.auth import principal_of, read_json
+from maps.context import Context, context
 from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from maps.params import check_known, parse_limit
 from maps.payloads import cell_ref, device_json
 from twin.access import Principal, authorize, can
 from twin.cloudevents import rfc3339
+from twin.devices import Device
 from twin.errors import AccessDenied, TwinError
 from twin.health import health_of
 from twin.registry import register_devices
 from twin.reports import ReportError, file_report, parse_report, settle
 
 __all__ = ["ROUTES", "device_health", "openapi_paths", "openapi_schemas"]
-
-
-def _ctx(request: Request):
-    return request.app.state.ctx
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:
@@ -63,7 +61,7 @@ def _number(body: dict, name: str, bound: float, problems: list) -> float | None
     return float(value)
 
 
-async def device_health(ctx, device) -> dict:
+async def device_health(ctx: Context, device: Device) -> dict:
     """The `health` object of GET /api/devices/{id}."""
     health = await run_in_threadpool(health_of, ctx.store, device, time.time())
     return health.to_json()
@@ -81,7 +79,7 @@ async def locate(request: Request) -> Response:
             raise BadRequest(f"{name} is required: a number (WGS84 degrees)", {"parameter": name}) from None
         if not math.isfinite(values[name]) or abs(values[name]) > bound:
             raise BadRequest(f"{name} must be from -{bound:g} to {bound:g}", {"parameter": name})
-    grid = _ctx(request).grid
+    grid = context(request).grid
     code = grid.locate(values["lon"], values["lat"])
     cell = grid.get(code)
     return _json({"lat": values["lat"], "lon": values["lon"], "cell": cell_ref(cell, code) if cell else None})
@@ -99,7 +97,7 @@ async def place_device(request: Request) -> Response:
     problems += [{"field": k, "message": "unknown field; a placement has lat and lon"} for k in sorted(set(body) - {"lat", "lon"})]
     if problems:
         raise Unprocessable("invalid placement: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
-    ctx = _ctx(request)
+    ctx = context(request)
     device_id = request.path_params["id"]
     device = await run_in_threadpool(ctx.store.get_device, device_id)
     if device is None:
@@ -121,7 +119,7 @@ async def credentials(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
     _authorize(principal, "device.provision")
-    ctx = _ctx(request)
+    ctx = context(request)
     device_id = request.path_params["id"]
     device = await run_in_threadpool(ctx.store.get_device, device_id)
     if device is None:
@@ -151,7 +149,7 @@ async def claim_code(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
     _authorize(principal, "device.provision")
-    ctx = _ctx(request)
+    ctx = context(request)
     device_id = request.path_params["id"]
     if await run_in_threadpool(ctx.store.get_device, device_id) is None:
         raise NotFound(f"device {device_id} is not registered", {"id": device_id})
@@ -187,7 +185,7 @@ async def submit_report(request: Request) -> Response:
     principal = principal_of(request)
     _authorize(principal, "report.submit")
     body = await read_json(request)
-    ctx = _ctx(request)
+    ctx = context(request)
     try:
         report = parse_report(body, reporter_id=principal.name, channel="http", now=time.time(), grid=ctx.grid)
     except ReportError as exc:
@@ -202,7 +200,7 @@ async def list_reports(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("reporter", "case", "limit"))
     principal = principal_of(request)
-    ctx = _ctx(request)
+    ctx = context(request)
     if can(principal, "report.identity"):
         reporter = query.get("reporter")
     elif principal.role is not None and can(principal, "report.submit"):
@@ -227,7 +225,7 @@ async def leaderboard(request: Request) -> Response:
     if district is not None and (len(district) != 6 or not district.isdigit()):
         raise BadRequest(f"district: {district!r} is not a 6-digit district code", {"parameter": "district"})
     limit = parse_limit(query, default=20, maximum=500)
-    ctx = _ctx(request)
+    ctx = context(request)
     await run_in_threadpool(settle, ctx.store, time.time())
     rows = await run_in_threadpool(ctx.store.leaderboard, district, limit)
     identity = can(principal, "report.identity")
@@ -281,7 +279,7 @@ def _op(summary: str, responses: dict, *, params=(), body: str | None = None, er
 
 
 def openapi_paths() -> dict:
-    q = lambda name, schema, text: {"name": name, "in": "query", "required": False, "schema": schema,  # noqa: E731
+    q = lambda name, schema, text: {"name": name, "in": "query", "required": False, "schema": schema,
                                     "description": text}
     return {
         "/api/locate": {"get": {

@@ -11,16 +11,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from maps.render import LEAFLET_URL, STATIC_URL, _bounds
+from maps.context import context
+from maps.render import LEAFLET_URL, STATIC_URL, leaflet_bounds
 
-__all__ = ["ROUTES", "render_technician_page", "render_report_page", "openapi_paths"]
+__all__ = ["ROUTES", "openapi_paths", "render_report_page", "render_technician_page"]
 
 REPORT_TYPES = ("pothole", "litter", "illegal_parking", "street_vendor", "broken_streetlight", "waterlogging",
                 "blocked_drain", "graffiti", "other")
 
 
 def _config(settings, grid, **extra) -> str:
-    data = {"bounds": _bounds(grid), "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
+    data = {"bounds": leaflet_bounds(grid), "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
             "attribution": settings.web.tiles_attribution, **extra}
     return orjson.dumps(data).decode().replace("</", "<\\/")
 
@@ -104,22 +105,18 @@ def render_report_page(settings, grid) -> str:
     return _page(title, body, "gridtwin-report.js", _config(settings, grid), leaflet=False)
 
 
-def _cached(request: Request, name: str, render) -> Response:
-    ctx = request.app.state.ctx
-    pages = getattr(request.app.state, "field_pages", None)
-    if pages is None:
-        pages = request.app.state.field_pages = {}
-    if name not in pages:  # the grid and settings never change for an app
-        pages[name] = render(ctx.settings, ctx.grid)
-    return HTMLResponse(pages[name], headers={"Cache-Control": "no-cache"})
+async def _cached(request: Request, name: str, render) -> Response:
+    ctx = context(request)
+    html = await ctx.pages.get((name,), lambda: render(ctx.settings, ctx.grid))
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 async def technician_page(request: Request) -> Response:
-    return _cached(request, "technician", render_technician_page)
+    return await _cached(request, "technician", render_technician_page)
 
 
 async def report_page(request: Request) -> Response:
-    return _cached(request, "report", render_report_page)
+    return await _cached(request, "report", render_report_page)
 
 
 ROUTES = [

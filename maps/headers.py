@@ -17,7 +17,7 @@ from twin.config import Settings
 
 __all__ = ["SecurityHeaders", "content_security_policy", "inline_script_hashes", "security_headers", "tile_source"]
 
-_INLINE_SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
+_INLINE_SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 
 def tile_source(tiles: str) -> str | None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import orjson
@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from maps.context import Context
+from maps.context import context
 from maps.errors import BadRequest
 from maps.params import check_known, parse_bucket, parse_time
 from twin.anomalies import Anomaly
@@ -35,7 +35,7 @@ from twin.cloudevents import rfc3339
 from twin.grid import Grid
 from twin.metrics import Level
 
-__all__ = ["Interval", "intervals", "replay", "cell_history", "MAX_FRAMES", "ROW_LIMIT"]
+__all__ = ["MAX_FRAMES", "ROW_LIMIT", "Interval", "cell_history", "intervals", "replay"]
 
 MAX_FRAMES = 2000
 ROW_LIMIT = 100_000  # anomaly rows read per request; more marks the answer truncated
@@ -138,7 +138,7 @@ def _step(text: str) -> float:
 async def cell_history(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("from", "to", "step"))
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     end = parse_time("to", query["to"]) if "to" in query else time.time()
     start = parse_time("from", query["from"]) if "from" in query else end - DEFAULT_SPAN
     step = _step(query["step"]) if "step" in query else DEFAULT_STEP

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["LANGUAGES", "COOKIE", "CATALOG_DIR", "catalog", "translate", "preferred", "choose", "placeholders"]
+__all__ = ["CATALOG_DIR", "COOKIE", "LANGUAGES", "catalog", "choose", "placeholders", "preferred", "translate"]
 
 LANGUAGES = ("zh", "en")
 COOKIE = "gridtwin_lang"

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from maps.hub import Hub
 from maps.payloads import anomaly_json, state_json
-from twin.cloudevents import case_update_event
 from twin.cells import CellState
+from twin.cloudevents import case_update_event
 from twin.config import MqttSettings
 from twin.grid import Grid
 from twin.metrics import Level
@@ -71,7 +71,7 @@ def decode(topic: str, payload: bytes, prefix: str, received_at: float) -> CellS
         raise ValueError(f"payload is not JSON: {exc}") from None
     data = body.get("data") if isinstance(body, dict) and "specversion" in body else body
     if not isinstance(data, dict):
-        raise ValueError("payload carries no JSON object in `data`")
+        raise ValueError("payload carries no JSON object in `data`")  # noqa: TRY004  # decode raises ValueError only
     if len(levels) == 4 and levels[0] == "cells" and levels[3] == "state":
         code = levels[2]
         try:
@@ -251,7 +251,7 @@ class LiveFeed:
             if not self.connected:
                 try:
                     await self.poll_once()
-                except Exception as exc:  # a store hiccup must not end the feed
+                except Exception as exc:  # noqa: BLE001  # a store hiccup must not end the feed
                     log.warning("polling the store %s failed: %s", redact(self.store.url), exc)
             await asyncio.sleep(self.poll_interval)
 
@@ -278,8 +278,8 @@ class LiveFeed:
         if self._case_seq is None:
             self._case_seq = await run_in_threadpool(self.store.last_audit_seq)
             return
-        records = await run_in_threadpool(lambda: self.store.audit_log(subject="case", after_seq=self._case_seq,
-                                                                       limit=500))
+        after = self._case_seq
+        records = await run_in_threadpool(lambda: self.store.audit_log(subject="case", after_seq=after, limit=500))
         grid = self.board.grid
         for record in records:
             cell = grid.by_code.get(orjson.loads(record.snapshot)["cell_code"])

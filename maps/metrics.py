@@ -51,7 +51,7 @@ def _family(lines: list[str], name: str, kind: str, help_text: str, samples: lis
         lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
 
 
-def render_metrics(ctx: "Context", counts: dict[str, int]) -> str:
+def render_metrics(ctx: Context, counts: dict[str, int]) -> str:
     """The exposition text; `counts` is cells by level, as the map shows them."""
     lines: list[str] = []
     _family(lines, "gridtwin_web_cells", "gauge", "Grid cells by current level.",

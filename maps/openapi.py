@@ -6,8 +6,7 @@ names every route of the app, and that real responses match its schemas.
 
 from __future__ import annotations
 
-from maps import cases_openapi, history, pages
-from maps import field_api, field_pages
+from maps import cases_openapi, field_api, field_pages, history, pages
 from twin.config import Settings
 from twin.devices import DeviceKind, DeviceStatus
 from twin.metrics import Level

@@ -23,13 +23,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maps import i18n
-from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, _bounds
+from maps.context import context
+from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, leaflet_bounds
 from twin.cases import CANCEL_REASONS, OPEN_STATUSES, Status
 from twin.config import Settings
 from twin.grid import Grid
 from twin.kpi import GROUPS
 
-__all__ = ["PAGES", "ROUTES", "render_ops_page", "openapi_paths"]
+__all__ = ["PAGES", "ROUTES", "openapi_paths", "render_ops_page"]
 
 OPS_URL = f"{STATIC_URL}/ops"
 FOCUS_SECONDS = 20  # how long the wall stays on a new critical case before going back
@@ -57,7 +58,7 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
         "strings": i18n.catalog(lang),
         "title": settings.web.title,
         "grid": {"name": str(grid.meta.get("title") or grid.meta.get("name") or ""), "cells": len(grid),
-                 "bounds": _bounds(grid)},
+                 "bounds": leaflet_bounds(grid)},
         # district, street and community names by code: a street's name alone is not unique
         "units": {**grid.districts(), **grid.streets(), **grid.communities()},
         "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
@@ -105,16 +106,11 @@ def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str
 
 def _handler(page: str):
     async def handle(request: Request) -> Response:
-        ctx = request.app.state.ctx
+        ctx = context(request)
         query_lang = request.query_params.get("lang")
         lang = i18n.choose(query_lang, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-        cache = getattr(request.app.state, "ops_pages", None)
-        if cache is None:
-            cache = request.app.state.ops_pages = {}
-        key = (page, lang)
-        if key not in cache:  # grid and settings never change for an app
-            cache[key] = render_ops_page(page, lang, ctx.settings, ctx.grid)
-        response = HTMLResponse(cache[key], headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
+        html = await ctx.pages.get((page, lang), lambda: render_ops_page(page, lang, ctx.settings, ctx.grid))
+        response = HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
         if query_lang in i18n.LANGUAGES:  # a link with ?lang= keeps the choice for the other pages
             response.set_cookie(i18n.COOKIE, query_lang, max_age=365 * 86400, samesite="lax")
         return response

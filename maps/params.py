@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse

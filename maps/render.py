@@ -11,12 +11,12 @@ Neither form loads anything from another host.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 import folium
 import orjson
-import shapely
 from branca.element import Element, Figure
 from xstatic.pkg import leaflet as xleaflet
 
@@ -39,7 +39,7 @@ LEVEL_STYLE = {
     Level.CRITICAL.label: {"color": "#d62839", "label": "Critical"},
     Level.NO_DATA.label: {"color": "#9aa3ad", "label": "No data"},
 }
-KIND_STYLE = {
+KIND_STYLE: dict[str, dict[str, Any]] = {
     DeviceKind.SENSOR.value: {"fill": "#ffffff", "stroke": "#1d2733", "radius": 4, "label": "Sensor"},
     DeviceKind.CAMERA.value: {"fill": "#1d2733", "stroke": "#ffffff", "radius": 5, "label": "AI camera"},
 }
@@ -104,18 +104,19 @@ def _page_config(settings: Settings, map_name: str, **sources) -> dict:
     }
 
 
-def _bounds(grid: Grid) -> list[list[float]] | None:
+def leaflet_bounds(grid: Grid) -> list[list[float]] | None:
+    """The grid's bounds as Leaflet takes them, [[south, west], [north, east]]; None for an empty grid."""
     if not len(grid):
         return None
-    minx, miny, maxx, maxy = shapely.total_bounds([c.geometry for c in grid.cells])
-    return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
+    west, south, east, north = grid.bounds
+    return [[south, west], [north, east]]
 
 
-def _build(grid: Grid, settings: Settings, *, assets: list[Element], config: dict) -> Figure:
+def _build(grid: Grid, settings: Settings, *, assets: Sequence[Element], config: dict) -> Figure:
     figure = Figure(title=html.escape(settings.web.title))
     # Without an icon link browsers ask for /favicon.ico and log the 404 as a console error.
     figure.header.add_child(RawHtml('<link rel="icon" href="data:,"/>'), name="gridtwin_icon")
-    bounds = _bounds(grid)
+    bounds = leaflet_bounds(grid)
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2] if bounds else [0.0, 0.0]
     fmap = folium.Map(
         location=center,

@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
             wall.wait_for_function("window.gtwall && gtwall.ready && gtwall.history && gtwall.status === 'live'",
                                    timeout=20_000)
             wall.evaluate("gtwall.focusSeconds = 1")
-            live_changes(app.state.cases.book, grid)
+            live_changes(app.state.ctx.book, grid)
             wall.wait_for_function("gtwall.caseEvents >= 5", timeout=10_000)
             wall.wait_for_function("!gtwall.focused", timeout=10_000)
             wall.wait_for_timeout(1500)  # the fly back and the KPI refresh

@@ -63,7 +63,7 @@ async def test_case_updates_on_mqtt_reach_the_stream(mosquitto, settings, store,
 
 async def test_case_changes_are_polled_from_the_store_while_the_broker_is_unreachable(settings, store, grid):
     app = create_app(settings, store=store, grid=grid, poll_interval=0.2)  # settings point at a closed port
-    book = app.state.cases.book
+    book = app.state.ctx.book
     earlier = book.report(DANA, type_="litter", cell=A)  # before the app started: never replayed
     with serving(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:

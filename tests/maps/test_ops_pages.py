@@ -76,7 +76,7 @@ def test_wall_colours_cells_by_open_cases_and_follows_them_live(browser, app, se
         assert page.text_content("#w-units li[data-code='410204'] .u-open") == "2"
 
         page.evaluate("gtwall.focusSeconds = 1.5")
-        fresh = app.state.cases.book.report(DANA, type_="fire", severity="critical", cell=CODES[4])
+        fresh = app.state.ctx.book.report(DANA, type_="fire", severity="critical", cell=CODES[4])
         page.wait_for_function(f"gtwall.focused && gtwall.focused.id === '{fresh.id}'", timeout=5000)
         assert fill_color(page, CODES[4]) == CRITICAL
         assert page.is_visible("#w-focus") and fresh.id in page.text_content("#w-focus")
@@ -87,7 +87,7 @@ def test_wall_colours_cells_by_open_cases_and_follows_them_live(browser, app, se
         page.wait_for_function("!gtwall.focused", timeout=5000)  # back to the whole grid after a while
         assert page.is_hidden("#w-focus")
 
-        app.state.cases.book.act(fresh.id, "cancel", DANA, reason="false_alarm")
+        app.state.ctx.book.act(fresh.id, "cancel", DANA, reason="false_alarm")
         page.wait_for_function(f"gtwall.cells['{CODES[4]}'].options.fillColor === '{QUIET}'", timeout=5000)
         assert page.text_content("#kpi-open-value") == "2"
         assert page.locator("#w-ticker li").first.get_attribute("data-action") == "cancel"
@@ -96,7 +96,7 @@ def test_wall_colours_cells_by_open_cases_and_follows_them_live(browser, app, se
 
 
 def test_wall_drills_down_from_district_to_street_to_community(browser, app, settings, store):
-    book = app.state.cases.book
+    book = app.state.ctx.book
     for code, severity in ((CODES[0], "critical"), (CODES[3], "warning"), (CODES[6], "warning"), (CODES[7], "warning")):
         book.report(DANA, type_="litter", severity=severity, cell=code)
     with serving(app) as url:
@@ -166,7 +166,7 @@ def test_wall_colours_by_a_metric_and_replays_the_last_24_hours(browser, app, st
 
 
 def test_wall_reads_from_across_the_room_on_a_3840x1080_wall(browser, app):
-    app.state.cases.book.report(DANA, type_="litter", severity="critical", cell=CODES[2])
+    app.state.ctx.book.report(DANA, type_="litter", severity="critical", cell=CODES[2])
     with serving(app) as url:
         page, watch = wall_page(browser, url, 3840, 1080)
         page.wait_for_selector("#w-ticker .tk-title")  # the ticker fills once the wall is up
@@ -190,7 +190,7 @@ def test_console_filters_cases_and_takes_the_actions_the_role_allows(browser, ap
     now = time.time()
     add_user(store, "dana", "dispatcher", now)
     add_user(store, "val", "viewer", now)
-    book = app.state.cases.book
+    book = app.state.ctx.book
     fresh = book.report(DANA, type_="pothole", severity="critical", cell=CODES[0])
     filed = book.report(DANA, type_="litter", cell=CODES[1])
     book.act(filed.id, "file", DANA)
@@ -266,7 +266,7 @@ def test_console_filters_cases_and_takes_the_actions_the_role_allows(browser, ap
 
 def test_console_follows_a_case_changed_elsewhere(browser, app, store):
     add_user(store, "dana", "dispatcher", time.time())
-    book = app.state.cases.book
+    book = app.state.ctx.book
     title = "<img src=x onerror=alert(1)> at the gate"  # text, never markup
     item = book.report(DANA, type_="litter", cell=CODES[0], title=title)
     with serving(app) as url:
@@ -287,7 +287,7 @@ def test_console_follows_a_case_changed_elsewhere(browser, app, store):
 # -- the grid worker's phone -------------------------------------------------------------
 def test_worker_page_works_on_a_phone(browser, app, store):
     add_user(store, "wk", "grid_worker", time.time())
-    book = app.state.cases.book
+    book = app.state.ctx.book
     first = book.report(DANA, type_="litter", severity="critical", cell=CODES[0])
     book.act(first.id, "file", DANA)
     book.act(first.id, "dispatch", DANA, assignee="wk")
@@ -335,7 +335,7 @@ def test_worker_page_works_on_a_phone(browser, app, store):
 
 # -- governance figures -----------------------------------------------------------------
 def test_kpi_page_charts_the_figures_and_exports_csv(browser, app, store):
-    book = app.state.cases.book
+    book = app.state.ctx.book
     worker = Principal("wk", Role.GRID_WORKER)
     for code in (CODES[0], CODES[6], CODES[7]):
         item = book.report(DANA, type_="litter", cell=code)
