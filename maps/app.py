@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -34,10 +34,10 @@ from maps.errors import ApiError
 from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes, security_headers
 from maps.hub import Hub, sse_event
 from maps.live import CellBoard, LiveFeed, level_counts
-from maps.metrics import RequestCounter, render_metrics
 from maps.openapi import openapi_document
 from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
+from maps.prometheus import RequestCounter, WebMetrics
 from maps.render import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, render_page
 from twin.casebook import CaseBook
 from twin.cloudevents import rfc3339
@@ -77,7 +77,8 @@ async def stream(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     ctx = context(request)
     counts = level_counts(ctx.grid, await api.current_states(ctx))
-    return PlainTextResponse(render_metrics(ctx, counts), media_type="text/plain; version=0.0.4")
+    body, content_type = ctx.metrics.exposition(counts, request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 async def healthz(request: Request) -> Response:
@@ -168,6 +169,7 @@ def create_app(
         grid = configured_grid(settings) if grid is None else grid
     hub = Hub()
     board = CellBoard(grid)
+    feed = LiveFeed(settings.web.mqtt(settings.mqtt), store, board, hub, poll_interval=poll_interval)
     auth = Auth(settings.auth, store)
     ctx = Context(
         settings=settings,
@@ -175,10 +177,11 @@ def create_app(
         grid=grid,
         hub=hub,
         board=board,
-        feed=LiveFeed(settings.web.mqtt(settings.mqtt), store, board, hub, poll_interval=poll_interval),
+        feed=feed,
         features=CellFeatures(grid),
         auth=auth,
         book=CaseBook(store, grid, settings.cases, settings.responsibility),
+        metrics=WebMetrics(hub, feed),
         security_headers=security_headers(settings),
         own_store=own_store,
         heartbeat=heartbeat,
@@ -195,7 +198,7 @@ def create_app(
             Middleware(SecurityHeaders, settings=settings),  # outermost: refusals get the headers too
             Middleware(RefuseControlCharacters),
             Middleware(AuthMiddleware, auth=auth),  # every /api/ request's principal; forged writes refused
-            Middleware(RequestCounter, counts=ctx.requests),
+            Middleware(RequestCounter, counts=ctx.metrics.requests),
             # Level 5: a tenth of level 9's time on 10,000 cells' GeoJSON for a few percent more bytes.
             Middleware(GZipMiddleware, minimum_size=2048, compresslevel=5),
         ],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -22,6 +21,7 @@ from maps.auth import Auth
 from maps.hub import Hub
 from maps.live import CellBoard, LiveFeed
 from maps.payloads import CellFeatures
+from maps.prometheus import WebMetrics
 from twin.casebook import CaseBook
 from twin.config import Settings
 from twin.grid import Grid
@@ -59,11 +59,11 @@ class Context:
     features: CellFeatures
     auth: Auth
     book: CaseBook  # the case loop; its clock is the app's clock
+    metrics: WebMetrics  # the Prometheus registry of this app
     security_headers: dict[str, str]  # what every answer carries (see maps/headers.py)
     own_store: bool = False  # opened by the app, so closed by it
     heartbeat: float = 15.0  # seconds of silence after which a stream gets a comment line
     pages: PageCache = field(default_factory=PageCache)
-    requests: Counter = field(default_factory=Counter)  # (route, method, status) -> responses
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Context]:

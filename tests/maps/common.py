@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import orjson
 import paho.mqtt.client as mqtt
+from prometheus_client.parser import text_string_to_metric_families
 from shapely.geometry import box
 
 from gridtwin.broker import free_port
@@ -152,3 +153,12 @@ class SSEReader:
             elif line == "" and data:
                 return event, orjson.loads("\n".join(data))
         raise EOFError("the stream ended")
+
+
+def sample(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a Prometheus text exposition (labels in any order), None if absent."""
+    for family in text_string_to_metric_families(exposition):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None

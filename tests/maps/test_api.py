@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from tests.maps.common import A, B, C, CODES, E, T0, centre
+from maps.app import create_app
+from tests.maps.common import CODES, T0, A, B, C, E, centre, sample
 from twin.cloudevents import rfc3339
 
 
@@ -273,16 +275,32 @@ async def test_metrics(client):
     await client.get("/api/cells/410204001001999")
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert 'gridtwin_web_cells{level="normal"} 1' in text
-    assert 'gridtwin_web_cells{level="warning"} 1' in text
-    assert 'gridtwin_web_cells{level="no_data"} 4' in text
-    assert "gridtwin_web_sse_clients 0" in text
-    assert "gridtwin_web_mqtt_connected 0" in text
-    assert 'gridtwin_web_http_requests_total{route="/api/cells",method="GET",status="200"} 1' in text
-    assert 'gridtwin_web_http_requests_total{route="/api/cells/{code}",method="GET",status="404"} 1' in text
+    assert sample(text, "gridtwin_web_cells", level="normal") == 1
+    assert sample(text, "gridtwin_web_cells", level="warning") == 1
+    assert sample(text, "gridtwin_web_cells", level="no_data") == 4
+    assert sample(text, "gridtwin_web_sse_clients") == 0
+    assert sample(text, "gridtwin_web_mqtt_connected") == 0
+    assert sample(text, "gridtwin_web_http_requests_total", route="/api/cells", method="GET", status="200") == 1
+    assert sample(text, "gridtwin_web_http_requests_total", route="/api/cells/{code}", method="GET", status="404") == 1
     assert "# TYPE gridtwin_web_http_requests_total counter" in text
+
+
+async def test_metrics_in_openmetrics_when_the_scraper_asks(client):
+    response = await client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n") and "# TYPE gridtwin_web_sse_events counter" in response.text
+
+
+async def test_each_app_counts_its_own_requests(client, settings, store, grid):
+    other = create_app(settings, store=store, grid=grid)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://gridtwin.test") as c:
+        await client.get("/api/cells")
+        text = (await c.get("/metrics")).text
+    assert sample(text, "gridtwin_web_http_requests_total", route="/api/cells", method="GET", status="200") is None
+    assert sample((await client.get("/metrics")).text, "gridtwin_web_http_requests_total", route="/api/cells",
+                  method="GET", status="200") == 1
 
 
 async def test_unknown_route_and_method_are_json(client):
