@@ -10,20 +10,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from maps import answers
+from maps.auth import read_json
+from maps.bodies import DeviceInput, decode
 from maps.context import Context, context
 from maps.errors import BadRequest, Conflict, NotFound, Unprocessable
 from maps.field_api import device_health
+from maps.openapi import GEOJSON, NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_bool, parse_bucket, parse_limit, parse_time
 from maps.payloads import anomaly_json, device_json
 from twin.cells import CellState
 from twin.cloudevents import rfc3339
-from twin.devices import Device, DeviceKind, DeviceStatus, check_device_id
-from twin.errors import DeviceError
+from twin.devices import Device, DeviceStatus
 from twin.grid import Cell
 from twin.metrics import MetricCatalog
 from twin.registry import register_devices
 
-GEOJSON = "application/geo+json"
 MAX_BUCKETS = 10_000
 DEFAULT_SPAN = 86_400.0  # seconds of history when `from` is not given
 
@@ -39,6 +41,10 @@ async def current_states(ctx: Context) -> dict[str, CellState]:
     return states
 
 
+_CODE = path_param("code", "15-digit cell code", "410204001001001")
+_TIME_NOTE = "RFC 3339 with offset or epoch seconds"
+
+
 def _cell(ctx: Context, code: str) -> Cell:
     cell = ctx.grid.by_code.get(code)
     if cell is None:
@@ -47,6 +53,9 @@ def _cell(ctx: Context, code: str) -> Cell:
 
 
 # -- cells --------------------------------------------------------------------
+@operation("get", "Every cell with its geometry and current state",
+           params=[query("geometry", "false leaves out geometries (state only)", {"type": "boolean", "default": True})],
+           answers={200: Answer(answers.CellCollection, "GeoJSON FeatureCollection", GEOJSON)})
 async def list_cells(request: Request) -> Response:
     check_known(request.query_params, ("geometry",))
     geometry = parse_bool("geometry", request.query_params.get("geometry", "true"))
@@ -56,6 +65,8 @@ async def list_cells(request: Request) -> Response:
     return Response(body, media_type=GEOJSON)
 
 
+@operation("get", "One cell", params=[_CODE],
+           answers={200: Answer(answers.CellFeature, "GeoJSON Feature", GEOJSON), 404: NOT_FOUND})
 async def get_cell(request: Request) -> Response:
     check_known(request.query_params, ())
     ctx = context(request)
@@ -64,6 +75,17 @@ async def get_cell(request: Request) -> Response:
     return Response(ctx.features.feature(cell, states.get(cell.code)), media_type=GEOJSON)
 
 
+@operation("get", "History of one metric in one cell: raw readings, or buckets with count/mean/min/max", params=[
+    _CODE,
+    query("metric", "a metric of the catalog", lambda settings: {"type": "string",
+                                                                 "enum": sorted(settings.metrics.names())},
+          required=True),
+    query("from", f"start (inclusive): {_TIME_NOTE}; default `to` minus 24 h", example="2026-11-29T08:00:00Z"),
+    query("to", f"end (exclusive): {_TIME_NOTE}; default now", example="1795942800"),
+    query("bucket", f"bucket width: seconds or a number with s, m, h, d; at most {MAX_BUCKETS} buckets", example="5m"),
+    query("limit", "raw readings only: at most this many, oldest first (default 10000, max 100000)",
+          {"type": "integer", "minimum": 1, "maximum": 100_000}),
+], answers={200: Answer(answers.Series, "The series"), 404: NOT_FOUND})
 async def cell_series(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("metric", "from", "to", "bucket", "limit"))
@@ -76,7 +98,7 @@ async def cell_series(request: Request) -> Response:
         raise BadRequest(
             f"from ({rfc3339(start)}) must be before to ({rfc3339(end)})", {"from": rfc3339(start), "to": rfc3339(end)}
         )
-    body = {"cell": cell.code, "metric": metric, "unit": ctx.settings.metrics[metric].unit,
+    body: dict[str, object] = {"cell": cell.code, "metric": metric, "unit": ctx.settings.metrics[metric].unit,
             "from": rfc3339(start), "to": rfc3339(end)}
     if "bucket" in query:
         if "limit" in query:
@@ -112,6 +134,13 @@ def _metric(name: str | None, catalog: MetricCatalog) -> str:
 
 
 # -- devices ------------------------------------------------------------------
+@operation("get", "Registered devices", params=[
+    query("cell", "only devices in this cell"),
+    query("status", "only devices with this status", {"type": "string", "enum": [s.value for s in DeviceStatus]}),
+], answers={200: Answer(answers.DeviceList, "Devices")})
+@operation("post", "Register a device (roles: technician, admin); its cell is resolved from lat/lon", body=DeviceInput,
+           answers={201: Answer(answers.Device, "The registered device with its cell; Location names it"),
+                    409: Answer(answers.Error, "The device is already registered")})
 async def devices(request: Request) -> Response:
     """One route for both methods, so a wrong method is answered with the full Allow list."""
     return await (create_device(request) if request.method == "POST" else list_devices(request))
@@ -134,6 +163,8 @@ async def list_devices(request: Request) -> Response:
     return JSONResponse({"devices": [device_json(d, ctx.grid) for d in devices]})
 
 
+@operation("get", "One device, with its health", params=[path_param("id", "device id", "aq-0012")],
+           answers={200: Answer(answers.DeviceDetail, "The device"), 404: NOT_FOUND})
 async def get_device(request: Request) -> Response:
     check_known(request.query_params, ())
     ctx = context(request)
@@ -145,77 +176,25 @@ async def get_device(request: Request) -> Response:
     return JSONResponse(device_json(device, ctx.grid) | {"health": await device_health(ctx, device)})
 
 
-_DEVICE_FIELDS = ("id", "kind", "lat", "lon", "model", "metrics", "mobile", "name")
-
-
 def device_from_body(body: object, catalog: MetricCatalog, now: float) -> Device:
     """A Device from a POST /api/devices body, or Unprocessable listing every problem."""
-    if not isinstance(body, dict):
-        raise Unprocessable("the body must be a JSON object with at least id, kind, lat and lon",
-                            [{"field": None, "message": "not a JSON object"}])
-    problems: list[dict] = []
-
-    def problem(field: str | None, message: str) -> None:
-        problems.append({"field": field, "message": message})
-
-    for key in sorted(set(body) - set(_DEVICE_FIELDS)):
-        problem(key, f"unknown field; a device has {', '.join(_DEVICE_FIELDS)}")
-    try:
-        device_id = check_device_id(body.get("id"))
-    except DeviceError as exc:
-        device_id = ""
-        problem("id", str(exc) if "id" in body else "required")
-    try:
-        kind = DeviceKind(body.get("kind"))
-    except ValueError:
-        kind = DeviceKind.SENSOR
-        problem("kind", "required: 'sensor' or 'camera'")
-    mobile = body.get("mobile", False)
-    if not isinstance(mobile, bool):
-        problem("mobile", "must be true or false")
-    coordinates = {}
-    for key, bound in (("lat", 90.0), ("lon", 180.0)):
-        value = body.get(key)
-        if value is None:
-            if not mobile:
-                problem(key, "required for a fixed device (set mobile: true for one that reports loc)")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not -bound <= value <= bound:
-            problem(key, f"must be a number from -{bound:g} to {bound:g} (WGS84 degrees)")
-        else:
-            coordinates[key] = float(value)
-    metrics = body.get("metrics", [])
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        problem("metrics", "must be a list of metric names")
-        metrics = []
-    unknown = [m for m in metrics if m not in catalog]
+    given = decode(body, DeviceInput, "device")
+    problems = [{"field": key, "message": "required for a fixed device (set mobile: true for one that reports loc)"}
+                for key in ("lat", "lon") if getattr(given, key) is None and not given.mobile]
+    unknown = [m for m in given.metrics if m not in catalog]
     if unknown:
-        problem("metrics", f"not in the metric catalog: {', '.join(unknown)}; known: {', '.join(catalog.names())}")
-    for key in ("model", "name"):
-        if not isinstance(body.get(key, ""), str):
-            problem(key, "must be a string")
+        problems.append({"field": "metrics", "message": f"not in the metric catalog: {', '.join(unknown)}; "
+                                                        f"known: {', '.join(catalog.names())}"})
     if problems:
         raise Unprocessable("invalid device: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
-    return Device(
-        id=device_id,
-        kind=kind,
-        lat=coordinates.get("lat"),
-        lon=coordinates.get("lon"),
-        model=body.get("model", ""),
-        metrics=tuple(metrics),
-        mobile=mobile,
-        name=body.get("name", ""),
-        registered_at=now,
-    )
+    return Device(id=given.id, kind=given.kind, lat=given.lat, lon=given.lon, model=given.model,
+                  metrics=tuple(given.metrics), mobile=given.mobile, name=given.name, registered_at=now)
 
 
 async def create_device(request: Request) -> Response:
     check_known(request.query_params, ())
     ctx = context(request)
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise Unprocessable(f"the body is not valid JSON: {exc}", [{"field": None, "message": str(exc)}]) from None
-    device = device_from_body(body, ctx.settings.metrics, time.time())
+    device = device_from_body(await read_json(request), ctx.settings.metrics, time.time())
     if await run_in_threadpool(ctx.store.get_device, device.id) is not None:
         raise Conflict(f"device {device.id} is already registered; GET /api/devices/{device.id} shows it",
                        {"id": device.id})
@@ -230,6 +209,12 @@ async def create_device(request: Request) -> Response:
 
 
 # -- events -------------------------------------------------------------------
+@operation("get", "Anomalies, newest first", params=[
+    query("cell", "only anomalies of this cell"),
+    query("from", f"only anomalies at or after this time ({_TIME_NOTE})"),
+    query("open", "true: only anomalies opened and not yet cleared", {"type": "boolean"}),
+    query("limit", "at most this many (default 100, max 1000)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+], answers={200: Answer(answers.EventList, "Anomalies")})
 async def list_events(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("cell", "from", "open", "limit"))

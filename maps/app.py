@@ -27,14 +27,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maps import api, cases_api, field_api, field_pages, history, login, pages
+from maps import answers, api, cases_api, field_api, field_pages, history, login, pages
 from maps.auth import Auth, AuthMiddleware
 from maps.context import Context, context
 from maps.errors import ApiError
 from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes, security_headers
 from maps.hub import Hub, sse_event
 from maps.live import CellBoard, LiveFeed, level_counts
-from maps.openapi import openapi_document
+from maps.openapi import HTML, Answer, openapi_document, operation
 from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
 from maps.prometheus import RequestCounter, WebMetrics
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 RETRY_MS = 3000  # how long a browser waits before reconnecting a dropped stream
 
 
+@operation("get", "The live map page", answers={200: HTML})
 async def page(request: Request) -> Response:
     ctx = context(request)
 
@@ -63,6 +64,14 @@ async def page(request: Request) -> Response:
     return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
+@operation("get", "Live changes as Server-Sent Events", answers={200: Answer({"type": "string"}, "event stream",
+                                                                            "text/event-stream")},
+           description="Events: `hello` once on connect ({server_time, mqtt_connected}); `cell` when a cell's "
+           "state changes ({code, name, path, level, values, updated_at, open_anomalies}); `anomaly` when one opens "
+           "or clears (the Anomaly schema); `case` when a case changes (the `data` of the MQTT case update: case_id, "
+           "seq, action, actor, at, from_status, to_status, note, details and the whole case). Nothing older than "
+           "the connection is replayed: reload /api/cells?geometry=false after a reconnect. Comment lines every 15 s "
+           "keep the connection open.")
 async def stream(request: Request) -> Response:
     ctx = context(request)
     hello = sse_event("hello", {"server_time": rfc3339(time.time()), "mqtt_connected": ctx.feed.connected})
@@ -74,6 +83,9 @@ async def stream(request: Request) -> Response:
     )
 
 
+@operation("get", "Prometheus metrics: cells by level, stream clients, MQTT link, HTTP requests",
+           answers={200: Answer({"type": "string"}, "Prometheus text format 0.0.4", "text/plain",
+                                more={"application/openmetrics-text": {"type": "string"}})})
 async def metrics(request: Request) -> Response:
     ctx = context(request)
     counts = level_counts(ctx.grid, await api.current_states(ctx))
@@ -81,6 +93,9 @@ async def metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
+@operation("get", "Health: the store answers; whether the live feed is connected to the broker",
+           answers={200: Answer(answers.Health, "The store answers (status degraded while MQTT is down)"),
+                    503: Answer(answers.Health, "The store fails")})
 async def healthz(request: Request) -> Response:
     ctx = context(request)
     store: dict[str, object] = {"ok": True, "error": None}
@@ -98,8 +113,11 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if store["ok"] else 503)
 
 
+@operation("get", "This document", answers={200: Answer({"type": "object"}, "OpenAPI 3.1 document")}, public=True)
 async def openapi(request: Request) -> Response:
-    return Response(orjson.dumps(openapi_document(context(request).settings)), media_type="application/json")
+    ctx = context(request)
+    body = await ctx.pages.get(("openapi",), lambda: orjson.dumps(openapi_document(ctx.settings, request.app.routes)))
+    return Response(body, media_type="application/json")
 
 
 # -- errors: every one is JSON ---------------------------------------------------------

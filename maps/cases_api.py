@@ -20,9 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from maps import answers
 from maps.auth import principal_of, read_json
+from maps.bodies import CaseReport, Transition, decode
 from maps.context import context
 from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from maps.openapi import NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_bool, parse_limit, parse_time
 from twin.access import Principal, authorize
 from twin.audit import AuditRecord
@@ -34,8 +37,6 @@ from twin.kpi import GROUPS, figures, to_csv
 __all__ = ["ROUTES"]
 
 DEFAULT_KPI_SPAN = 86_400.0
-TRANSITION_FIELDS = ("action", "note", "reason", "assignee", "photo_url", "satisfaction")
-REPORT_FIELDS = ("type", "severity", "cell", "lat", "lon", "title", "description")
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:
@@ -85,6 +86,23 @@ def _choices(name: str, text: str, kind) -> tuple:
     return tuple(kind(v) for v in values)
 
 
+_CASE = Answer({"$ref": "#/components/schemas/Case"}, "The case")
+_CASE_ID = path_param("id", "case id", "C-20261129-0001")
+_TIMES = "RFC 3339 or epoch seconds"
+
+
+@operation("get", "Cases, newest first (role: any)", params=[
+    query("status", "only these statuses, comma-separated", example="dispatched,accepted"),
+    query("cell", "only these cells, comma-separated"),
+    query("type", "only these types, comma-separated", example="fire,smoke"),
+    query("assignee", "only cases assigned to this user; `me` for the caller"),
+    query("level", "only cases at this level", {"type": "string", "enum": [t.value for t in Tier]}),
+    query("overdue", "true: open and past due; false: the others", {"type": "boolean"}),
+    query("limit", "page size (default 50, max 500)", {"type": "integer", "minimum": 1, "maximum": 500}),
+    query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
+], answers={200: Answer(answers.CaseList, "One page and the total")})
+@operation("post", "Report a case by hand (roles: dispatcher, grid_worker, admin)", body=CaseReport,
+           answers={201: Answer(_CASE.shape, "The reported case; Location names it")})
 async def cases(request: Request) -> Response:
     """One route for both methods, so a wrong method is answered with the full Allow list."""
     return await (report_case(request) if request.method == "POST" else list_cases(request))
@@ -123,21 +141,16 @@ async def report_case(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
     _authorize(principal, "case.report")
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Unprocessable("the body must be a JSON object with type and cell (or lat and lon)",
-                            [{"field": None, "message": "not a JSON object"}])
-    unknown = sorted(set(body) - set(REPORT_FIELDS))
-    if unknown:
-        raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a report has {', '.join(REPORT_FIELDS)}",
-                            [{"field": f, "message": "unknown field"} for f in unknown])
+    given = decode(await read_json(request), CaseReport, "report")
     book = context(request).book
-    case = await _call(principal, book.report, principal, type_=body.get("type"),
-                       severity=body.get("severity", "warning"), cell=body.get("cell"), lat=body.get("lat"),
-                       lon=body.get("lon"), title=body.get("title", ""), description=body.get("description", ""))
+    case = await _call(principal, book.report, principal, type_=given.type, severity=given.severity, cell=given.cell,
+                       lat=given.lat, lon=given.lon, title=given.title, description=given.description)
     return _json(_case(request, case), 201, {"Location": f"/api/cases/{case.id}"})
 
 
+@operation("get", "One case with its anomalies and its timeline (the audit log's rows of the case)",
+           params=[_CASE_ID], answers={200: Answer({"$ref": "#/components/schemas/CaseDetail"}, "The case"),
+                                       404: NOT_FOUND})
 async def get_case(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
@@ -150,25 +163,37 @@ async def get_case(request: Request) -> Response:
     return _json(_case(request, case) | {"anomaly_ids": anomaly_ids, "timeline": [_audit(r) for r in timeline]})
 
 
+@operation("post", "Move a case: file, cancel, dispatch, reassign, accept, handle, close, reopen, evaluate",
+           params=[_CASE_ID], body=Transition,
+           answers={200: Answer(_CASE.shape, "The case after the transition"), 404: NOT_FOUND,
+                    409: Answer((answers.IllegalTransition, answers.Error), "The action is not allowed in the "
+                                "case's status: `detail.allowed` lists what is; or the case kept changing: try again")},
+           description="Roles: accept and handle are for the grid worker the case is assigned to; the others for "
+           "dispatchers and admins. Checked in this order: the body's shape (422: a JSON object with an action and "
+           "no other members than a transition takes), the case exists (404), the action and the role (422 for an "
+           "unknown action, 401/403), the action in the case's status (409 lists the allowed ones), the action's "
+           "fields (422 lists each problem).")
 async def transitions(request: Request) -> Response:
     check_known(request.query_params, ())
     principal = principal_of(request)
-    body = await read_json(request)
-    if not isinstance(body, dict) or "action" not in body:
-        raise Unprocessable("the body must be a JSON object with an action, e.g. {\"action\": \"file\"}",
-                            [{"field": "action", "message": "required"}])
-    unknown = sorted(set(body) - set(TRANSITION_FIELDS))
-    if unknown:
-        raise Unprocessable(f"unknown field(s) {', '.join(unknown)}; a transition has {', '.join(TRANSITION_FIELDS)}",
-                            [{"field": f, "message": "unknown field"} for f in unknown])
-    fields = {k: v for k, v in body.items() if k not in ("action", "note")}
+    given = decode(await read_json(request), Transition, "transition")
     book = context(request).book
-    case = await _call(principal, book.act, request.path_params["id"], body["action"], principal,
-                       note=body.get("note", ""), **fields)
+    case = await _call(principal, book.act, request.path_params["id"], given.action, principal, note=given.note,
+                       **given.fields())
     return _json(_case(request, case))
 
 
 # -- the audit log --------------------------------------------------------------------
+@operation("get", "The audit log, oldest first (role: admin)", params=[
+    query("subject", "case, user or device", {"type": "string", "enum": ["case", "user", "device"]}),
+    query("id", "one case id or user name"),
+    query("actor", "only rows of this actor"),
+    query("action", "only this action", example="escalate"),
+    query("from", f"at or after ({_TIMES})"),
+    query("to", f"before ({_TIMES})"),
+    query("after", "only rows after this seq (paging)", {"type": "integer", "minimum": 0}),
+    query("limit", "at most this many (default 1000, max 10000)", {"type": "integer", "minimum": 1, "maximum": 10_000}),
+], answers={200: Answer(answers.AuditLog, "Rows")})
 async def audit(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("subject", "id", "actor", "action", "from", "to", "after", "limit"))
@@ -189,6 +214,15 @@ async def audit(request: Request) -> Response:
 
 
 # -- governance figures -------------------------------------------------------------
+@operation("get", "Governance figures per grid cell, street or district over a period (role: any)", params=[
+    query("level", "grid, street or district (default district)", {"type": "string", "enum": list(GROUPS)}),
+    query("from", f"start (inclusive), {_TIMES}; default `to` minus 24 h"),
+    query("to", f"end (exclusive), {_TIMES}; default now"),
+    query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]}),
+], answers={200: Answer(answers.Kpi, "The figures", more={"text/csv": {"type": "string"}})},
+    description="Over the cases reported in from..to: resolution rate, on-time rate, mean satisfaction, warning "
+    "accuracy, mean time to dispatch and to close, escalations, open and overdue now. A rate with nothing to divide "
+    "by is null. `format=csv` answers text/csv with the same columns.")
 async def kpi(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("level", "from", "to", "format"))

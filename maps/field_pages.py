@@ -12,9 +12,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maps.context import context
+from maps.openapi import HTML, operation
 from maps.render import LEAFLET_URL, STATIC_URL, leaflet_bounds
 
-__all__ = ["ROUTES", "openapi_paths", "render_report_page", "render_technician_page"]
+__all__ = ["ROUTES", "render_report_page", "render_technician_page"]
 
 REPORT_TYPES = ("pothole", "litter", "illegal_parking", "street_vendor", "broken_streetlight", "waterlogging",
                 "blocked_drain", "graffiti", "other")
@@ -111,10 +112,13 @@ async def _cached(request: Request, name: str, render) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
+@operation("get", "The technician's page: place devices on the map, pending devices, credentials and health",
+           answers={200: HTML})
 async def technician_page(request: Request) -> Response:
     return await _cached(request, "technician", render_technician_page)
 
 
+@operation("get", "The mobile reporter's phone page: send a report, my reports and points", answers={200: HTML})
 async def report_page(request: Request) -> Response:
     return await _cached(request, "report", render_report_page)
 
@@ -123,13 +127,3 @@ ROUTES = [
     Route("/technician", technician_page, methods=["GET"]),
     Route("/report", report_page, methods=["GET"]),
 ]
-
-
-def openapi_paths() -> dict:
-    html_page = {"200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}}
-    return {
-        "/technician": {"get": {"summary": "The technician's page: place devices on the map, pending devices, "
-                                           "credentials and health", "responses": html_page, "security": [{}]}},
-        "/report": {"get": {"summary": "The mobile reporter's phone page: send a report, my reports and points",
-                            "responses": html_page, "security": [{}]}},
-    }

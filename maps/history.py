@@ -27,8 +27,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from maps.answers import CellHistory
 from maps.context import context
 from maps.errors import BadRequest
+from maps.openapi import Answer, operation, query
 from maps.params import check_known, parse_bucket, parse_time
 from twin.anomalies import Anomaly
 from twin.cloudevents import rfc3339
@@ -135,6 +137,15 @@ def _step(text: str) -> float:
         raise BadRequest(exc.message.replace("bucket:", "step:", 1), {"parameter": "step", "value": text}) from None
 
 
+@operation("get", "Cell levels over a period, frame by frame (the map wall's replay)", params=[
+    query("from", "start (inclusive): RFC 3339 with offset or epoch seconds; default `to` minus 24 h"),
+    query("to", "end (exclusive): RFC 3339 with offset or epoch seconds; default now"),
+    query("step", f"frame width: seconds or a number with s, m, h, d (default 5m); at most {MAX_FRAMES} frames",
+          example="5m"),
+], answers={200: Answer(CellHistory, "The frames")},
+    description="A cell's level in a frame is the worst severity of its incident anomalies open at some moment of "
+    "the frame, `normal` when none was (device-health alerts are left out). The first frame lists every cell that "
+    "is not normal; each later frame only the cells whose level changed.")
 async def cell_history(request: Request) -> Response:
     query = request.query_params
     check_known(query, ("from", "to", "step"))
@@ -159,51 +170,3 @@ async def cell_history(request: Request) -> Response:
         return orjson.dumps(body)
 
     return Response(await run_in_threadpool(compute), media_type="application/json")
-
-
-def openapi_paths() -> dict:
-    """GET /api/cells/history in the OpenAPI document."""
-    return {"/api/cells/history": {"get": {
-        "summary": "Cell levels over a period, frame by frame (the map wall's replay)",
-        "description": "A cell's level in a frame is the worst severity of its incident anomalies open at some "
-        "moment of the frame, `normal` when none was (device-health alerts are left out). The first frame lists "
-        "every cell that is not normal; each later frame only the cells whose level changed.",
-        "operationId": "cellHistory",
-        "parameters": [
-            {"name": "from", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "start (inclusive): RFC 3339 with offset or epoch seconds; default `to` minus 24 h"},
-            {"name": "to", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "end (exclusive): RFC 3339 with offset or epoch seconds; default now"},
-            {"name": "step", "in": "query", "required": False, "schema": {"type": "string"}, "example": "5m",
-             "description": f"frame width: seconds or a number with s, m, h, d (default 5m); at most {MAX_FRAMES} "
-             "frames"},
-        ],
-        "responses": {"200": {"description": "The frames", "content": {"application/json": {
-                          "schema": {"$ref": "#/components/schemas/CellHistory"}}}},
-                      "400": {"$ref": "#/components/responses/BadRequest"}},
-    }}}
-
-
-def openapi_schemas() -> dict:
-    level = {"type": "string", "enum": list(_LABELS.values())}
-    return {"CellHistory": {
-        "type": "object",
-        "required": ["from", "to", "step", "frames", "truncated"],
-        "properties": {
-            "from": {"type": "string", "format": "date-time"},
-            "to": {"type": "string", "format": "date-time"},
-            "step": {"type": "number", "description": "frame width in seconds"},
-            "frames": {"type": "array", "items": {
-                "type": "object",
-                "required": ["t", "warning", "critical", "changes"],
-                "properties": {
-                    "t": {"type": "string", "format": "date-time", "description": "frame start"},
-                    "warning": {"type": "integer", "minimum": 0, "description": "cells at warning in the frame"},
-                    "critical": {"type": "integer", "minimum": 0, "description": "cells at critical in the frame"},
-                    "changes": {"type": "object", "additionalProperties": level,
-                                "description": "cell code -> level, for the cells that changed"},
-                }}},
-            "truncated": {"type": "boolean",
-                          "description": f"more than {ROW_LIMIT} anomaly rows: the earliest frames may miss some"},
-        },
-    }}

@@ -17,9 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from maps import answers
 from maps.auth import COOKIE, CSRF_COOKIE, principal_of, read_json
+from maps.bodies import Login, decode
 from maps.context import context
-from maps.errors import TooManyRequests, Unauthorized, Unprocessable
+from maps.errors import TooManyRequests, Unauthorized
+from maps.openapi import Answer, operation
 from twin import accounts
 from twin.access import PERMISSIONS, Principal, can
 from twin.cloudevents import rfc3339
@@ -45,14 +48,13 @@ def _assigned_only(principal: Principal, permission: str) -> bool:
     return permission in ("case.accept", "case.handle") and principal.role in PERMISSIONS[permission]
 
 
+@operation("post", "Log in: a session cookie for the browser", body=Login, public=True,
+           answers={200: Answer(answers.Session, "Logged in; Set-Cookie carries the session and its CSRF token"),
+                    401: "Unauthorized", 429: "TooManyRequests"})
 async def login(request: Request) -> Response:
     auth = context(request).auth
-    body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("password"), str):
-        raise Unprocessable("send {\"name\": ..., \"password\": ...}",
-                            [{"field": f, "message": "required text"} for f in ("name", "password")
-                             if not isinstance(body, dict) or not isinstance(body.get(f), str)])
-    name, address = body["name"], client_address(request)
+    given = decode(await read_json(request), Login, "login")
+    name, address = given.name, client_address(request)
     refusal = auth.limiter.refusal(name, address)
     if refusal is not None:
         log.warning("login for %r from %s refused for %d s: too many failed logins for the %s",
@@ -61,7 +63,7 @@ async def login(request: Request) -> Response:
                               {"retry_after": refusal.retry_after, "scope": refusal.scope})
     now = auth.clock()
     hours = auth.settings.session_hours
-    found = await run_in_threadpool(accounts.login, auth.store, name, body["password"], now=now, hours=hours)
+    found = await run_in_threadpool(accounts.login, auth.store, name, given.password, now=now, hours=hours)
     if found is None:
         auth.limiter.failed(name, address)
         raise Unauthorized("wrong user name or password")
@@ -82,6 +84,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@operation("post", "Log out: end the session and clear its cookie", answers={200: Answer(answers.LoggedOut, "Done")})
 async def logout(request: Request) -> Response:
     auth = context(request).auth
     principal = principal_of(request)
@@ -97,6 +100,8 @@ async def logout(request: Request) -> Response:
     return response
 
 
+@operation("get", "Who the request is from and what they may do",
+           answers={200: Answer(answers.Principal, "The principal")})
 async def me(request: Request) -> Response:
     auth = context(request).auth
     principal = principal_of(request)

@@ -1,327 +1,260 @@
-"""The OpenAPI 3.1 description of the HTTP API, served at /api/openapi.json.
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/openapi.json, generated from the app's
+routes, the msgspec Structs of the bodies and answers (maps/bodies.py, maps/answers.py) and a little
+metadata beside each handler:
 
-Written by hand next to the handlers; the tests check that it is valid, that it
-names every route of the app, and that real responses match its schemas.
+    @operation("get", "One cell", answers={200: Answer(CellFeature, "GeoJSON Feature", GEOJSON), 404: NOT_FOUND})
+    async def get_cell(request): ...
+
+A route whose handler describes none of its methods fails the document, so nothing goes undescribed.
+The answers every route can give (a control character in the query, credentials, a forged write, a
+store that does not answer) are added by the kind of route, as the middleware gives them.
 """
 
 from __future__ import annotations
 
-from maps import cases_openapi, field_api, field_pages, history, pages
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import Struct
+from starlette.routing import BaseRoute, Route
+
+from maps import answers
 from twin.config import Settings
-from twin.devices import DeviceKind, DeviceStatus
-from twin.metrics import Level
+from twin.schemas import load_schema
 
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-_LEVELS = [level.label for level in Level]
+__all__ = ["BAD_REQUEST", "CONFLICT", "FORBIDDEN", "GEOJSON", "HTML", "NOT_FOUND", "Answer", "Operation",
+           "openapi_document", "operation", "path_param", "query"]
 
+H = TypeVar("H", bound=Callable)
+Schema = dict[str, Any]
+SchemaOf = Schema | Callable[[Settings], Schema]  # a schema, or one made from the settings (the metric catalog)
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str, media: str = "application/json") -> dict:
-    return {"description": description, "content": {media: {"schema": schema}}}
+GEOJSON = "application/geo+json"
+REF = "#/components/schemas/{name}"
 
 
-def _error(name: str) -> dict:
-    return {"$ref": f"#/components/responses/{name}"}
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer of an operation: its body's shape (a Struct, a schema, or None for none) and media type."""
+
+    shape: type[Struct] | tuple[type[Struct], ...] | Schema | None  # a tuple: any one of them
+    description: str
+    media: str = "application/json"
+    more: dict[str, Schema] = field(default_factory=dict)  # other media types of the same answer
+    headers: dict[str, Schema] = field(default_factory=dict)
 
 
-def _query(name: str, description: str, schema: dict | None = None, example: str | None = None) -> dict:
-    param = {"name": name, "in": "query", "required": False, "description": description,
+# Shared answers, written once in components/responses and referred to by name.
+BAD_REQUEST = "BadRequest"
+NOT_FOUND = "NotFound"
+CONFLICT = "Conflict"
+FORBIDDEN = "Forbidden"
+HTML = Answer({"type": "string"}, "HTML page", "text/html")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    summary: str
+    answers: dict[int, Answer | str]
+    params: tuple[dict, ...] = ()
+    body: type[Struct] | None = None
+    body_optional: bool = False
+    description: str = ""
+    public: bool = False  # needs no credentials even with auth.anonymous = "none"
+    name: str = ""  # the handler's, for the operationId
+
+
+_OPERATIONS: dict[Callable, dict[str, Operation]] = {}
+
+
+def operation(method: str, summary: str, *, answers: dict[int, Answer | str], params: Iterable[dict] = (),
+              body: type[Struct] | None = None, body_optional: bool = False, description: str = "",
+              public: bool = False) -> Callable[[H], H]:
+    """Describe what `method` on the decorated handler's route does (stack one per method)."""
+
+    def describe(handler: H) -> H:
+        _OPERATIONS.setdefault(handler, {})[method.lower()] = Operation(
+            summary, answers, tuple(params), body, body_optional, description, public, handler.__name__)
+        return handler
+
+    return describe
+
+
+def query(name: str, description: str, schema: SchemaOf | None = None, *, example: str | None = None,
+          required: bool = False) -> dict:
+    param = {"name": name, "in": "query", "required": required, "description": description,
              "schema": schema or {"type": "string"}}
     if example is not None:
         param["example"] = example
     return param
 
 
-_SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "description": "Every 4xx answer. `error` says what is wrong and how to fix it; `detail` names the "
-        "parameter or lists the problems of a request body.",
-        "required": ["error", "detail"],
-        "properties": {"error": {"type": "string"}, "detail": {}},
-    },
-    "CellRef": {
-        "type": "object",
-        "required": ["code", "name", "path", "district"],
-        "properties": {
-            "code": {"type": "string", "description": "15-digit grid cell code"},
-            "name": {"type": "string"},
-            "path": {"type": "string", "description": "district > street > community > cell"},
-            "district": {"type": "string", "description": "6-digit administrative division code"},
-        },
-    },
-    "CellProperties": {
-        "type": "object",
-        "required": ["code", "name", "path", "district", "level", "values", "updated_at", "open_anomalies"],
-        "properties": {
-            "code": {"type": "string", "pattern": "^[0-9]{15}$"},
-            "name": {"type": "string"},
-            "path": {"type": "string"},
-            "district": {"type": "string"},
-            "worker": {"type": ["string", "null"], "description": "the responsible grid worker"},
-            "level": {"type": "string", "enum": _LEVELS},
-            "values": {"type": "object", "additionalProperties": {"type": "number"},
-                       "description": "metric -> latest value (booleans as 0/1)"},
-            "updated_at": _TIME | {"description": "time of the latest reading"},
-            "open_anomalies": {"type": "integer", "minimum": 0},
-        },
-    },
-    "CellFeature": {
-        "type": "object",
-        "required": ["type", "id", "geometry", "properties"],
-        "properties": {
-            "type": {"const": "Feature"},
-            "id": {"type": "string"},
-            "geometry": {"type": ["object", "null"], "description": "GeoJSON Polygon in WGS84; null with geometry=false"},
-            "properties": _ref("CellProperties"),
-        },
-    },
-    "CellCollection": {
-        "type": "object",
-        "required": ["type", "features"],
-        "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": _ref("CellFeature")}},
-    },
-    "Series": {
-        "type": "object",
-        "required": ["cell", "metric", "unit", "from", "to", "bucket", "points", "truncated"],
-        "properties": {
-            "cell": {"type": "string"},
-            "metric": {"type": "string"},
-            "unit": {"type": "string"},
-            "from": {"type": "string", "format": "date-time"},
-            "to": {"type": "string", "format": "date-time"},
-            "bucket": {"type": ["number", "null"], "description": "bucket width in seconds; null for raw readings"},
-            "points": {"type": "array", "items": {"anyOf": [_ref("RawPoint"), _ref("BucketPoint")]}},
-            "truncated": {"type": "boolean", "description": "true when `limit` cut the raw readings short"},
-        },
-    },
-    "RawPoint": {
-        "type": "object",
-        "required": ["ts", "value", "device_id"],
-        "properties": {"ts": {"type": "string", "format": "date-time"}, "value": {"type": "number"},
-                       "device_id": {"type": "string"}},
-    },
-    "BucketPoint": {
-        "type": "object",
-        "required": ["ts", "count", "mean", "min", "max"],
-        "properties": {"ts": {"type": "string", "format": "date-time", "description": "bucket start"},
-                       "count": {"type": "integer"}, "mean": {"type": "number"},
-                       "min": {"type": "number"}, "max": {"type": "number"}},
-    },
-    "Device": {
-        "type": "object",
-        "required": ["id", "kind", "name", "model", "metrics", "mobile", "lat", "lon", "cell", "status",
-                     "registered_at", "last_seen"],
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string", "enum": [k.value for k in DeviceKind]},
-            "name": {"type": "string"},
-            "model": {"type": "string"},
-            "metrics": {"type": "array", "items": {"type": "string"}},
-            "mobile": {"type": "boolean"},
-            "lat": {"type": ["number", "null"]},
-            "lon": {"type": ["number", "null"]},
-            "cell": {"anyOf": [_ref("CellRef"), {"type": "null"}], "description": "the cell the device is in"},
-            "status": {"type": "string", "enum": [s.value for s in DeviceStatus]},
-            "registered_at": _TIME,
-            "last_seen": _TIME,
-        },
-    },
-    "DeviceInput": {
-        "type": "object",
-        "required": ["id", "kind"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"},
-            "kind": {"type": "string", "enum": [k.value for k in DeviceKind]},
-            "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "required unless mobile"},
-            "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "required unless mobile"},
-            "model": {"type": "string"},
-            "metrics": {"type": "array", "items": {"type": "string"}, "description": "names from the metric catalog"},
-            "mobile": {"type": "boolean", "default": False},
-            "name": {"type": "string"},
-        },
-    },
-    "DeviceList": {"type": "object", "required": ["devices"],
-                   "properties": {"devices": {"type": "array", "items": _ref("Device")}}},
-    "Anomaly": {
-        "type": "object",
-        "description": "The `data` of an org.gridtwin.anomaly.opened/cleared CloudEvent.",
-        "required": ["anomaly_id", "type", "status", "severity", "cell", "device_id", "explanation", "ts"],
-        "properties": {
-            "anomaly_id": {"type": "string"},
-            "type": {"type": "string", "examples": ["pm25_high", "smoke"]},
-            "status": {"type": "string", "enum": ["opened", "cleared"]},
-            "severity": {"type": "string", "enum": _LEVELS},
-            "cell": _ref("CellRef"),
-            "device_id": {"type": "string"},
-            "metric": {"type": ["string", "null"]},
-            "value": {"type": ["number", "null"]},
-            "threshold": {"type": ["number", "null"]},
-            "detector": {"type": "string"},
-            "location": {"anyOf": [{"type": "object", "properties": {"lat": {"type": "number"},
-                                                                      "lon": {"type": "number"}}},
-                                   {"type": "null"}]},
-            "explanation": {"type": "string"},
-            "details": {"type": "object"},
-            "ts": {"type": "string", "format": "date-time"},
-        },
-    },
-    "EventList": {"type": "object", "required": ["events"],
-                  "properties": {"events": {"type": "array", "items": _ref("Anomaly")}}},
-    "Health": {
-        "type": "object",
-        "required": ["status", "store", "mqtt"],
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded", "failing"]},
-            "store": {"type": "object", "required": ["ok"],
-                      "properties": {"ok": {"type": "boolean"}, "error": {"type": ["string", "null"]}}},
-            "mqtt": {"type": "object", "required": ["connected"], "properties": {"connected": {"type": "boolean"}}},
-            "sse_clients": {"type": "integer"},
-            "cells": {"type": "integer"},
-        },
-    },
+def path_param(name: str, description: str, example: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"},
+            "example": example}
+
+
+# -- the document ------------------------------------------------------------------------------
+_ERROR = {"$ref": REF.format(name="Error")}
+
+
+def _error(description: str, shape: str = "Error") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(name=shape)}}}}
+
+
+RESPONSES = {
+    "BadRequest": _error("A query parameter is missing, unknown or malformed, or the path or a parameter holds a "
+                         "control character."),
+    "Unauthorized": _error("No valid credentials: log in or send a bearer token (a bearer token that is not valid "
+                           "is refused on every /api/ route)."),
+    "Forbidden": _error("The user's role, or the case's assignment, does not allow this; or a write that looks "
+                        "forged (`detail.reason` is `csrf`)."),
+    "NotFound": _error("No such cell, device or case."),
+    "Conflict": _error("The resource already exists, or it changed meanwhile."),
+    "UnsupportedMedia": _error("A write with a session cookie must send JSON."),
+    "Unprocessable": _error("The body is not JSON or breaks the rules; `detail` lists each problem as {field, "
+                            "message}.", "Invalid"),
+    "TooManyRequests": _error("Too many failed logins for the account or the address; `detail` has retry_after (s) "
+                              "and scope (account or address).")
+    | {"headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds until a login may be tried"}}},
+    "Unavailable": _error("The store does not answer, so credentials cannot be checked; /healthz says more."),
 }
 
-_RESPONSES = {
-    "BadRequest": _json(_ref("Error"), "A query parameter is missing, unknown or malformed."),
-    "NotFound": _json(_ref("Error"), "No such cell or device."),
-    "Conflict": _json(_ref("Error"), "The device is already registered."),
-    "Unprocessable": _json(_ref("Error"), "The body is invalid; `detail` lists each problem as {field, message}."),
+SECURITY_SCHEMES = {
+    "session": {"type": "apiKey", "in": "cookie", "name": "gridtwin_session",
+                "description": "set by POST /api/login (signed, HttpOnly, SameSite=Lax); every write with it also "
+                               "sends the session's CSRF token in X-CSRF-Token (403 without it)"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "a token from `gridtwin users token NAME`"},
 }
+# {}: the anonymous role (viewer unless auth.anonymous = "none").
+_SECURED: list[dict[str, list[str]]] = [{"session": []}, {"bearer": []}, {}]
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
 
-_CODE = {"name": "code", "in": "path", "required": True, "description": "15-digit cell code",
-         "schema": {"type": "string"}, "example": "410204001001001"}
+
+def _answer(answer: Answer | str, settings: Settings, structs: set[type]) -> dict:
+    if isinstance(answer, str):
+        return {"$ref": f"#/components/responses/{answer}"}
+    out: dict[str, Any] = {"description": answer.description}
+    if answer.shape is not None:
+        out["content"] = {answer.media: {"schema": _schema(answer.shape, settings, structs)}}
+        out["content"] |= {media: {"schema": schema} for media, schema in answer.more.items()}
+    if answer.headers:
+        out["headers"] = {name: {"schema": schema} for name, schema in answer.headers.items()}
+    return out
 
 
-def openapi_document(settings: Settings) -> dict:
-    """The API description; the metric catalog of `settings` fills the `metric` parameter's enum."""
-    metrics = sorted(settings.metrics.names())
-    paths = {
-        "/": {"get": {
-            "summary": "The live map page",
-            "operationId": "mapPage",
-            "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-        }},
-        "/api/cells": {"get": {
-            "summary": "Every cell with its geometry and current state",
-            "operationId": "listCells",
-            "parameters": [_query("geometry", "false leaves out geometries (state only)", {"type": "boolean", "default": True})],
-            "responses": {"200": _json(_ref("CellCollection"), "GeoJSON FeatureCollection", "application/geo+json"),
-                          "400": _error("BadRequest")},
-        }},
-        "/api/cells/{code}": {"get": {
-            "summary": "One cell",
-            "operationId": "getCell",
-            "parameters": [_CODE],
-            "responses": {"200": _json(_ref("CellFeature"), "GeoJSON Feature", "application/geo+json"),
-                          "404": _error("NotFound")},
-        }},
-        "/api/cells/{code}/series": {"get": {
-            "summary": "History of one metric in one cell: raw readings, or buckets with count/mean/min/max",
-            "operationId": "cellSeries",
-            "parameters": [
-                _CODE,
-                {"name": "metric", "in": "query", "required": True, "schema": {"type": "string", "enum": metrics},
-                 "description": "a metric of the catalog"},
-                _query("from", "start (inclusive): RFC 3339 with offset or epoch seconds; default `to` minus 24 h",
-                       example="2026-11-29T08:00:00Z"),
-                _query("to", "end (exclusive): RFC 3339 with offset or epoch seconds; default now", example="1795942800"),
-                _query("bucket", "bucket width: seconds or a number with s, m, h, d; at most 10000 buckets",
-                       example="5m"),
-                _query("limit", "raw readings only: at most this many, oldest first (default 10000, max 100000)",
-                       {"type": "integer", "minimum": 1, "maximum": 100000}),
-            ],
-            "responses": {"200": _json(_ref("Series"), "The series"), "400": _error("BadRequest"),
-                          "404": _error("NotFound")},
-        }},
-        "/api/devices": {
-            "get": {
-                "summary": "Registered devices",
-                "operationId": "listDevices",
-                "parameters": [_query("cell", "only devices in this cell"),
-                               _query("status", "only devices with this status",
-                                      {"type": "string", "enum": [s.value for s in DeviceStatus]})],
-                "responses": {"200": _json(_ref("DeviceList"), "Devices"), "400": _error("BadRequest")},
-            },
-            "post": {
-                "summary": "Register a device; its cell is resolved from lat/lon",
-                "operationId": "createDevice",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DeviceInput")}}},
-                "responses": {"201": _json(_ref("Device"), "The registered device with its cell"),
-                              "409": _error("Conflict"),
-                              "422": _error("Unprocessable")},
-            },
-        },
-        "/api/devices/{id}": {"get": {
-            "summary": "One device",
-            "operationId": "getDevice",
-            "parameters": [{"name": "id", "in": "path", "required": True, "description": "device id",
-                            "schema": {"type": "string"}, "example": "aq-0012"}],
-            "responses": {"200": _json(_ref("Device"), "The device"), "404": _error("NotFound")},
-        }},
-        "/api/events": {"get": {
-            "summary": "Anomalies, newest first",
-            "operationId": "listEvents",
-            "parameters": [
-                _query("cell", "only anomalies of this cell"),
-                _query("from", "only anomalies at or after this time (RFC 3339 or epoch seconds)"),
-                _query("open", "true: only anomalies opened and not yet cleared", {"type": "boolean"}),
-                _query("limit", "at most this many (default 100, max 1000)",
-                       {"type": "integer", "minimum": 1, "maximum": 1000}),
-            ],
-            "responses": {"200": _json(_ref("EventList"), "Anomalies"), "400": _error("BadRequest")},
-        }},
-        "/api/stream": {"get": {
-            "summary": "Live changes as Server-Sent Events",
-            "description": "Events: `hello` once on connect ({server_time, mqtt_connected}); `cell` when a cell's "
-            "state changes ({code, name, path, level, values, updated_at, open_anomalies}); `anomaly` when one "
-            "opens or clears (the Anomaly schema); `case` when a case changes (the `data` of the MQTT case "
-            "update: case_id, seq, action, actor, at, from_status, to_status, note, details and the whole case). "
-            "Nothing older than the connection is replayed: reload "
-            "/api/cells?geometry=false after a reconnect. Comment lines every 15 s keep the connection open.",
-            "operationId": "stream",
-            "responses": {"200": {"description": "event stream",
-                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
-        }},
-        "/api/openapi.json": {"get": {
-            "summary": "This document",
-            "operationId": "openapi",
-            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
-        }},
-        "/metrics": {"get": {
-            "summary": "Prometheus metrics: cells by level, stream clients, MQTT link, HTTP requests",
-            "operationId": "metrics",
-            "responses": {"200": {"description": "Prometheus text format 0.0.4",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
-        }},
-        "/healthz": {"get": {
-            "summary": "Health: the store answers; whether the live feed is connected to the broker",
-            "operationId": "health",
-            "responses": {"200": _json(_ref("Health"), "The store answers (status degraded while MQTT is down)"),
-                          "503": _json(_ref("Health"), "The store fails")},
-        }},
-    }
+def _schema(shape: type[Struct] | tuple[type[Struct], ...] | SchemaOf, settings: Settings,
+            structs: set[type]) -> Schema:
+    if isinstance(shape, tuple):
+        return {"anyOf": [_schema(one, settings, structs) for one in shape]}
+    if isinstance(shape, type):
+        structs.add(shape)
+        return {"$ref": REF.format(name=shape.__name__)}
+    return shape(settings) if callable(shape) else shape
+
+
+def _operation(path: str, method: str, op: Operation, settings: Settings, structs: set[type], *,
+               shared: bool) -> dict:
+    responses = {str(status): _answer(answer, settings, structs) for status, answer in op.answers.items()}
+    # What the middleware answers on any route of its kind, unless the operation says more.
+    common = {"400": BAD_REQUEST}
+    if path.startswith("/api/"):  # a role may lack the permission; a write may look forged
+        common |= {"401": "Unauthorized", "403": FORBIDDEN, "503": "Unavailable"}
+        if op.body is not None:
+            common |= {"415": "UnsupportedMedia", "422": "Unprocessable"}
+    for status, name in common.items():
+        responses.setdefault(status, {"$ref": f"#/components/responses/{name}"})
+    declared = {p["name"] for p in op.params if p["in"] == "path"}
+    params = [{**p, "schema": _schema(p["schema"], settings, structs)} for p in op.params]
+    params += [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+               for name in _PATH_PARAM.findall(path) if name not in declared]
+    out: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op.name, method if shared else ""),
+                           "responses": dict(sorted(responses.items()))}
+    if op.description:
+        out["description"] = op.description
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {"required": not op.body_optional,
+                              "content": {"application/json": {"schema": _schema(op.body, settings, structs)}}}
+    if path.startswith("/api/"):
+        out["security"] = [{}] if op.public else _SECURED
+    return out
+
+
+def _operation_id(handler: str, method: str) -> str:
+    """The handler's name in camel case (cell_series: cellSeries), after the method when one handler
+    serves several (devices: getDevices, postDevices)."""
+    words = [w for w in handler.split("_") if w]
+    text = "".join(w[:1].upper() + w[1:] for w in words)
+    return method + text if method else text[:1].lower() + text[1:]
+
+
+def openapi_document(settings: Settings, routes: Iterable[BaseRoute]) -> dict:
+    """The API description of `routes`; the metric catalog of `settings` fills the `metric` parameter's enum."""
+    paths: dict[str, dict] = {}
+    # The schemas named by hand: shared answers, and the members of a union msgspec cannot express.
+    structs: set[type] = {answers.Error, answers.Invalid, answers.RawPoint, answers.BucketPoint, answers.AuditEntry}
+    for route in routes:
+        if not isinstance(route, Route):
+            continue  # static files
+        described = _OPERATIONS.get(route.endpoint, {})
+        for method in sorted(m.lower() for m in route.methods or () if m != "HEAD"):
+            if method not in described:
+                raise LookupError(f"{method.upper()} {route.path} is not described: decorate its handler with "
+                                  "maps.openapi.operation")
+            paths.setdefault(route.path, {})[method] = _operation(route.path, method, described[method], settings,
+                                                                 structs, shared=len(described) > 1)
+    _, schemas = msgspec.json.schema_components(sorted(structs, key=lambda s: s.__name__), ref_template=REF)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": f"{settings.web.title} HTTP API",
             "version": "1.0.0",
-            "description": "Grid cells, their live state and history, devices and anomalies. "
-            "Coordinates are WGS84; times are RFC 3339 (UTC) in answers and RFC 3339 or epoch seconds in queries. "
-            "Every 4xx answer is JSON: {\"error\": ..., \"detail\": ...}. "
-            "People log in (POST /api/login, a session cookie); integrators send a bearer token. Without either, a "
-            "request has the anonymous role (viewer unless auth.anonymous says otherwise); registering a device "
-            "needs the admin role, and each case action the role docs/cases.md gives it.",
+            "description": "Grid cells, their live state and history, devices and anomalies, the case loop and "
+            "the field. Coordinates are WGS84; times are RFC 3339 (UTC) in answers and RFC 3339 or epoch seconds "
+            "in queries. Every 4xx answer is JSON: {\"error\": ..., \"detail\": ...}. People log in (POST "
+            "/api/login, a session cookie); integrators send a bearer token. Without either, a request has the "
+            "anonymous role (viewer unless auth.anonymous says otherwise); each write needs the role "
+            "docs/http-api.md gives it.",
         },
         "servers": [{"url": "/"}],
-        "paths": (paths | history.openapi_paths() | pages.openapi_paths() | field_api.openapi_paths()
-                  | field_pages.openapi_paths() | cases_openapi.paths()),
-        "components": {"schemas": (_SCHEMAS | history.openapi_schemas() | field_api.openapi_schemas()
-                                   | cases_openapi.schemas()),
-                       "responses": _RESPONSES | cases_openapi.RESPONSES,
-                       "securitySchemes": cases_openapi.SECURITY_SCHEMES},
+        "paths": paths,
+        "components": {"schemas": dict(sorted((schemas | _case_schemas()).items())), "responses": RESPONSES,
+                       "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+# -- the case, from the MQTT contract --------------------------------------------------------------
+def _case_schemas() -> dict[str, Schema]:
+    """The case object is the `case` of the MQTT case-update schema (docs/schemas/case-update.json), so HTTP
+    and MQTT integrators read one description."""
+    update = load_schema("case-update")
+    case = _inline_common(update["$defs"]["case"])
+    case["properties"]["id"] = update["$defs"]["caseId"]
+    detail = {"allOf": [{"$ref": REF.format(name="Case")}], "type": "object", "required": ["anomaly_ids", "timeline"],
+              "properties": {"anomaly_ids": {"type": "array", "items": {"type": "string"}},
+                             "timeline": {"type": "array", "items": {"$ref": REF.format(name="AuditEntry")}}}}
+    return {"Case": case, "CaseDetail": detail}
+
+
+def _inline_common(schema: Schema) -> Schema:
+    """`schema` with its refs to common.json written out, as an OpenAPI document holds no other file."""
+    common = load_schema("common")["$defs"]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("common.json#/$defs/"):
+                return walk({k: v for k, v in node.items() if k != "$ref"} | common[ref.rsplit("/", 1)[1]])
+            if ref in ("#/$defs/cellCode", "#/$defs/districtCode"):
+                return walk(common[ref.rsplit("/", 1)[1]])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)

@@ -24,13 +24,14 @@ from starlette.routing import Route
 
 from maps import i18n
 from maps.context import context
+from maps.openapi import HTML, operation, query
 from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, leaflet_bounds
 from twin.cases import CANCEL_REASONS, OPEN_STATUSES, Status
 from twin.config import Settings
 from twin.grid import Grid
 from twin.kpi import GROUPS
 
-__all__ = ["PAGES", "ROUTES", "openapi_paths", "render_ops_page"]
+__all__ = ["PAGES", "ROUTES", "render_ops_page"]
 
 OPS_URL = f"{STATIC_URL}/ops"
 FOCUS_SECONDS = 20  # how long the wall stays on a new critical case before going back
@@ -104,6 +105,18 @@ def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str
 """
 
 
+_SUMMARIES = {
+    "wall": "The map wall: cells coloured by open cases or a metric, KPIs, a live ticker, drill-down, a 24 h replay",
+    "console": "The dispatch console: cases with filters, a case's timeline, map and actions",
+    "worker": "The grid worker's page: my cases, accept, feedback (phone-sized)",
+    "kpi": "Governance figures per grid cell, street or district over a period, with charts and CSV export",
+}
+
+
+_LANG = query("lang", "the page's language (kept in a cookie); default from the cookie, then Accept-Language",
+               {"type": "string", "enum": list(i18n.LANGUAGES)})
+
+
 def _handler(page: str):
     async def handle(request: Request) -> Response:
         ctx = context(request)
@@ -116,30 +129,7 @@ def _handler(page: str):
         return response
 
     handle.__name__ = f"{page}_page"
-    return handle
+    return operation("get", _SUMMARIES[page], params=[_LANG], answers={200: HTML})(handle)
 
 
 ROUTES = [Route(f"/{page}", _handler(page), methods=["GET"]) for page in PAGES]
-
-_SUMMARIES = {
-    "wall": "The map wall: cells coloured by open cases or a metric, KPIs, a live ticker, drill-down, a 24 h replay",
-    "console": "The dispatch console: cases with filters, a case's timeline, map and actions",
-    "worker": "The grid worker's page: my cases, accept, feedback (phone-sized)",
-    "kpi": "Governance figures per grid cell, street or district over a period, with charts and CSV export",
-}
-
-
-def openapi_paths() -> dict:
-    """The pages in the OpenAPI document (HTML, like the map page at /)."""
-    lang_param = {"name": "lang", "in": "query", "required": False, "schema": {"type": "string", "enum":
-                  list(i18n.LANGUAGES)}, "description": "the page's language (kept in a cookie); default from "
-                  "the cookie, then Accept-Language"}
-    return {
-        f"/{page}": {"get": {
-            "summary": _SUMMARIES[page],
-            "operationId": f"{page}Page",
-            "parameters": [lang_param],
-            "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-        }}
-        for page in PAGES
-    }

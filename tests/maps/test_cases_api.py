@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from maps.app import create_app
-from tests.maps.common import A, B, E, T0, centre
+from tests.maps.common import T0, A, B, E, centre
 from twin.access import Principal
 from twin.accounts import create_user, issue_token
 from twin.users import Role
