@@ -156,7 +156,9 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
         assert console.text_content("#c-timeline li[data-action='accept'] .tl-actor") == "worker-1"
 
         # The wall's figures change: the day's case is resolved, on time, and rated.
-        wall.wait_for_function("document.querySelector('#kpi-resolution-value').textContent === '100%'",
+        # The figures are reloaded a moment after each change: wait for the evaluation's, not the closing's.
+        wall.wait_for_function("document.querySelector('#kpi-resolution-value').textContent === '100%' && "
+                               "document.querySelector('#kpi-satisfaction-value').textContent === '5'",
                                timeout=10_000)
         assert wall.text_content("#kpi-on_time-value") == "100%"
         assert wall.text_content("#kpi-satisfaction-value") == "5"
