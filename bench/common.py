@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from twin.config import Settings
-from twin.devices import Device, DeviceKind
-from twin.grid import demo_grid
+from twin.devices.device import Device, DeviceKind
+from twin.grid.generate import demo_grid
 from twin.store import open_store
 
 

@@ -28,7 +28,7 @@ import paho.mqtt.client as mqtt
 from bench.common import bench_twin, emit, publisher_result, settings_for, start_publisher
 from bench.latency import Stamps, percentiles
 from gridtwin.broker import MosquittoBroker
-from twin.devices import Device, DeviceKind
+from twin.devices.device import Device, DeviceKind
 
 BACKGROUND_DEVICES = 600
 GAP_S = 0.2  # camera first, the confirming smoke reading this much later

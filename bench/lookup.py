@@ -30,14 +30,14 @@ import numpy as np
 import shapely
 
 from bench.common import emit
-from twin.grid import Grid
+from twin.grid.cells import Grid
 
 SIZE_M = 200.0
 
 
 def lookup_grid(cells: int, shape: str) -> Grid:
     """About `cells` cells of 200 m (square, or hexagons that wide across flats) in one district."""
-    from twin.gridgen import generate_grid
+    from twin.grid.generate import generate_grid
 
     per_side = math.sqrt(cells * (math.sqrt(3) / 2 if shape == "hex" else 1.0))
     side = per_side * SIZE_M

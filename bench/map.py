@@ -35,9 +35,9 @@ from bench.common import emit
 from bench.wall import CHROMIUM_ARGS, bench_grid, serve
 from gridtwin.broker import MosquittoBroker
 from maps.app import create_app
-from twin.cells import CellState
 from twin.config import Settings
-from twin.metrics import Level
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 from twin.store import open_store
 
 PREFIX = "gridtwin/v1"

@@ -29,8 +29,8 @@ import psutil
 from bench.common import bench_twin, emit, publisher_result, start_publisher
 from gridtwin.broker import MosquittoBroker, free_port
 
-GATEWAY_IMPORTS = "gateway, gateway.service, twin.registry, twin.store.sqlite, gridtwin.cli, gridtwin.commands.gateway"
-WEB_IMPORTS = "maps.app, twin.registry, twin.store.sqlite, gridtwin.cli, gridtwin.commands.serve"
+GATEWAY_IMPORTS = "gateway, gateway.service, twin.store, gridtwin.cli, gridtwin.commands.gateway"
+WEB_IMPORTS = "maps.app, twin.store, gridtwin.cli, gridtwin.commands.serve"
 BARE = "import {}; import sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
 BARE_SUBSCRIBER = """
 import sys, paho.mqtt.client as mqtt

@@ -39,7 +39,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from bench.common import emit
-from twin.readings import Reading
+from twin.sensing.readings import Reading
 
 METRICS = ("pm25", "noise_db")
 DISTRICT = "410204"

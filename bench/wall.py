@@ -34,16 +34,17 @@ from playwright.sync_api import sync_playwright
 from bench.common import emit
 from gridtwin.broker import free_port
 from maps.app import WebServer, create_app
-from twin.access import Principal
-from twin.anomalies import Anomaly
-from twin.casebook import CaseBook
-from twin.cases import Status
-from twin.cells import CellState
+from twin.cases.book import CaseBook
+from twin.cases.workflow import Status
 from twin.config import Settings
-from twin.grid import Grid, generate_grid
-from twin.metrics import Level
+from twin.grid.cells import Grid
+from twin.grid.generate import generate_grid
+from twin.people.access import Principal
+from twin.people.users import Role
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 from twin.store import open_store
-from twin.users import Role
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 DISPATCHER = Principal("bench-desk", Role.DISPATCHER)
@@ -157,7 +158,7 @@ class CaseMover:
 
 
 def _open_query():
-    from twin.cases import OPEN_STATUSES, CaseQuery
+    from twin.cases.workflow import OPEN_STATUSES, CaseQuery
 
     return CaseQuery(statuses=OPEN_STATUSES, limit=10_000)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from firmware_sim.incidents import Incident, apply_incidents
-from twin.metrics import MetricCatalog
+from twin.sensing.catalog import MetricCatalog
 
 DEFAULT_UTC_OFFSET_H = 8.0  # China Standard Time; the demo grid is in Kaifeng
 BATTERY_DRAIN_PER_MESSAGE = 2e-6

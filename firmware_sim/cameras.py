@@ -9,7 +9,7 @@ from typing import Iterable
 
 from firmware_sim.behaviour import stable_seed
 from firmware_sim.incidents import Incident, camera_event_types
-from twin.devices import Device
+from twin.devices.device import Device
 
 
 class CameraModel:

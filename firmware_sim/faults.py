@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from twin.metrics import Metric, MetricCatalog
+from twin.sensing.catalog import Metric, MetricCatalog
 
 FAULT_KINDS = ("stuck", "spikes", "drift", "dropout", "battery", "clock_skew", "duplicates", "out_of_order")
 VALUE_FAULTS = ("stuck", "spikes", "drift")  # these act on one metric

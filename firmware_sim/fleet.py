@@ -11,7 +11,7 @@ import shapely
 
 from firmware_sim.errors import FleetError
 from firmware_sim.incidents import CAMERA_EVENT_TYPES
-from twin.devices import Device, DeviceKind
+from twin.devices.device import Device, DeviceKind
 
 
 @dataclass(frozen=True, slots=True)

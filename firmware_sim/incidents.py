@@ -15,8 +15,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
-from twin.devices import Device, DeviceKind
-from twin.metrics import Metric, MetricCatalog
+from twin.devices.device import Device, DeviceKind
+from twin.sensing.catalog import Metric, MetricCatalog
 
 CAMERA_EVENT_TYPES = ("fire", "smoke", "crowding", "illegal_parking", "street_vendor", "waterlogging")
 

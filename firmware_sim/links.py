@@ -11,7 +11,7 @@ from firmware_sim.errors import ConnectError
 from firmware_sim.mqtt import MqttClient, Will
 from firmware_sim.simulator import raise_open_files_limit
 from twin.config import MqttSettings
-from twin.devices import Device
+from twin.devices.device import Device
 from twin.tls import client_context
 
 

@@ -28,8 +28,8 @@ from firmware_sim.cameras import CameraModel
 from firmware_sim.clock import format_ts
 from firmware_sim.faults import FaultEffects
 from firmware_sim.scenarios.build import World
-from twin.devices import Device, DeviceKind
-from twin.metrics import MetricCatalog
+from twin.devices.device import Device, DeviceKind
+from twin.sensing.catalog import MetricCatalog
 
 log = logging.getLogger(__name__)
 

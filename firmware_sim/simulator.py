@@ -37,8 +37,8 @@ from firmware_sim.incidents import Incident
 from firmware_sim.movement import RandomWalk, grid_area
 from firmware_sim.mqtt import MqttClient, Will
 from twin.config import MqttSettings
-from twin.devices import Device, DeviceKind
-from twin.metrics import MetricCatalog
+from twin.devices.device import Device, DeviceKind
+from twin.sensing.catalog import MetricCatalog
 from twin.tls import client_context
 
 log = logging.getLogger(__name__)

@@ -34,9 +34,9 @@ import orjson
 
 from gateway.clock import Clock, SystemClock
 from gateway.topics import Topics
-from twin.anomalies import Anomaly
-from twin.casebook import CaseBook
-from twin.cloudevents import case_update_event
+from twin.cases.book import CaseBook
+from twin.contract.cloudevents import case_update_event
+from twin.sensing.anomalies import Anomaly
 from twin.store import redact
 
 log = logging.getLogger(__name__)

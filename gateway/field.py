@@ -8,7 +8,7 @@ and `run` handles them in a worker thread, answers on the reply topic (which the
 lets only that device or reporter read), and acknowledges them. A claim with a right, unused
 code gets the device's configuration bundle (password included) once; the gateway then
 writes the broker's password file and ACL again and reloads Mosquitto when `[provisioning]`
-says where they are. A report becomes a case (twin/reports.py); an invalid one is also a dead
+says where they are. A report becomes a case (twin/cases/reports.py); an invalid one is also a dead
 letter with its reason.
 """
 
@@ -22,12 +22,12 @@ from typing import Callable
 import orjson
 
 from gateway.messages import Inbound
-from twin.cloudevents import dead_letter_event
+from twin.cases.reports import ReportError, file_report, parse_report
 from twin.config import Settings
+from twin.contract.cloudevents import dead_letter_event
 from twin.errors import TwinError
-from twin.readings import DeadLetter
-from twin.reports import ReportError, file_report, parse_report
-from twin.users import Role
+from twin.people.users import Role
+from twin.sensing.readings import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class FieldDesk:
         self.publish(topic, orjson.dumps(body), qos=1)
 
     def _claim(self, message: Inbound, device_id: str) -> bool:
-        from twin.provisioning import ClaimRefused, device_bundle, redeem_claim_code
+        from twin.devices.provisioning import ClaimRefused, device_bundle, redeem_claim_code
 
         reply = f"{self._claim_head}{device_id}/reply"
         if message.retain:

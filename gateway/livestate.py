@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.metrics import Level
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 
 
 class LiveState:

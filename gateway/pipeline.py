@@ -19,12 +19,12 @@ from gateway.deadletters import Reason
 from gateway.judge import Judge, Recorder, replay
 from gateway.messages import Decoded, Inbound, Rejection
 from gateway.topics import Topics
-from twin.anomalies import Anomaly
-from twin.cells import CellState
 from twin.config import Settings
-from twin.devices import DEVICE_ID, Device, DeviceKind, DeviceStatus
+from twin.devices.device import DEVICE_ID, Device, DeviceKind, DeviceStatus
 from twin.errors import ConfigError
-from twin.readings import CameraEvent, DeadLetter, Reading
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import CameraEvent, DeadLetter, Reading
 
 
 MAX_SEQ_GAP = 100_000  # skipped sequence numbers one jump may count as lost messages

@@ -35,14 +35,14 @@ from gateway.spool import Spool, SpooledWriter
 from gateway.streamclock import StreamClock
 from gateway.topics import Topics
 from gateway.transport import MqttTransport
-from gateway.wire import NativeTransport, open_transport
 from gateway.vitals import VitalsBook
-from twin.cells import CellState
-from twin.cloudevents import anomaly_event, cell_state_event, dead_letter_event
+from gateway.wire import NativeTransport, open_transport
 from twin.config import Settings
-from twin.devices import Device
+from twin.contract.cloudevents import anomaly_event, cell_state_event, dead_letter_event
+from twin.devices.device import Device
+from twin.devices.health import Vitals
 from twin.errors import StoreError
-from twin.health import Vitals
+from twin.sensing.cellstate import CellState
 
 log = logging.getLogger(__name__)
 

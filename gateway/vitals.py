@@ -11,7 +11,7 @@ import threading
 import time
 
 from gateway.messages import Decoded
-from twin.health import Vitals
+from twin.devices.health import Vitals
 
 __all__ = ["VitalsBook"]
 

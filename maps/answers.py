@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from twin.cases import Status
-from twin.devices import DeviceKind, DeviceStatus
-from twin.kpi import GROUPS
-from twin.metrics import Level
-from twin.users import Role
+from twin.cases.figures import GROUPS
+from twin.cases.workflow import Status
+from twin.devices.device import DeviceKind, DeviceStatus
+from twin.people.users import Role
+from twin.sensing.catalog import Level
 
 Time = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 CellCode = Annotated[str, Meta(pattern="^[0-9]{15}$", description="15-digit grid cell code")]

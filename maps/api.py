@@ -19,12 +19,12 @@ from maps.field_api import device_health
 from maps.openapi import GEOJSON, NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_bool, parse_bucket, parse_limit, parse_time
 from maps.payloads import anomaly_json, device_json
-from twin.cells import CellState
-from twin.cloudevents import rfc3339
-from twin.devices import Device, DeviceStatus
-from twin.grid import Cell
-from twin.metrics import MetricCatalog
-from twin.registry import register_devices
+from twin.devices.device import Device, DeviceStatus
+from twin.devices.registry import register_devices
+from twin.grid.cells import Cell
+from twin.sensing.catalog import MetricCatalog
+from twin.sensing.cellstate import CellState
+from twin.times import rfc3339
 
 MAX_BUCKETS = 10_000
 DEFAULT_SPAN = 86_400.0  # seconds of history when `from` is not given

@@ -39,12 +39,13 @@ from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
 from maps.prometheus import RequestCounter, WebMetrics
 from maps.render import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, render_page
-from twin.casebook import CaseBook
-from twin.cloudevents import rfc3339
+from twin.cases.book import CaseBook
 from twin.config import Settings
-from twin.grid import Grid
-from twin.registry import configured_grid, open_twin
+from twin.grid.cells import Grid
+from twin.grid.files import configured_grid
+from twin.store import open_twin
 from twin.store.base import TwinStore
+from twin.times import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def create_app(
     poll_interval: float = 1.0,
 ) -> Starlette:
     """The web app. Without `store`, it opens and migrates `settings.store.url` (storing the configured
-    grid when it has none, see twin.registry.open_twin) and closes it on shutdown; without `grid`, it
+    grid when it has none, see twin.store.open_twin) and closes it on shutdown; without `grid`, it
     uses the store's grid, else the configured one (`settings.grid.source`, "demo" by default)."""
     own_store = store is None
     if store is None:

@@ -44,12 +44,12 @@ from maps.errors import (
     UnsupportedMedia,
 )
 from maps.ratelimit import LoginLimiter
-from twin import accounts
-from twin.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
-from twin.audit import AuditEntry
 from twin.config import AuthSettings
 from twin.errors import StoreError
-from twin.users import Role
+from twin.people import accounts
+from twin.people.access import ANONYMOUS_NAME, PERMISSIONS, Principal, can, describe
+from twin.people.audit import AuditEntry
+from twin.people.users import Role
 
 log = logging.getLogger(__name__)
 

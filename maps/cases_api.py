@@ -1,5 +1,5 @@
 """HTTP API of the case loop: cases, their transitions and timeline, the audit log and the
-governance figures. Every write is authorized by role (twin/access.py) and recorded in
+governance figures. Every write is authorized by role (twin/people/access.py) and recorded in
 the audit log by the store; the gateway publishes the resulting case updates on MQTT.
 
     GET  /api/cases                     filters, paging
@@ -27,12 +27,13 @@ from maps.context import context
 from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from maps.openapi import NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_bool, parse_limit, parse_time
-from twin.access import Principal, authorize
-from twin.audit import AuditRecord
-from twin.cases import CaseQuery, Status, Tier
-from twin.cloudevents import case_json, rfc3339
+from twin.cases.figures import GROUPS, figures, to_csv
+from twin.cases.workflow import CaseQuery, Status, Tier
+from twin.contract.cloudevents import case_json
 from twin.errors import AccessDenied, CaseNotFound, IllegalTransition, InvalidTransition, StaleCase
-from twin.kpi import GROUPS, figures, to_csv
+from twin.people.access import Principal, authorize
+from twin.people.audit import AuditRecord
+from twin.times import rfc3339
 
 __all__ = ["ROUTES"]
 

@@ -22,9 +22,9 @@ from maps.hub import Hub
 from maps.live import CellBoard, LiveFeed
 from maps.payloads import CellFeatures
 from maps.prometheus import WebMetrics
-from twin.casebook import CaseBook
+from twin.cases.book import CaseBook
 from twin.config import Settings
-from twin.grid import Grid
+from twin.grid.cells import Grid
 from twin.store import redact
 from twin.store.base import TwinStore
 

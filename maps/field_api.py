@@ -9,7 +9,7 @@
     GET    /api/reports                            reports: the desk sees all, a reporter their own
     GET    /api/reporters/leaderboard?district=    points of confirmed reports; names only for the desk
 
-A device's health (twin/health.py) is part of `GET /api/devices/{id}`, see `device_health`.
+A device's health (twin/devices/health.py) is part of `GET /api/devices/{id}`, see `device_health`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from maps.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized,
 from maps.openapi import CONFLICT, NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_limit
 from maps.payloads import cell_ref, device_json
-from twin.access import Principal, authorize, can
-from twin.cloudevents import rfc3339
-from twin.devices import Device
+from twin.cases.reports import ReportError, file_report, parse_report, settle
+from twin.devices.device import Device
+from twin.devices.health import health_of
+from twin.devices.registry import register_devices
 from twin.errors import AccessDenied, TwinError
-from twin.health import health_of
-from twin.registry import register_devices
-from twin.reports import ReportError, file_report, parse_report, settle
+from twin.people.access import Principal, authorize, can
+from twin.times import rfc3339
 
 __all__ = ["ROUTES", "device_health"]
 
@@ -117,7 +117,8 @@ async def place_device(request: Request) -> Response:
            answers={200: Answer(answers.Revoked, "What was revoked"), 404: NOT_FOUND})
 async def credentials(request: Request) -> Response:
     """POST issues or rotates, DELETE revokes: one route, so a wrong method gets the full Allow list."""
-    from twin.provisioning import bundle_qr_png, device_bundle, issue_device_credentials, revoke_device_credentials
+    from twin.devices.provisioning import (bundle_qr_png, device_bundle, issue_device_credentials,
+                                           revoke_device_credentials)
 
     check_known(request.query_params, ())
     principal = principal_of(request)
@@ -147,7 +148,7 @@ async def credentials(request: Request) -> Response:
 @operation("post", "A one-time claim code for zero-touch provisioning over MQTT (shown once)", params=[_DEVICE_ID],
            answers={201: Answer(answers.ClaimCode, "Issued"), 404: NOT_FOUND, 409: CONFLICT})
 async def claim_code(request: Request) -> Response:
-    from twin.provisioning import issue_claim_code
+    from twin.devices.provisioning import issue_claim_code
 
     check_known(request.query_params, ())
     principal = principal_of(request)

@@ -32,10 +32,10 @@ from maps.context import context
 from maps.errors import BadRequest
 from maps.openapi import Answer, operation, query
 from maps.params import check_known, parse_bucket, parse_time
-from twin.anomalies import Anomaly
-from twin.cloudevents import rfc3339
-from twin.grid import Grid
-from twin.metrics import Level
+from twin.grid.cells import Grid
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.times import rfc3339
 
 __all__ = ["MAX_FRAMES", "ROW_LIMIT", "Interval", "cell_history", "intervals", "replay"]
 

@@ -22,11 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from maps.hub import Hub
 from maps.payloads import anomaly_json, state_json
-from twin.cells import CellState
-from twin.cloudevents import case_update_event
 from twin.config import MqttSettings
-from twin.grid import Grid
-from twin.metrics import Level
+from twin.contract.cloudevents import case_update_event
+from twin.grid.cells import Grid
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 from twin.store import redact
 from twin.store.base import TwinStore
 from twin.tls import client_context

@@ -23,9 +23,9 @@ from maps.bodies import Login, decode
 from maps.context import context
 from maps.errors import TooManyRequests, Unauthorized
 from maps.openapi import Answer, operation
-from twin import accounts
-from twin.access import PERMISSIONS, Principal, can
-from twin.cloudevents import rfc3339
+from twin.people import accounts
+from twin.people.access import PERMISSIONS, Principal, can
+from twin.times import rfc3339
 
 __all__ = ["ROUTES", "client_address"]
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from maps import answers
 from twin.config import Settings
-from twin.schemas import load_schema
+from twin.contract.schemas import load_schema
 
 __all__ = ["BAD_REQUEST", "CONFLICT", "FORBIDDEN", "GEOJSON", "HTML", "NOT_FOUND", "Answer", "Operation",
            "openapi_document", "operation", "path_param", "query"]

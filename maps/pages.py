@@ -26,10 +26,10 @@ from maps import i18n
 from maps.context import context
 from maps.openapi import HTML, operation, query
 from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, leaflet_bounds
-from twin.cases import CANCEL_REASONS, OPEN_STATUSES, Status
+from twin.cases.figures import GROUPS
+from twin.cases.workflow import CANCEL_REASONS, OPEN_STATUSES, Status
 from twin.config import Settings
-from twin.grid import Grid
-from twin.kpi import GROUPS
+from twin.grid.cells import Grid
 
 __all__ = ["PAGES", "ROUTES", "render_ops_page"]
 

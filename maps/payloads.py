@@ -9,11 +9,12 @@ from __future__ import annotations
 import orjson
 import shapely
 
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.cloudevents import anomaly_event, rfc3339
-from twin.devices import Device
-from twin.grid import Cell, Grid
+from twin.contract.cloudevents import anomaly_event
+from twin.devices.device import Device
+from twin.grid.cells import Cell, Grid
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+from twin.times import rfc3339
 
 
 def cell_ref(cell: Cell | None, code: str | None) -> dict | None:

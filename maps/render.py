@@ -21,11 +21,11 @@ from branca.element import Element, Figure
 from xstatic.pkg import leaflet as xleaflet
 
 from maps.payloads import CellFeatures, device_json
-from twin.cells import CellState
 from twin.config import Settings
-from twin.devices import Device, DeviceKind
-from twin.grid import Grid
-from twin.metrics import Level
+from twin.devices.device import Device, DeviceKind
+from twin.grid.cells import Grid
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 
 STATIC_DIR = Path(__file__).parent / "static"
 LEAFLET_DIR = Path(xleaflet.BASE_DIR)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from twin.grid import Cell, Grid, generate_grid
+from twin.grid.cells import Cell, Grid
+from twin.grid.generate import generate_grid
 
 # About 1.8 km x 1.1 km in Kaifeng's Gulou District: 9 x 6 squares of 200 m.
 SMALL_BBOX = (114.34, 34.785, 114.36, 34.795)

@@ -13,10 +13,10 @@ from firmware_sim import Incident, Simulator, make_fleet
 from gateway import Gateway
 from maps.app import create_app
 from tests.gateway.conftest import Recorder, wait_until
-from twin import schemas
 from twin.config import Settings
-from twin.grid import generate_grid
-from twin.registry import register_devices
+from twin.contract import schemas
+from twin.devices.registry import register_devices
+from twin.grid.generate import generate_grid
 from twin.store import open_store
 
 

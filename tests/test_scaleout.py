@@ -25,7 +25,7 @@ from gridtwin.evaluation.run import evaluation_settings
 from tests.common import AFTERNOON_EVENTS
 from tests.mqttclients import LoggedIn
 from twin.config import Settings
-from twin.registry import register_devices
+from twin.devices.registry import register_devices
 from twin.store import open_store
 
 ASYNCAPI = Path(__file__).parent.parent / "docs" / "asyncapi.yaml"

@@ -1,5 +1,5 @@
 """The MQTT contract documents against the code: JSON Schemas, payloads built by
-twin/cloudevents.py, docs/asyncapi.yaml and the tables of docs/mqtt.md."""
+twin/contract/cloudevents.py, docs/asyncapi.yaml and the tables of docs/mqtt.md."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import yaml
 from shapely.geometry import box
 
 from gateway.deadletters import DESCRIPTIONS, Reason
-from twin import cloudevents, schemas
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.grid import Cell
-from twin.metrics import DEFAULT_METRICS, Level
-from twin.readings import DeadLetter
+from twin.contract import cloudevents, schemas
+from twin.grid.cells import Cell
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import DEFAULT_METRICS, Level
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import DeadLetter
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SOURCE = "gridtwin/gateway/gw-test"
@@ -102,9 +102,9 @@ def camera_anomaly():
 def case_records():
     """The audit rows of one case taken round the whole loop (and escalated, merged, reopened),
     as the store hands them to the gateway's relay."""
-    from twin.audit import GENESIS, chain
-    from twin.cases import new_case, transition
-    from twin.limits import Limits
+    from twin.cases.deadlines import Limits
+    from twin.cases.workflow import new_case, transition
+    from twin.people.audit import GENESIS, chain
 
     limits = Limits(900, 7200, 1800, 3600)
     case, entry = new_case(type_="fire", severity=Level.CRITICAL, cell_code="410204001002007", now=T0,
@@ -183,7 +183,7 @@ def test_built_events_carry_exactly_the_documented_members(cell, bare_cell):
 
 
 def test_every_change_of_a_case_is_built_and_has_its_event_type(cell, bare_cell):
-    from twin.cases import Action
+    from twin.cases.workflow import Action
 
     types = {e["type"] for label, e in built_events(cell, bare_cell) if label.startswith("case")}
     assert types == set(schemas.load_schema("case-update-cloudevent")["properties"]["type"]["enum"])
@@ -241,7 +241,7 @@ INVALID_OUTBOUND = [
     ("anomaly", ("data", "location"), {"lat": 34.79}),
     # no explanation
     ("anomaly", ("data", "explanation"), ""),
-    # level names are lower case labels of twin.metrics.Level
+    # level names are lower case labels of twin.sensing.catalog.Level
     ("cell", ("data", "level"), "amber"),
     # a negative count of open anomalies
     ("cell", ("data", "open_anomalies"), -1),
@@ -612,7 +612,7 @@ INVALID_REPORTS = [
 @pytest.mark.parametrize("payload", VALID_REPORTS)
 def test_valid_reports_are_taken_by_the_parser(payload):
     from tests.gateway.conftest import small_grid
-    from twin.reports import parse_report
+    from twin.cases.reports import parse_report
 
     assert schemas.errors("report", payload) == []
     report = parse_report(payload, reporter_id="rider-7", channel="mqtt", now=T0, grid=small_grid())
@@ -622,7 +622,7 @@ def test_valid_reports_are_taken_by_the_parser(payload):
 @pytest.mark.parametrize("payload", INVALID_REPORTS)
 def test_invalid_reports_are_refused_by_both(payload):
     from tests.gateway.conftest import small_grid
-    from twin.reports import ReportError, parse_report
+    from twin.cases.reports import ReportError, parse_report
 
     with pytest.raises(jsonschema.ValidationError):
         schemas.validate("report", payload)
@@ -632,8 +632,8 @@ def test_invalid_reports_are_refused_by_both(payload):
 
 def test_a_claim_reply_bundle_validates():
     from twin.config import Settings
-    from twin.devices import Device, DeviceKind
-    from twin.provisioning import device_bundle
+    from twin.devices.device import Device, DeviceKind
+    from twin.devices.provisioning import device_bundle
 
     bundle = device_bundle(Settings(), Device("aq-1", DeviceKind.SENSOR, 34.79, 114.33), "x" * 22, now=T0)
     assert schemas.errors("claim-reply", bundle) == []

@@ -34,8 +34,8 @@ from tests.fixtures.tls import Pki
 from tests.gateway.conftest import DEVICES, gateway_running, small_grid, wait_until
 from twin.brokerfiles import TlsListener, write_broker_files
 from twin.config import MqttSettings, Settings, load_settings
+from twin.devices.provisioning import ensure_service_accounts, issue_device_credentials
 from twin.errors import ConfigError, TwinError
-from twin.provisioning import ensure_service_accounts, issue_device_credentials
 from twin.store import open_store
 from twin.tls import client_context
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from twin.cloudevents import rfc3339
-from twin.credentials import AccountKind, MqttAccount
+from twin.devices.mqttaccounts import AccountKind, MqttAccount
 from twin.errors import TwinError
+from twin.times import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ ACL_FILE = "acl"
 def topics_of(account: MqttAccount, prefix: str) -> list[tuple[str, str]]:
     """(access, topic) pairs of an account: access is `read`, `write` or `readwrite`.
 
-    >>> from twin.credentials import AccountKind, MqttAccount
+    >>> from twin.devices.mqttaccounts import AccountKind, MqttAccount
     >>> topics_of(MqttAccount("aq-1", AccountKind.DEVICE, "aq-1", "$7$...", 0.0), "gridtwin/v1")
     [('write', 'gridtwin/v1/readings/aq-1'), ('write', 'gridtwin/v1/camera/aq-1/events'), \
 ('write', 'gridtwin/v1/status/aq-1'), ('read', 'gridtwin/v1/claim/aq-1/reply')]

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from twin.autodispatch import DEFAULT_RULES, DispatchRule, rules_from_config
-from twin.detection import DetectionSettings
+from twin.cases.autodispatch import DEFAULT_RULES, DispatchRule, rules_from_config
+from twin.cases.deadlines import TimeLimits
+from twin.cases.responsibility import Responsibility
 from twin.errors import ConfigError
-from twin.limits import TimeLimits
-from twin.metrics import MetricCatalog
-from twin.responsibility import Responsibility
-from twin.users import Role
+from twin.people.users import Role
+from twin.sensing.catalog import MetricCatalog
+from twin.sensing.detection import DetectionSettings
 
 
 @dataclass(frozen=True)
@@ -193,8 +193,8 @@ class ProvisioningSettings:
 @dataclass(frozen=True)
 class CaseSettings:
     """`[cases]`: how anomalies become cases, their time limits and auto-dispatch rules.
-    `limits` and `dispatch_rules` take the TOML tables described in twin/limits.py and
-    twin/autodispatch.py."""
+    `limits` and `dispatch_rules` take the TOML tables described in twin/cases/deadlines.py and
+    twin/cases/autodispatch.py."""
 
     enabled: bool = True  # this gateway opens cases, publishes their updates and escalates them
     merge_window_s: float = 1800.0  # an anomaly joins an open case of its type and cell this recent

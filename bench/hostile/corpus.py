@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 
 from gateway.adapters._common import make_device_id
-from twin.devices import Device, DeviceKind, DeviceStatus
+from twin.devices.device import Device, DeviceKind, DeviceStatus
 
 DAY = 86400.0
 MAX_PAYLOAD = 256 * 1024  # gateway.max_payload_bytes

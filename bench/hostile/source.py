@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from gateway.adapters._common import make_device_id
 from bench.hostile.corpus import Case, Expect, Row, World, dumps, json_junk, letter, oversized, value_in
-from twin.devices import DeviceKind
+from gateway.adapters._common import make_device_id
+from twin.devices.device import DeviceKind
 
 FIELDS = {"temperature": "temperature_c", "humidity": "humidity_pct", "pm25": "pm25"}
 STATUS = "a status: the device's online/offline state, no row"

@@ -15,10 +15,11 @@ from firmware_sim.faults import VALUE_FAULTS, Fault
 from firmware_sim.fleet import make_fleet
 from firmware_sim.incidents import INCIDENT_TYPES, Incident, camera_event_types
 from firmware_sim.scenarios.model import FaultSpec, IncidentSpec, Scenario
-from twin.devices import Device, DeviceKind
+from twin.devices.device import Device, DeviceKind
 from twin.errors import GridError
-from twin.grid import Grid, demo_grid, generate_grid
-from twin.metrics import MetricCatalog
+from twin.grid.cells import Grid
+from twin.grid.generate import demo_grid, generate_grid
+from twin.sensing.catalog import MetricCatalog
 
 
 @dataclass(frozen=True, slots=True)

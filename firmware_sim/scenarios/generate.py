@@ -14,7 +14,7 @@ import random
 
 from firmware_sim.fleet import SENSOR_TYPES
 from firmware_sim.incidents import INCIDENT_TYPES
-from twin.metrics import MetricCatalog
+from twin.sensing.catalog import MetricCatalog
 
 # Real county-level codes (GB/T 2260) and the rough centre of each, to place generated areas.
 DISTRICTS = (

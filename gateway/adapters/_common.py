@@ -22,7 +22,7 @@ from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound, Observation, Rejection, StatusObservation
 from gateway.topics import Topics
 from twin.config import Settings
-from twin.devices import DeviceKind
+from twin.devices.device import DeviceKind
 from twin.errors import ConfigError
 
 IGNORE = "ignore"  # the kind of a route whose messages are received and dropped on purpose

@@ -17,7 +17,7 @@ from typing import Mapping
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
 from twin.errors import ConfigError
-from twin.metrics import Metric, MetricCatalog
+from twin.sensing.catalog import Metric, MetricCatalog
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, c
 from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import CameraObservation, Decoded, Inbound
-from twin.codes import is_cell_code
-from twin.devices import DeviceKind, check_device_id
+from twin.devices.device import DeviceKind, check_device_id
 from twin.errors import ConfigError, DeviceError
+from twin.grid.codes import is_cell_code
 
 TYPES = ("new", "update", "end")
 # Frigate labels -> GridTwin detection types; other labels keep their own name.

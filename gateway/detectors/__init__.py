@@ -10,7 +10,7 @@ cell or a device-health alert, with the figures and neighbours behind it.
     signatures.py  which metrics and camera events point to which kind of incident
     explain.py     plain-language pieces of explanations
 
-Parameters: twin.detection.DetectionSettings (`[detection]`), documented in docs/detection.md.
+Parameters: twin.sensing.detection.DetectionSettings (`[detection]`), documented in docs/detection.md.
 """
 
 from gateway.detectors.camera import CAMERA_SEVERITY, CameraDetector

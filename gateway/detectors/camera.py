@@ -4,9 +4,9 @@ sensors nearby say; `CameraDetector` is the pairing alone."""
 
 from __future__ import annotations
 
-from twin.anomalies import Anomaly
 from twin.ids import new_id
-from twin.metrics import Level
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
 
 # Severity of camera detections; other types are warnings.
 CAMERA_SEVERITY = {

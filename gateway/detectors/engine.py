@@ -28,18 +28,18 @@ from __future__ import annotations
 
 import math
 
+from gateway.detectors.camera import CAMERA_SEVERITY
 from gateway.detectors.context import CrossSection
 from gateway.detectors.explain import amount, clock, listing, num, span
 from gateway.detectors.health import DeviceMonitor, HealthAlerts
-from gateway.detectors.camera import CAMERA_SEVERITY
 from gateway.detectors.signatures import kinds_of_camera
 from gateway.detectors.spatial import Evidence, SpatialIndex
 from gateway.detectors.state import HISTORY, Candidate, DeviceState, Phase, Track
 from gateway.detectors.threshold import ThresholdDetector, next_level
-from twin.anomalies import INCIDENT, Anomaly
-from twin.detection import DetectionSettings
 from twin.ids import new_id
-from twin.metrics import Level, Metric, MetricCatalog
+from twin.sensing.anomalies import INCIDENT, Anomaly
+from twin.sensing.catalog import Level, Metric, MetricCatalog
+from twin.sensing.detection import DetectionSettings
 
 # Enum members as plain names: looking them up on the class costs more than the rest of a reading.
 NORMAL, WARNING, CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL

@@ -3,7 +3,7 @@ detector consulted."""
 
 from __future__ import annotations
 
-from twin.metrics import Metric
+from twin.sensing.catalog import Metric
 
 
 def num(value: float) -> str:

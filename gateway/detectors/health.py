@@ -23,10 +23,10 @@ from collections import deque
 
 from gateway.detectors.explain import clock, num, span
 from gateway.detectors.state import GAPS, DeviceState
-from twin.anomalies import DEVICE_HEALTH, Anomaly
-from twin.detection import DetectionSettings
 from twin.ids import new_id
-from twin.metrics import Level
+from twin.sensing.anomalies import DEVICE_HEALTH, Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.detection import DetectionSettings
 
 
 SILENCE_SCAN_S = 30.0

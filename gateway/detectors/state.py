@@ -7,7 +7,7 @@ from collections import deque
 
 from gateway.detectors.context import HourlyBaseline
 from gateway.detectors.signatures import SIGNATURES, kinds_of_metric
-from twin.metrics import Level, Metric
+from twin.sensing.catalog import Level, Metric
 
 
 class Phase(enum.Enum):

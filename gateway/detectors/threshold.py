@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twin.anomalies import Anomaly
 from twin.ids import new_id
-from twin.metrics import Level, Metric, MetricCatalog
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level, Metric, MetricCatalog
 
 
 _NORMAL, _WARNING, _CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL  # enum lookups are slow

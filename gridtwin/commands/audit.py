@@ -9,9 +9,9 @@ Exit status 0 when the log verifies, 1 when it does not.
 from __future__ import annotations
 
 from gridtwin.cli import add_config_argument
-from twin.audit import GENESIS, verify_chain
 from twin.config import load_settings
 from twin.errors import AuditChainBroken
+from twin.people.audit import GENESIS, verify_chain
 
 PAGE = 10_000
 

@@ -79,8 +79,8 @@ def _tls_listener(args) -> str | None:
 
 def run_config(args, console) -> int:
     from twin.brokerfiles import reload_broker, write_broker_files
-    from twin.provisioning import ensure_service_accounts
-    from twin.registry import open_twin
+    from twin.devices.provisioning import ensure_service_accounts
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     now = time.time()

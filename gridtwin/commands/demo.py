@@ -55,8 +55,8 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
     from gateway import Gateway
     from maps.app import WebServer, create_app
     from twin.config import Settings
-    from twin.grid import demo_grid
-    from twin.registry import register_devices
+    from twin.devices.registry import register_devices
+    from twin.grid.generate import demo_grid
     from twin.store import open_store
 
     port = args.port or free_port(args.host)
@@ -128,7 +128,7 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
 
 
 def _case_counts(store) -> dict:
-    from twin.cases import CaseQuery, Status
+    from twin.cases.workflow import CaseQuery, Status
 
     by_status = {str(s): store.find_cases(CaseQuery(statuses=(s,), limit=1))[1] for s in Status}
     return {"total": sum(by_status.values()), "by_status": {k: v for k, v in by_status.items() if v}}

@@ -15,7 +15,7 @@ import sys
 
 from gridtwin.cli import add_config_argument
 from twin.config import load_settings
-from twin.devices import Device, DeviceKind, DeviceStatus
+from twin.devices.device import Device, DeviceKind, DeviceStatus
 
 IMPORT_CHUNK = 500  # devices per registration call; the progress bar advances per chunk
 
@@ -95,7 +95,8 @@ def _where(device: Device, grid) -> str:
 
 
 def run_add(args, console) -> int:
-    from twin.registry import open_twin, register_devices
+    from twin.devices.registry import register_devices
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     device = Device(
@@ -123,7 +124,8 @@ def run_add(args, console) -> int:
 def run_import(args, console) -> int:
     from tqdm import tqdm
 
-    from twin.registry import RowError, open_twin, read_devices_csv, register_devices
+    from twin.devices.registry import RowError, read_devices_csv, register_devices
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     lines: dict[str, int] = {}
@@ -168,7 +170,7 @@ def _device_json(d: Device) -> dict:
 
 
 def run_list(args, console) -> int:
-    from twin.registry import open_twin
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     store, _grid = open_twin(settings, args.store)
@@ -195,8 +197,8 @@ def run_credentials(args, console) -> int:
     import time
     from pathlib import Path
 
-    from twin.provisioning import bundle_qr_png, device_bundle, issue_device_credentials
-    from twin.registry import open_twin
+    from twin.devices.provisioning import bundle_qr_png, device_bundle, issue_device_credentials
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     now = time.time()
@@ -221,8 +223,8 @@ def run_credentials(args, console) -> int:
 def run_revoke(args, console) -> int:
     import time
 
-    from twin.provisioning import revoke_device_credentials
-    from twin.registry import open_twin
+    from twin.devices.provisioning import revoke_device_credentials
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     store, _grid = open_twin(settings, args.store)
@@ -239,8 +241,8 @@ def run_revoke(args, console) -> int:
 def run_claim_code(args, console) -> int:
     import time
 
-    from twin.provisioning import issue_claim_code
-    from twin.registry import open_twin
+    from twin.devices.provisioning import issue_claim_code
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     hours = args.hours or settings.provisioning.claim_code_hours

@@ -119,7 +119,7 @@ async def _evaluate(world, settings, args, console) -> dict:
 
 
 def _truth_text(world) -> str:
-    from twin.cloudevents import rfc3339
+    from twin.times import rfc3339
 
     lines = [f"ground truth of {world.scenario.name}: {len(world.truth)} incidents, {len(world.faults)} device faults"]
     for t in world.truth:

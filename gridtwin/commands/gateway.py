@@ -33,7 +33,7 @@ async def serve_gateway(settings, store, grid, console) -> dict:
 
 def run(args, console) -> int:
     from gateway import ConnectError
-    from twin.registry import open_twin
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     store, grid = open_twin(settings, args.store)

@@ -92,8 +92,8 @@ def _describe(summary: dict) -> str:
 
 
 def run_generate(args, console) -> int:
-    from twin.gridgen import demo_grid, generate_grid
-    from twin.gridio import export_grid
+    from twin.grid.files import export_grid
+    from twin.grid.generate import demo_grid, generate_grid
 
     if args.demo:
         grid = demo_grid()
@@ -118,8 +118,8 @@ def run_generate(args, console) -> int:
 
 
 def run_import(args, console) -> int:
-    from twin.gridio import import_grid
-    from twin.registry import relocate_devices
+    from twin.devices.registry import relocate_devices
+    from twin.grid.files import import_grid
     from twin.store import open_store
 
     settings = load_settings(args.config)
@@ -147,8 +147,7 @@ def run_import(args, console) -> int:
 
 
 def run_export(args, console) -> int:
-    from twin.gridio import export_grid
-    from twin.registry import configured_grid
+    from twin.grid.files import configured_grid, export_grid
     from twin.store import open_store
 
     settings = load_settings(args.config)

@@ -35,8 +35,8 @@ def _common(p) -> None:
 
 
 def run_credentials(args, console) -> int:
-    from twin.provisioning import issue_reporter_credentials
-    from twin.registry import open_twin
+    from twin.devices.provisioning import issue_reporter_credentials
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     store, _grid = open_twin(settings, args.store)
@@ -50,8 +50,8 @@ def run_credentials(args, console) -> int:
 
 
 def run_leaderboard(args, console) -> int:
-    from twin.registry import open_twin
-    from twin.reports import settle
+    from twin.cases.reports import settle
+    from twin.store import open_twin
 
     settings = load_settings(args.config)
     store, _grid = open_twin(settings, args.store)

@@ -35,7 +35,8 @@ def register(sub) -> None:
 
 def run(args, console) -> int:
     from firmware_sim import make_fleet, random_incidents
-    from twin.registry import open_twin, register_devices
+    from twin.devices.registry import register_devices
+    from twin.store import open_twin
 
     for name in ("sensors", "cameras", "mobile", "incidents"):
         if getattr(args, name) < 0:
@@ -83,7 +84,7 @@ def _simulatable(devices: list, console) -> list:
     import dataclasses
 
     from firmware_sim import SENSOR_TYPES
-    from twin.devices import DeviceKind
+    from twin.devices.device import DeviceKind
 
     by_model = {t.name: t.metrics for t in SENSOR_TYPES}
     out, skipped = [], []

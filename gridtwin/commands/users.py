@@ -18,7 +18,7 @@ import time
 from gridtwin.cli import add_config_argument
 from twin.config import load_settings
 from twin.errors import TwinError
-from twin.users import Role
+from twin.people.users import Role
 
 
 def register(sub) -> None:
@@ -83,7 +83,7 @@ def _password(args) -> str | None:
 
 
 def run_add(args, console) -> int:
-    from twin.accounts import create_user
+    from twin.people.accounts import create_user
 
     password = _password(args)
     with _store(args) as store:
@@ -96,7 +96,7 @@ def run_add(args, console) -> int:
 
 
 def run_token(args, console) -> int:
-    from twin.accounts import issue_token
+    from twin.people.accounts import issue_token
 
     with _store(args) as store:
         token = issue_token(store, args.name, now=time.time(), actor=_actor(), label=args.label)

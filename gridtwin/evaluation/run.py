@@ -21,8 +21,8 @@ from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import World
 from gateway.messages import Inbound
 from gateway.streamclock import StreamClock
-from twin.anomalies import Anomaly
 from twin.config import Settings
+from twin.sensing.anomalies import Anomaly
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ async def run_through_gateway(world: World, settings: Settings, store, *, step_s
     """Play `world` through the broker in `settings.mqtt` and a gateway on `store` (migrated, empty)."""
     from firmware_sim.links import MqttLink
     from gateway import Gateway
-    from twin.registry import register_devices
+    from twin.devices.registry import register_devices
 
     started = time.monotonic()
     report = await asyncio.to_thread(register_devices, store, world.grid, world.devices, now=world.scenario.begin)
@@ -94,7 +94,7 @@ async def run_through_gateway(world: World, settings: Settings, store, *, step_s
 
 
 def _cases(store, anomalies: list[Anomaly]) -> dict:
-    from twin.cases import CaseQuery
+    from twin.cases.workflow import CaseQuery
 
     _, total = store.find_cases(CaseQuery())
     health_ids = [a.id for a in anomalies if not a.is_incident and a.status == "opened"]

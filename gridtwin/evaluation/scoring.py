@@ -22,7 +22,7 @@ import statistics
 from collections import defaultdict
 
 from firmware_sim.incidents import INCIDENT_TYPES
-from twin.anomalies import Anomaly
+from twin.sensing.anomalies import Anomaly
 
 DETECTORS = ("threshold", "rate_of_change", "baseline", "spatial", "camera")
 EXPECTED_HEALTH = {

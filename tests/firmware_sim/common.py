@@ -10,7 +10,7 @@ import uuid
 import aiomqtt
 import shapely
 
-from twin.grid import Cell, Grid
+from twin.grid.cells import Cell, Grid
 
 # 3 x 2 cells of 0.002 degrees (about 200 m) near Kaifeng's old city, plus an L-shaped
 # cell, whose bounding box contains points outside it, to test sampling inside polygons.

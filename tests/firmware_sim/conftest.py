@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.firmware_sim.common import small_grid
-from twin.grid import Grid
+from twin.grid.cells import Grid
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from firmware_sim.behaviour import (
 )
 from firmware_sim.fleet import MOBILE_TYPE, SENSOR_TYPES
 from firmware_sim.incidents import INCIDENT_TYPES, Incident
-from twin.metrics import MetricCatalog
+from twin.sensing.catalog import MetricCatalog
 
 CATALOG = MetricCatalog.default()
 ALL_METRICS = tuple(m.name for m in CATALOG)

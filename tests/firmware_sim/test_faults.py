@@ -12,7 +12,7 @@ from firmware_sim.behaviour import Storm, Weather
 from firmware_sim.faults import Fault, FaultEffects, spike_value
 from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import build_world, loads_scenario
-from twin.metrics import MetricCatalog
+from twin.sensing.catalog import MetricCatalog
 
 CATALOG = MetricCatalog.default()
 T0 = 1_795_939_200.0

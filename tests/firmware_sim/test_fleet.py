@@ -12,9 +12,9 @@ import shapely
 from firmware_sim.errors import FleetError
 from firmware_sim.fleet import SENSOR_TYPES, make_fleet, random_points
 from firmware_sim.incidents import CAMERA_EVENT_TYPES
-from twin.devices import DeviceKind, check_device_id
-from twin.grid import Grid
-from twin.metrics import MetricCatalog
+from twin.devices.device import DeviceKind, check_device_id
+from twin.grid.cells import Grid
+from twin.sensing.catalog import MetricCatalog
 
 
 def test_same_seed_same_fleet_and_another_seed_another(grid):

@@ -8,8 +8,8 @@ from firmware_sim.behaviour import SensorModel, Weather
 from firmware_sim.cameras import CameraModel
 from firmware_sim.fleet import make_fleet
 from firmware_sim.incidents import INCIDENT_TYPES, Incident, random_incidents, suitable_cells
-from twin.devices import Device, DeviceKind
-from twin.metrics import MetricCatalog
+from twin.devices.device import Device, DeviceKind
+from twin.sensing.catalog import MetricCatalog
 
 CATALOG = MetricCatalog.default()
 T0 = 1795939200.0  # 2026-11-29T08:00:00Z

@@ -15,9 +15,9 @@ from firmware_sim import AcceleratedClock, Incident, SimError, Simulator, make_f
 from firmware_sim.movement import grid_area
 from tests.firmware_sim.common import Collector, unique
 from twin.config import MqttSettings
-from twin.devices import Device, DeviceKind
-from twin.metrics import MetricCatalog
-from twin.schemas import validate
+from twin.contract.schemas import validate
+from twin.devices.device import Device, DeviceKind
+from twin.sensing.catalog import MetricCatalog
 
 CATALOG = MetricCatalog.default()
 

@@ -16,8 +16,8 @@ from shapely.geometry import box
 
 from gateway import Gateway
 from twin.config import Settings
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.grid import Cell, Grid
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.grid.cells import Cell, Grid
 from twin.store import open_store
 
 # Four 0.01-degree cells: A B on top (north), C D below; codes west->east, north->south.

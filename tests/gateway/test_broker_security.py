@@ -16,7 +16,7 @@ from gridtwin.broker import MosquittoBroker
 from tests.mqttclients import LoggedIn, Refused, refused, wait_refused
 from twin.brokerfiles import write_broker_files
 from twin.config import Settings
-from twin.provisioning import ensure_service_accounts, issue_device_credentials, revoke_device_credentials
+from twin.devices.provisioning import ensure_service_accounts, issue_device_credentials, revoke_device_credentials
 
 P = "gridtwin/v1"
 

@@ -14,13 +14,13 @@ import uuid
 import pytest
 
 from tests.gateway.conftest import A, B, C, Publisher, Recorder, gateway_running, wait_until
-from twin import schemas
-from twin.access import Principal
-from twin.casebook import CaseBook
-from twin.cases import CaseQuery, Status, Tier
+from twin.cases.book import CaseBook
+from twin.cases.workflow import CaseQuery, Status, Tier
 from twin.config import Settings
-from twin.devices import Device, DeviceKind
-from twin.users import Role
+from twin.contract import schemas
+from twin.devices.device import Device, DeviceKind
+from twin.people.access import Principal
+from twin.people.users import Role
 
 DANA = Principal("dana", Role.DISPATCHER)
 

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.deadletters import Reason
 from tests.gateway.conftest import Publisher, Recorder, running_gateway, wait_until
-from twin import schemas
+from twin.contract import schemas
 
 NOW = time.time()
 DAY = 86400.0

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from gateway.detectors import CameraDetector, ThresholdDetector, next_level
 from gateway.detectors.context import Ring, robust
-from twin.metrics import Level, MetricCatalog
+from twin.sensing.catalog import Level, MetricCatalog
 
 CATALOG = MetricCatalog.default()
 PM25 = CATALOG["pm25"]  # warning 75, critical 150, hysteresis 10

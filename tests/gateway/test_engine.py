@@ -7,9 +7,9 @@ import pytest
 
 from gateway.detectors import DetectionEngine
 from tests.gateway.conftest import A, B, C, D, small_grid
-from twin.anomalies import DEVICE_HEALTH, INCIDENT
-from twin.detection import DetectionSettings
-from twin.metrics import Level, MetricCatalog
+from twin.sensing.anomalies import DEVICE_HEALTH, INCIDENT
+from twin.sensing.catalog import Level, MetricCatalog
+from twin.sensing.detection import DetectionSettings
 
 T0 = 1_795_939_200.0  # 2026-11-29T08:00:00Z, 16:00 in Kaifeng
 STEP = 300.0

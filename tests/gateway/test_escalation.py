@@ -14,13 +14,13 @@ import pytest
 from gateway.casedesk import CaseDesk
 from gateway.clock import ManualClock
 from tests.gateway.conftest import A, B, small_grid
-from twin import schemas
-from twin.access import Principal
-from twin.casebook import CaseBook
-from twin.cases import Status, Tier
+from twin.cases.book import CaseBook
+from twin.cases.workflow import Status, Tier
 from twin.config import Settings
+from twin.contract import schemas
+from twin.people.access import Principal
+from twin.people.users import Role
 from twin.store import open_store
-from twin.users import Role
 
 T0 = 1_795_939_200.0
 DANA = Principal("dana", Role.DISPATCHER)
@@ -169,8 +169,8 @@ async def test_after_a_restart_overdue_escalations_fire_at_once_and_missed_updat
 
 
 async def test_a_new_desk_starts_at_the_end_of_the_log_and_opens_cases_for_anomalies_it_missed(settings, store):
-    from twin.anomalies import Anomaly
-    from twin.metrics import Level
+    from twin.sensing.anomalies import Anomaly
+    from twin.sensing.catalog import Level
 
     clock, outbox = ManualClock(T0), Outbox()
     dispatched_case(settings, store, clock)  # history from before this gateway existed: not replayed

@@ -9,9 +9,9 @@ import time
 import orjson
 
 from tests.gateway.conftest import A, B, D, Publisher, Recorder, running_gateway, wait_until
-from twin import schemas
-from twin.devices import DeviceStatus
-from twin.metrics import Level
+from twin.contract import schemas
+from twin.devices.device import DeviceStatus
+from twin.sensing.catalog import Level
 
 NOW = time.time()
 

@@ -9,11 +9,11 @@ import contextlib
 from gateway.casedesk import CaseDesk
 from gateway.livestate import LiveState
 from tests.gateway.conftest import A, small_grid
-from twin.anomalies import DEVICE_HEALTH, Anomaly
-from twin.casebook import CaseBook
-from twin.cases import CaseQuery
+from twin.cases.book import CaseBook
+from twin.cases.workflow import CaseQuery
 from twin.config import Settings
-from twin.metrics import Level
+from twin.sensing.anomalies import DEVICE_HEALTH, Anomaly
+from twin.sensing.catalog import Level
 from twin.store import open_store
 
 T0 = 1_795_939_200.0

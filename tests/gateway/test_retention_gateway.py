@@ -10,7 +10,7 @@ import uuid
 from gateway import Gateway
 from tests.gateway.conftest import A, Publisher, wait_until
 from twin.config import Settings
-from twin.readings import Reading
+from twin.sensing.readings import Reading
 
 DAY = 86_400.0
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.messages import CameraObservation, Decoded, Observation
 from gateway.vitals import VitalsBook
-from twin.health import Vitals
+from twin.devices.health import Vitals
 
 maybe = lambda s: st.none() | s  # noqa: E731
 observations = st.builds(

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 import gridtwin.cli as cli
-from twin.accounts import create_user
+from twin.people.accounts import create_user
 from twin.store import open_store
 
 T0 = 1_795_939_200.0

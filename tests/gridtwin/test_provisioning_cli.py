@@ -11,8 +11,8 @@ import time
 import pytest
 
 import gridtwin.cli as cli
-from twin import accounts
-from twin.credentials import verify_mosquitto_hash
+from twin.devices.mqttaccounts import verify_mosquitto_hash
+from twin.people import accounts
 from twin.store import open_store
 
 

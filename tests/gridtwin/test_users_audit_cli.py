@@ -11,9 +11,9 @@ import sqlite3
 import pytest
 
 import gridtwin.cli as cli
-from twin import accounts
+from twin.people import accounts
+from twin.people.users import verify_password
 from twin.store import open_store
-from twin.users import verify_password
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from shapely.geometry import box
 
 from gridtwin.broker import free_port
 from maps.app import WebServer
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.cloudevents import cell_state_event
 from twin.config import Settings
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.grid import Cell, Grid
-from twin.metrics import Level
-from twin.readings import Reading
+from twin.contract.cloudevents import cell_state_event
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.grid.cells import Cell, Grid
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Reading
 
 # Debian's Chromium as the browser tests drive it: no sandbox (root in CI), no calls home.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]

@@ -13,9 +13,9 @@ from playwright.sync_api import sync_playwright
 from gridtwin.broker import free_port
 from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, T0, fill_store, small_grid
-from twin.accounts import create_user, issue_token
 from twin.config import Settings
-from twin.grid import Grid
+from twin.grid.cells import Grid
+from twin.people.accounts import create_user, issue_token
 from twin.store import open_store
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from twin.accounts import create_user
-from twin.grid import Grid, generate_grid
+from twin.grid.cells import Grid
+from twin.grid.generate import generate_grid
+from twin.people.accounts import create_user
 
 PASSWORD = "correct horse battery"
 FAST_COST = (2**12, 8, 1)  # a login in a few milliseconds; real users get the slow default

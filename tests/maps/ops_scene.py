@@ -13,14 +13,15 @@ import time
 
 from tests.maps.ops_helpers import Clock, add_user
 from tests.maps.screenshot import fill as fill_states
-from twin.access import Principal
-from twin.anomalies import Anomaly
-from twin.casebook import CaseBook
+from twin.cases.book import CaseBook
 from twin.config import Settings
-from twin.grid import Grid, demo_grid
-from twin.metrics import Level
+from twin.grid.cells import Grid
+from twin.grid.generate import demo_grid
+from twin.people.access import Principal
+from twin.people.users import Role
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
 from twin.store import open_store
-from twin.users import Role
 
 DISPATCHER = Principal("dana", Role.DISPATCHER)
 WORKERS = ("wang.fang", "li.na", "zhao.lei", "chen.jie", "liu.yang")

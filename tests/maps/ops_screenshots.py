@@ -21,10 +21,10 @@ from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, serving
 from tests.maps.ops_helpers import log_in
 from tests.maps.ops_scene import DISPATCHER, WORKERS, build
-from twin.access import Principal
-from twin.cases import CaseQuery, Status
+from twin.cases.workflow import CaseQuery, Status
 from twin.config import Settings
-from twin.users import Role
+from twin.people.access import Principal
+from twin.people.users import Role
 
 TIMEZONE = "Asia/Shanghai"
 

@@ -21,12 +21,12 @@ from shapely import Point
 from gridtwin.broker import free_port
 from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, serving
-from twin.anomalies import Anomaly
-from twin.cells import CellState
 from twin.config import Settings
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.grid import demo_grid
-from twin.metrics import Level
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.grid.generate import demo_grid
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 from twin.store import open_store
 
 

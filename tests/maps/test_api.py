@@ -7,7 +7,7 @@ import pytest
 
 from maps.app import create_app
 from tests.maps.common import CODES, T0, A, B, C, E, centre, sample
-from twin.cloudevents import rfc3339
+from twin.times import rfc3339
 
 
 def assert_error(response, status: int, *fragments: str) -> dict:

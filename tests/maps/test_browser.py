@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from maps.app import create_app
 from maps.render import LEVEL_STYLE, render_map
 from tests.maps.common import A, B, CODES, DEVICES, E, T0, publish, serving, small_grid, state_message
-from twin.cells import CellState
-from twin.metrics import Level
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 
 # Pages are opened with bypass_csp=True where a test waits with Playwright's string predicates, which
 # the pages' Content-Security-Policy (no eval) refuses; tests/maps/test_page_security.py loads every

@@ -13,9 +13,9 @@ import pytest
 
 from maps.app import create_app
 from tests.maps.common import T0, A, B, E, centre
-from twin.access import Principal
-from twin.accounts import create_user, issue_token
-from twin.users import Role
+from twin.people.access import Principal
+from twin.people.accounts import create_user, issue_token
+from twin.people.users import Role
 
 FAST = (2**10, 8, 1)  # password hashing cost for test users; the default is checked in tests/twin
 PASSWORD = "correct horse battery"
@@ -348,8 +348,8 @@ async def test_case_lists_filter_and_page(web):
 
 
 async def test_a_case_page_lists_its_anomalies(web):
-    from twin.anomalies import Anomaly
-    from twin.metrics import Level
+    from twin.sensing.anomalies import Anomaly
+    from twin.sensing.catalog import Level
 
     b = book(web)
     anomalies = [Anomaly(f"x-{i}", "noise_db_high", "opened", Level.WARNING, B, "aq-1", "threshold", T0 + i * 60,

@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from tests.maps.common import A, B, E, T0, centre
-from twin.accounts import create_user, issue_token
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.readings import DeadLetter
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.people.accounts import create_user, issue_token
+from twin.sensing.readings import DeadLetter
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def test_locate_names_the_cell_at_a_point(client):
 async def test_a_technician_places_a_pending_device_and_its_readings_follow(client, store, tokens):
     store.put_devices([Device("z2m-1", DeviceKind.SENSOR, None, None, status=DeviceStatus.PENDING, registered_at=T0,
                               attributes={"adapter": "zigbee2mqtt"})])
-    from twin.readings import Reading
+    from twin.sensing.readings import Reading
 
     store.write_readings([Reading("z2m-1", "pm25", T0, 12.0, None)])
     lat, lon = centre(E)

@@ -7,9 +7,9 @@ import pytest
 from maps.history import Interval, replay
 from tests.maps.common import A, B, C, D, E, T0
 from tests.maps.test_api import assert_error
-from twin.anomalies import DEVICE_HEALTH, Anomaly
-from twin.cloudevents import rfc3339
-from twin.metrics import Level
+from twin.sensing.anomalies import DEVICE_HEALTH, Anomaly
+from twin.sensing.catalog import Level
+from twin.times import rfc3339
 
 # The fixture store (tests/maps/common.fill_store) has an-1 (warning in E) opened at T0+60 and
 # never cleared, and an-2 (warning in A) opened at T0+100 and cleared at T0+200.

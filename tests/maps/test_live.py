@@ -13,10 +13,10 @@ from maps.app import create_app
 from maps.hub import Hub
 from maps.live import AnomalyMessage, CellBoard, CellStateMessage, decode
 from tests.maps.common import T0, A, B, C, D, SSEReader, publish, sample, serving, small_grid, state_message, wait_until
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.cloudevents import anomaly_event
-from twin.metrics import Level
+from twin.contract.cloudevents import anomaly_event
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 
 PREFIX = "gridtwin/v1"
 

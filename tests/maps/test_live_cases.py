@@ -12,12 +12,12 @@ from maps.app import create_app
 from maps.live import CaseMessage, decode
 from tests.maps.common import A, T0, SSEReader, publish, serving, small_grid, wait_until
 from tests.maps.test_live import broker_settings
-from twin.access import Principal
-from twin.audit import GENESIS, chain
-from twin.cases import new_case
-from twin.cloudevents import case_update_event
-from twin.metrics import Level
-from twin.users import Role
+from twin.cases.workflow import new_case
+from twin.contract.cloudevents import case_update_event
+from twin.people.access import Principal
+from twin.people.audit import GENESIS, chain
+from twin.people.users import Role
+from twin.sensing.catalog import Level
 
 DANA = Principal("dana", Role.DISPATCHER)
 

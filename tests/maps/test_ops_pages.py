@@ -15,11 +15,11 @@ from maps.app import create_app
 from tests.maps.common import T0, serving
 from tests.maps.ops_helpers import Clock, add_user, log_in, two_street_grid
 from tests.maps.test_browser import PageWatch
-from twin.access import Principal
-from twin.anomalies import Anomaly
-from twin.casebook import CaseBook
-from twin.metrics import Level
-from twin.users import Role
+from twin.cases.book import CaseBook
+from twin.people.access import Principal
+from twin.people.users import Role
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
 
 GRID = two_street_grid()
 CODES = [c.code for c in GRID.cells]

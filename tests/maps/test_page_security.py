@@ -18,18 +18,18 @@ from maps.app import create_app
 from tests.maps.common import CODES, SIZE, S, W, serving
 from tests.maps.ops_helpers import FAST_COST, PASSWORD
 from tests.maps.test_browser import PageWatch
-from twin.access import Principal
-from twin.accounts import create_user
-from twin.anomalies import Anomaly
-from twin.casebook import CaseBook
-from twin.cells import CellState
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.grid import Cell, Grid
-from twin.metrics import Level
-from twin.readings import Reading
-from twin.reports import file_report, parse_report
+from twin.cases.book import CaseBook
+from twin.cases.reports import file_report, parse_report
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.grid.cells import Cell, Grid
+from twin.people.access import Principal
+from twin.people.accounts import create_user
+from twin.people.users import Role
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Reading
 from twin.store import open_store
-from twin.users import Role
 
 # Each would set window.__xss if it ever ran: an element with a handler, a script, an attribute breaker.
 XSS = ("<img src=x onerror=\"window.__xss='img'\"><script>window.__xss='script'</script>"

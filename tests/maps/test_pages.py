@@ -12,11 +12,11 @@ import pytest
 
 from maps import i18n
 from maps.pages import PAGES
-from twin.cases import CANCEL_REASONS, Action, Status, Tier
+from twin.cases.figures import CSV_COLUMNS, GROUPS
+from twin.cases.workflow import CANCEL_REASONS, Action, Status, Tier
 from twin.config import Settings
-from twin.kpi import CSV_COLUMNS, GROUPS
-from twin.metrics import Level
-from twin.users import Role
+from twin.people.users import Role
+from twin.sensing.catalog import Level
 
 OPS = i18n.CATALOG_DIR.parent / "ops"
 SCRIPTS = {path.name: path.read_text(encoding="utf-8") for path in sorted(OPS.glob("*.js"))}

@@ -9,10 +9,10 @@ from shapely.geometry import box
 
 from maps.render import render_map, render_page
 from tests.maps.common import A, DEVICES, E, T0, small_grid
-from twin.cells import CellState
 from twin.config import Settings
-from twin.grid import Cell, Grid
-from twin.metrics import Level
+from twin.grid.cells import Cell, Grid
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
 
 FETCHED = re.compile(r'<(?:script|link|img|iframe)\b[^>]*?(?:src|href)="([^"]*)"')  # what a browser loads
 

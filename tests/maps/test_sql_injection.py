@@ -14,12 +14,12 @@ import pytest
 
 from maps.app import create_app
 from tests.maps.common import A, T0, fill_store, serving, small_grid
-from twin.access import Principal
-from twin.accounts import create_user, issue_token
-from twin.casebook import CaseBook
-from twin.reports import file_report, parse_report
+from twin.cases.book import CaseBook
+from twin.cases.reports import file_report, parse_report
+from twin.people.access import Principal
+from twin.people.accounts import create_user, issue_token
+from twin.people.users import Role
 from twin.store import open_store
-from twin.users import Role
 
 PAYLOADS = [
     "' OR '1'='1",  # the classic tautology

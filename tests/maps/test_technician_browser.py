@@ -6,9 +6,9 @@ from __future__ import annotations
 from maps.app import create_app
 from tests.maps.common import E, T0, serving
 from tests.maps.test_browser import PageWatch
-from twin.accounts import create_user
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.readings import Reading
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.people.accounts import create_user
+from twin.sensing.readings import Reading
 
 CLICK_AT_CELL = """(code) => {
   const point = gridtwinTech.map.latLngToContainerPoint(gridtwinTech.cells[code].getCenter());

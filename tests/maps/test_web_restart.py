@@ -14,7 +14,7 @@ from bench.processes import WebProcess
 from gridtwin.broker import free_port
 from maps.render import LEVEL_STYLE
 from tests.maps.common import B, CHROMIUM_ARGS, publish, state_message
-from twin.metrics import Level
+from twin.sensing.catalog import Level
 
 
 

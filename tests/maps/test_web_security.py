@@ -10,8 +10,8 @@ from maps.app import create_app
 from maps.headers import inline_script_hashes, tile_source
 from maps.ratelimit import LoginLimiter
 from tests.maps.common import A, T0
-from twin.accounts import create_user, issue_token
 from twin.config import AuthSettings
+from twin.people.accounts import create_user, issue_token
 
 PASSWORD = "correct horse battery"
 FAST = (2**10, 8, 1)

@@ -10,10 +10,10 @@ from starlette.routing import Mount, Route
 
 from maps.app import create_app
 from tests.maps.common import A, T0, centre, serving
-from twin.access import Principal
-from twin.accounts import create_user, issue_token
-from twin.casebook import CaseBook
-from twin.users import Role
+from twin.cases.book import CaseBook
+from twin.people.access import Principal
+from twin.people.accounts import create_user, issue_token
+from twin.people.users import Role
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

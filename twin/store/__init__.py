@@ -1,4 +1,5 @@
-"""Twin stores: `open_store(url)` picks the backend from the URL scheme.
+"""Twin stores: `open_store(url)` picks the backend from the URL scheme; `open_twin(settings)`
+opens, migrates and returns the store with its grid, the one way every process opens it.
 
     sqlite:///path/to/file.db   embedded default (no server)
     sqlite:///:memory:          throwaway, one process
@@ -7,21 +8,48 @@
 
 from __future__ import annotations
 
+import logging
+
 from twin.errors import StoreError
+from twin.grid.cells import Grid
+from twin.grid.files import configured_grid
 from twin.store._codec import redact
 from twin.store.base import TwinStore
+from twin.store.sqlite import SqliteStore
 
-__all__ = ["TwinStore", "open_store", "redact"]
+__all__ = ["TwinStore", "open_store", "open_twin", "redact"]
+
+log = logging.getLogger(__name__)
 
 
 def open_store(url: str) -> TwinStore:
     """Open (but do not migrate) the store at `url`."""
     if url.startswith("sqlite://"):
-        from twin.store.sqlite import SqliteStore
-
         return SqliteStore(url)
     if url.startswith(("postgresql://", "postgres://")):
-        from twin.store.postgres import PostgresStore
+        from twin.store.postgres import PostgresStore  # psycopg is loaded only for a PostgreSQL store
 
         return PostgresStore(url)
     raise StoreError(f"store URL {redact(url)!r} is not supported: use sqlite:///path or postgresql://...")
+
+
+def open_twin(settings, store_url: str | None = None) -> tuple[TwinStore, Grid]:
+    """Open and migrate the store (`store_url`, else `settings.store.url`) and return (store, grid).
+
+    A store that holds no grid yet gets the configured one (`twin.grid.files.configured_grid`)
+    written into it first. The caller closes the store.
+    """
+    url = store_url or settings.store.url
+    store = open_store(url)
+    try:
+        store.migrate()
+        grid = store.load_grid()
+        if grid is None:
+            grid = configured_grid(settings)
+            store.put_grid(grid)
+            log.info("store %s had no grid; stored the configured grid (%s, %d cells)", redact(url),
+                     settings.grid.source, len(grid))
+    except BaseException:
+        store.close()
+        raise
+    return store, grid

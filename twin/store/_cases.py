@@ -14,13 +14,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from twin.audit import GENESIS, AuditEntry, AuditRecord, chain
-from twin.cases import OPEN_STATUSES, Case, CaseQuery, Status, Tier
+from twin.cases.figures import GROUPS, KpiCounts
+from twin.cases.workflow import OPEN_STATUSES, Case, CaseQuery, Status, Tier
 from twin.errors import StaleCase
-from twin.kpi import GROUPS, KpiCounts
-from twin.metrics import Level
+from twin.people.audit import GENESIS, AuditEntry, AuditRecord, chain
+from twin.people.users import BearerToken, Role, User
+from twin.sensing.catalog import Level
 from twin.store import _sql as sql
-from twin.users import Credential, Role, User
 
 CASE_COLUMNS = tuple(f.name for f in dataclasses.fields(Case))
 CASE_TIMES = (
@@ -273,7 +273,7 @@ class CaseTables:
                                           "ORDER BY name", []))
         return [user_from_row(r) for r in rows]
 
-    def add_credential(self, credential: Credential, entry: AuditEntry | None = None) -> None:
+    def add_credential(self, credential: BearerToken, entry: AuditEntry | None = None) -> None:
         d = self._dialect
         c = credential
         row = [c.digest, c.kind, c.user_name, d.time_in(c.created_at),
@@ -303,12 +303,12 @@ class CaseTables:
                 self._append(cur, [entry])
         return found
 
-    def list_credentials(self, user_name: str | None = None) -> list[Credential]:
+    def list_credentials(self, user_name: str | None = None) -> list[BearerToken]:
         d = self._dialect
         clause, params = sql.where(d, [("user_name = {}", user_name)])
         columns = sql.select_list(d, CREDENTIAL_COLUMNS, ("created_at", "expires_at"))
         rows = self._fetch("list_credentials", (f"SELECT {columns} FROM credentials{clause} ORDER BY created_at, digest", params))
-        return [Credential(*r) for r in rows]
+        return [BearerToken(*r) for r in rows]
 
     # -- governance figures -------------------------------------------------------------
     def kpi_counts(self, group: str, start: float, end: float, now: float) -> list[KpiCounts]:

@@ -16,12 +16,13 @@ from typing import Callable, Iterator, Sequence
 import orjson
 import shapely
 
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.devices import Device, DeviceKind, DeviceStatus
+from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.errors import StoreError, StoreUnavailable
-from twin.metrics import Level
-from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.grid.cells import Cell, Grid
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
 
 US = 1_000_000
 
@@ -183,9 +184,7 @@ def cell_rows(grid) -> list[tuple]:
 
 
 def grid_from_rows(rows: Sequence[Sequence], meta: dict, decode_json=loads):
-    """A twin.grid.Grid from rows of CELL_COLUMNS (geometry as WKB) and its metadata."""
-    from twin.grid import Cell, Grid
-
+    """A Grid from rows of CELL_COLUMNS (geometry as WKB) and its metadata."""
     geometries = shapely.from_wkb([bytes(r[7]) for r in rows]) if rows else []
     cells = [
         Cell(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Iterable, Sequence
 
-from twin.credentials import AccountKind, MqttAccount
-from twin.health import HOUR, DeviceVitals, Vitals
-from twin.reports import Report, ReportView
+from twin.cases.reports import Report, ReportView
+from twin.devices.health import HOUR, DeviceVitals, Vitals
+from twin.devices.mqttaccounts import AccountKind, MqttAccount
 from twin.store import _sql as sql
 
 ACCOUNT_COLUMNS = ("username", "kind", "subject", "password_hash", "created_at", "revoked_at", "applied_at",

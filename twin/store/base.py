@@ -10,17 +10,17 @@ from __future__ import annotations
 import abc
 from typing import Iterable, Sequence
 
-from twin.anomalies import Anomaly
-from twin.audit import AuditEntry, AuditRecord
-from twin.cases import Case, CaseQuery
-from twin.cells import CellState
-from twin.credentials import AccountKind, MqttAccount
-from twin.devices import Device, DeviceStatus
-from twin.health import DeviceVitals, Vitals
-from twin.kpi import KpiCounts
-from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.reports import Report, ReportView
-from twin.users import Credential, User
+from twin.cases.figures import KpiCounts
+from twin.cases.reports import Report, ReportView
+from twin.cases.workflow import Case, CaseQuery
+from twin.devices.device import Device, DeviceStatus
+from twin.devices.health import DeviceVitals, Vitals
+from twin.devices.mqttaccounts import AccountKind, MqttAccount
+from twin.people.audit import AuditEntry, AuditRecord
+from twin.people.users import BearerToken, User
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
 
 
 class TwinStore(abc.ABC):
@@ -228,7 +228,7 @@ class TwinStore(abc.ABC):
     def list_users(self) -> list[User]: ...
 
     @abc.abstractmethod
-    def add_credential(self, credential: Credential, entry: AuditEntry | None = None) -> None:
+    def add_credential(self, credential: BearerToken, entry: AuditEntry | None = None) -> None:
         """Store a bearer token or session by its digest (and the audit entry of its creation).
         Adding a session also removes the sessions that have ended."""
 
@@ -241,13 +241,13 @@ class TwinStore(abc.ABC):
         """Remove a credential (logout, revocation); False when there was none."""
 
     @abc.abstractmethod
-    def list_credentials(self, user_name: str | None = None) -> list[Credential]: ...
+    def list_credentials(self, user_name: str | None = None) -> list[BearerToken]: ...
 
     # -- governance figures ---------------------------------------------------
     @abc.abstractmethod
     def kpi_counts(self, group: str, start: float, end: float, now: float) -> list[KpiCounts]:
         """Counts and sums over the cases created in `start <= created_at < end`, per cell
-        (`group` "grid"), street ("street") or district ("district"); see twin/kpi.py."""
+        (`group` "grid"), street ("street") or district ("district"); see twin/cases/figures.py."""
 
     # -- MQTT accounts, device vitals, field reports -------------------------------
     # Implemented once for both backends in twin/store/_field.py.

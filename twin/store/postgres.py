@@ -26,18 +26,16 @@ from psycopg.adapt import Loader
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.devices import Device, DeviceStatus
+from twin.devices.device import Device, DeviceStatus
 from twin.errors import StoreError, StoreUnavailable
-from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import _codec as codec
-from twin.store import _sql as sql
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.store import _codec as codec, _sql as sql
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
 from twin.store.base import TwinStore
-from twin.store.migrations import pending
-from twin.store.migrations import postgres as schema
+from twin.store.migrations import pending, postgres as schema
 
 __all__ = ["PostgresStore"]
 

@@ -87,7 +87,7 @@ def prune(store, *, readings_days: float, hourly_days: float, now: float, dry_ru
 
 
 def _when(ts: float | None) -> str:
-    from twin.cloudevents import rfc3339
+    from twin.times import rfc3339
 
     return rfc3339(ts) if ts is not None else "-"
 

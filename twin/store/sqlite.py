@@ -17,13 +17,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from twin.anomalies import Anomaly
-from twin.cells import CellState
-from twin.devices import Device, DeviceStatus
+from twin.devices.device import Device, DeviceStatus
 from twin.errors import StoreError
-from twin.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import _codec as codec
-from twin.store import _sql as sql
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
+from twin.store import _codec as codec, _sql as sql
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
 from twin.store.base import TwinStore

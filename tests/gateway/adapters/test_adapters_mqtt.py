@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from tests.gateway.conftest import A, B, C, D, Publisher, Recorder, running_gateway, small_grid, wait_until
-from twin.registry import register_devices
-from twin.devices import Device, DeviceKind
+from twin.devices.device import Device, DeviceKind
+from twin.devices.registry import register_devices
 
 NOW = round(time.time()) - 120  # a recent whole second: inside the accepted window
 MS = NOW * 1000

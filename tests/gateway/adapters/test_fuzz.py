@@ -12,7 +12,7 @@ from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound
 from gateway.topics import Topics
 from twin.config import Settings
-from twin.devices import DEVICE_ID
+from twin.devices.device import DEVICE_ID
 
 ADAPTER_SET = [a for a in build_adapters(Settings().replace(adapters={"options": {"homeassistant": {
     "state_filters": ["home/#"]}}}), Topics()) if a.name != "native"]

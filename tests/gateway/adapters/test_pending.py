@@ -11,9 +11,9 @@ from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
 from tests.gateway.conftest import A, B, C, D, DEVICES, small_grid
 from twin.config import Settings
-from twin.devices import Device, DeviceKind, DeviceStatus
-from twin.readings import CameraEvent, Reading
-from twin.registry import register_devices
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.devices.registry import register_devices
+from twin.sensing.readings import CameraEvent, Reading
 from twin.store import open_store
 
 NOW = 1_795_939_200.0

@@ -8,7 +8,7 @@ import pytest
 from gateway.adapters._units import FieldMapper, unit
 from gateway.adapters.native import PayloadError
 from twin.errors import ConfigError
-from twin.metrics import MetricCatalog
+from twin.sensing.catalog import MetricCatalog
 
 MAPPER = FieldMapper(MetricCatalog.default())
 

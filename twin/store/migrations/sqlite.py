@@ -206,13 +206,13 @@ CASES = (
     "CREATE TABLE audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
 )
 
-# Incident or device-health alert (twin.anomalies); rows written before it were all incidents.
+# Incident or device-health alert (twin.sensing.anomalies); rows written before it were all incidents.
 ANOMALY_CATEGORY = (
     "ALTER TABLE anomalies ADD COLUMN category TEXT NOT NULL DEFAULT 'incident'",
 )
 
-# MQTT accounts (twin/credentials.py), what the gateway hears of each device (twin/health.py),
-# field reports and the reporters' ledger (twin/reports.py).
+# MQTT accounts (twin/devices/mqttaccounts.py), what the gateway hears of each device
+# (twin/devices/health.py), field reports and the reporters' ledger (twin/cases/reports.py).
 FIELD = (
     """CREATE TABLE mqtt_accounts (
         username TEXT PRIMARY KEY,
