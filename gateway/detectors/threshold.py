@@ -86,9 +86,10 @@ class ThresholdDetector:
                     value=value, lat=lat, lon=lon)
         previous = self.open.pop(key, None)
         if previous is not None:
+            back = "below" if metric.direction == "above" else "above"
             explanation = (
                 f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}".rstrip()
-                + (f", back below the {previous.level.label} band" if new == Level.NORMAL else f", now {new.label}")
+                + (f", back {back} the {previous.level.label} band" if new == Level.NORMAL else f", now {new.label}")
             )
             out.append(Anomaly(id=previous.anomaly_id, type=self._type(metric), status="cleared",
                                severity=previous.level, threshold=self._threshold(metric, previous.level),

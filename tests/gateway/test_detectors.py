@@ -2,6 +2,7 @@
 
 from collections import deque
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,12 +24,12 @@ def feed(values, metric="pm25"):
 
 def test_opens_escalates_and_clears():
     det, events = feed([50, 80, 160, 145, 100, 60])
-    assert [(e.status, e.severity.label) for e in events] == [
-        ("opened", "warning"),  # 80 passes 75
-        ("cleared", "warning"), ("opened", "critical"),  # 160 passes 150
-        # 145 stays critical (within the 10-unit band), 100 drops to warning
-        ("cleared", "critical"), ("opened", "warning"),
-        ("cleared", "warning"),  # 60 < 75 - 10
+    assert [(e.status, e.severity.label, e.value) for e in events] == [
+        ("opened", "warning", 80),  # 80 passes 75
+        ("cleared", "warning", 160), ("opened", "critical", 160),  # 160 passes 150
+        # 145 stays critical (within the 10-unit band): the critical alarm ends at 100, not at 145
+        ("cleared", "critical", 100), ("opened", "warning", 100),
+        ("cleared", "warning", 60),  # 60 < 75 - 10
     ]
     assert events[0].type == "pm25_high" and events[0].threshold == 75
     assert "above the warning threshold of 75" in events[0].explanation
@@ -45,6 +46,63 @@ def test_boolean_alarm():
     _, events = feed([False, True, True, False], metric="smoke")
     assert [(e.status, e.severity) for e in events] == [("opened", Level.CRITICAL), ("cleared", Level.CRITICAL)]
     assert events[0].type == "smoke"
+
+
+# A metric alarmed below its thresholds, as configured (no default metric is): a backup battery
+# warns at 20 % and is critical at 10 %, each alarm ending 5 % above its threshold.
+LOW = MetricCatalog.from_config({"battery_pct": {"unit": "%", "label": "Battery", "warning": 20, "critical": 10,
+                                                 "direction": "below", "hysteresis": 5}})
+BATTERY = LOW["battery_pct"]
+# A band wider than the gap between the thresholds (70 and 85): a falling value is never raised by it.
+WIDE = MetricCatalog.from_config({"noise_db": {"hysteresis": 20}})["noise_db"]
+
+
+@pytest.mark.parametrize("metric, current, value, expected", [
+    # pm25, above: warning 75, critical 150, hysteresis 10
+    (PM25, Level.NORMAL, 74.9, Level.NORMAL),
+    (PM25, Level.NORMAL, 75, Level.WARNING),  # raised at the threshold itself
+    (PM25, Level.WARNING, 150, Level.CRITICAL),
+    (PM25, Level.WARNING, 65, Level.WARNING),  # held at the lower edge of the band
+    (PM25, Level.WARNING, 64.9, Level.NORMAL),  # cleared past it
+    (PM25, Level.CRITICAL, 140, Level.CRITICAL),
+    (PM25, Level.CRITICAL, 139.9, Level.WARNING),
+    (PM25, Level.CRITICAL, 64.9, Level.NORMAL),  # past both bands at once
+    # battery_pct, below: warning 20, critical 10, hysteresis 5
+    (BATTERY, Level.NORMAL, 20.1, Level.NORMAL),
+    (BATTERY, Level.NORMAL, 20, Level.WARNING),  # raised at the threshold, from above
+    (BATTERY, Level.NORMAL, 10, Level.CRITICAL),
+    (BATTERY, Level.NORMAL, 80, Level.NORMAL),  # high is good
+    (BATTERY, Level.WARNING, 10.1, Level.WARNING),
+    (BATTERY, Level.WARNING, 25, Level.WARNING),  # held at the upper edge of the band
+    (BATTERY, Level.WARNING, 25.1, Level.NORMAL),  # cleared past it
+    (BATTERY, Level.WARNING, 18, Level.WARNING),  # a recovering value inside the band: no change
+    (BATTERY, Level.CRITICAL, 15, Level.CRITICAL),
+    (BATTERY, Level.CRITICAL, 15.1, Level.WARNING),
+    (BATTERY, Level.CRITICAL, 25.1, Level.NORMAL),
+    # noise_db with a 20 dB band: 66 + 20 would be critical, but the value fell from warning
+    (WIDE, Level.WARNING, 66, Level.WARNING),
+    (WIDE, Level.WARNING, 49.9, Level.NORMAL),
+])
+def test_levels_at_the_edges_of_the_thresholds_and_bands(metric, current, value, expected):
+    assert next_level(metric, current, value) == expected
+
+
+def test_a_metric_alarmed_below_opens_holds_and_clears_as_it_rises():
+    det = ThresholdDetector(LOW)
+    events = []
+    for i, v in enumerate([60, 21, 20, 12, 9, 14, 15, 16, 24, 25, 26]):
+        events += det.update("ups-1", "battery_pct", v, float(i), "410204001001001", None, None)
+    assert [(e.status, e.severity.label, e.value) for e in events] == [
+        ("opened", "warning", 20),
+        ("cleared", "warning", 9), ("opened", "critical", 9),
+        ("cleared", "critical", 16), ("opened", "warning", 16),  # 14 and 15 are within the band
+        ("cleared", "warning", 26),  # 24 and 25 too
+    ]
+    assert {e.type for e in events} == {"battery_pct_low"}
+    assert events[0].threshold == 20 and events[2].threshold == 10
+    assert "is 20 %, below the warning threshold of 20 %" in events[0].explanation
+    assert events[-1].explanation == "Battery at ups-1 is 26 %, back above the warning band"
+    assert events[0].details["direction"] == "below" and events[0].details["hysteresis"] == 5
 
 
 @given(st.lists(st.floats(min_value=0, max_value=400), min_size=1, max_size=50))
