@@ -242,7 +242,9 @@ async def test_accelerated_clock_stamps_simulated_time_and_qos0_works(mosquitto,
         async with Simulator(mqtt, fleet, interval=0.1, qos=0, clock=clock, grid=grid) as sim:
             await sim.run(0.7)
         await sub.wait_for(lambda m: len(m) >= sim.stats.messages)
-    for readings in readings_by_device(sub.messages).values():
+    by_device = readings_by_device(sub.messages)
+    assert set(by_device) == {d.id for d in fleet}  # both devices are checked below, none skipped
+    for readings in by_device.values():
         times = [parse_ts(r["ts"]) for r in readings]
         assert len(times) >= 4 and start <= times[0] < start + 3600
         steps = [b - a for a, b in zip(times, times[1:])]
