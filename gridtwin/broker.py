@@ -45,10 +45,13 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
+# Debian installs Mosquitto in /usr/sbin, which is not on a regular user's PATH: looked in after PATH.
+SBIN = ("/usr/sbin", "/usr/local/sbin")
+
+
 def mosquitto_path() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
-    )
+    """The Mosquitto executable on PATH or in SBIN, or None."""
+    return shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", os.defpath), *SBIN]))
 
 
 class MosquittoBroker:

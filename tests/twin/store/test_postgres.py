@@ -226,6 +226,9 @@ def test_locate_points_agrees_with_shapely(store):
 
 
 # -- TimescaleDB ----------------------------------------------------------------------------
+# No TimescaleDB on the test machines (nor in Debian): its layout is tested only as far as it runs
+# without it (docs/operations.md says so). Detection and enabling against a fake cursor; the migration
+# and the aggregate query against stand-in functions in a real PostgreSQL.
 def test_timescaledb_is_detected_as_absent_here(store):
     with psycopg.connect(store.url, autocommit=True) as conn, conn.cursor() as cur:
         assert schema.timescaledb_state(cur) == "absent"
@@ -263,6 +266,7 @@ class FakeCursor:
     ],
 )
 def test_enable_timescaledb(installed, available, create_fails, enabled, created):
+    """Through a fake cursor only: no real TimescaleDB answers here, installed or failing."""
     cur = FakeCursor(installed, available, create_fails)
     assert schema.enable_timescaledb(cur) is enabled
     assert any(q.startswith("CREATE EXTENSION") for q in cur.executed) is created
