@@ -20,7 +20,7 @@ class Clock(Protocol):
         """Unix time, seconds."""
 
     async def sleep_until(self, deadline: float | None, wake: asyncio.Event) -> None:
-        """Return at `deadline` (never, when None), or as soon as `wake` is set."""
+        """Return at or after `deadline` (never, when None), or as soon as `wake` is set."""
 
 
 async def _first(*aws) -> None:
@@ -49,7 +49,7 @@ class SystemClock:
 
 class ManualClock:
     """A clock that stands still until `advance` or `set` moves it; sleepers wake when it passes
-    their deadline.
+    their deadline (not when it reaches it: a case's limit passes only after its deadline).
 
     >>> clock = ManualClock(100.0)
     >>> clock.advance(5) or clock.now()
@@ -72,5 +72,5 @@ class ManualClock:
         self.set(self._now + seconds)
 
     async def sleep_until(self, deadline: float | None, wake: asyncio.Event) -> None:
-        while (deadline is None or self._now < deadline) and not wake.is_set():
+        while (deadline is None or self._now <= deadline) and not wake.is_set():
             await _first(wake.wait(), self._moved.wait())

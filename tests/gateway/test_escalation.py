@@ -96,7 +96,7 @@ def dispatched_case(settings, store, clock, cell=A) -> str:
     return book.act(case.id, "dispatch", DANA).id
 
 
-async def test_an_escalation_fires_at_its_deadline_and_not_before(settings, store):
+async def test_an_escalation_fires_once_its_deadline_has_passed_and_not_before(settings, store):
     clock, outbox = ManualClock(T0), Outbox()
     async with running_desk(settings, store, clock, outbox) as desk:
         await until(lambda: desk.cursor is not None)
@@ -105,20 +105,23 @@ async def test_an_escalation_fires_at_its_deadline_and_not_before(settings, stor
         clock.set(T0 + 899.999)
         await asyncio.sleep(0.2)
         assert store.get_case(case_id).level is Tier.GRID and desk.escalations == 0
-        clock.set(T0 + 900)
+        clock.set(T0 + 900)  # at the deadline itself the case is still on time
+        await asyncio.sleep(0.2)
+        assert store.get_case(case_id).level is Tier.GRID and desk.escalations == 0
+        clock.set(T0 + 900.25)
         await until(lambda: store.get_case(case_id).level is Tier.TOWNSHIP)
         case = store.get_case(case_id)
         assert case.responsible == "street-1-team" and case.assignee == "worker-a" and case.late
-        assert case.due_at == case.escalate_at == T0 + 900 + 1800
+        assert case.due_at == case.escalate_at == T0 + 900.25 + 1800
         await until(lambda: outbox.actions(case_id)[-1:] == ["escalate"])
         topic, event = outbox.messages[-1]
         assert topic == f"gridtwin/v1/cases/410204/{case_id}" and event["type"] == "org.gridtwin.case.escalated"
         schemas.validate_event(event)
         data = event["data"]
-        assert data["at"] == "2026-11-29T08:15:00.000Z" and data["actor"] == "system:escalation"
+        assert data["at"] == "2026-11-29T08:15:00.250Z" and data["actor"] == "system:escalation"
         assert data["details"] == {"from_level": "grid", "to_level": "township", "missed_due": T0 + 900}
         assert data["case"]["level"] == "township" and "acceptance" in data["note"]
-        clock.set(T0 + 2700)  # the township's limit passes: the county, the backstop
+        clock.set(T0 + 2701)  # the township's limit passes: the county, the backstop
         await until(lambda: store.get_case(case_id).level is Tier.COUNTY)
         assert store.get_case(case_id).escalate_at is None and desk.escalations == 2
         clock.set(T0 + 10 ** 6)
@@ -137,7 +140,7 @@ async def test_a_deadline_set_elsewhere_wakes_the_scheduler(settings, store):
         book = CaseBook(store, small_grid(), settings.cases, settings.responsibility, clock=clock.now)
         book.act(late, "accept", Principal("worker-b", Role.GRID_WORKER))  # the early deadline goes away
         await until(lambda: outbox.actions(late)[-1:] == ["accept"])
-        clock.set(T0 + 1400)
+        clock.set(T0 + 1401)
         await until(lambda: store.get_case(early).level is Tier.TOWNSHIP)
         assert store.get_case(late).level is Tier.GRID
 
@@ -163,7 +166,7 @@ async def test_after_a_restart_overdue_escalations_fire_at_once_and_missed_updat
         (escalated,) = [e["data"] for _, e in restarted.messages if e["data"]["action"] == "escalate"]
         assert escalated["at"] == "2026-11-29T09:23:20.000Z"  # T0 + 5000: the restart, not the old deadline
         assert escalated["details"]["missed_due"] == T0 + 1000
-        clock.set(T0 + 6800)
+        clock.set(T0 + 6801)  # the township's 30 min from the restart, passed
         await until(lambda: store.get_case(case_id).level is Tier.COUNTY)
     assert not [m for m in outbox.messages if m[1]["data"]["action"] == "escalate"]  # none before the restart
 

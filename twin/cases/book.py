@@ -245,7 +245,8 @@ class CaseBook:
         return self.store.next_escalation()
 
     def escalate_due(self) -> list[Case]:
-        """Escalate every case whose limit has passed; the escalated cases."""
+        """Escalate every case whose limit has passed (a case is on time at its deadline itself); the
+        escalated cases."""
         now = self.clock()
         escalated = []
         for due in self.store.cases_to_escalate(now):
@@ -255,7 +256,7 @@ class CaseBook:
         return escalated
 
     def _escalate(self, case: Case, now: float) -> Case | None:
-        if case.escalate_at is None or case.escalate_at > now or case.level.above() is None:
+        if case.escalate_at is None or case.escalate_at >= now or case.level.above() is None:
             return None  # handled, reassigned or escalated by someone else meanwhile
         above = case.level.above()
         responsible = self._responsible(case, above, case.assignee)

@@ -222,7 +222,7 @@ class CaseTables:
 
     def cases_to_escalate(self, now: float, limit: int = 100) -> list[Case]:
         d = self._dialect
-        query = (f"{self._case_select()} WHERE escalate_at IS NOT NULL AND escalate_at <= {d.param}"
+        query = (f"{self._case_select()} WHERE escalate_at IS NOT NULL AND escalate_at < {d.param}"
                  f" ORDER BY escalate_at, id LIMIT {d.param}")
         return [case_from_row(r) for r in self._fetch("cases_to_escalate", (query, [d.time_in(now), int(limit)]))]
 

@@ -192,7 +192,8 @@ class TwinStore(abc.ABC):
 
     @abc.abstractmethod
     def cases_to_escalate(self, now: float, limit: int = 100) -> list[Case]:
-        """Cases whose `escalate_at` is at or before `now`, earliest first."""
+        """Cases whose `escalate_at` is before `now`, earliest first (at the deadline itself a case is
+        still on time)."""
 
     # -- the audit log --------------------------------------------------------
     @abc.abstractmethod

@@ -208,17 +208,19 @@ def test_escalation_follows_the_levels_and_the_responsible_party(book, clock):
     clock.now = T0 + 3599
     assert book.escalate_due() == []
     clock.now = T0 + 3600
+    assert book.escalate_due() == []  # at the deadline itself the case is still on time
+    clock.now = T0 + 3601
     (township,) = book.escalate_due()
     assert (township.level, township.responsible, township.assignee) == (Tier.TOWNSHIP, "xiangguo-team",
                                                                           "worker-1")
     assert book.escalate_due() == []  # once per deadline
-    clock.now = T0 + 3600 + 4 * 3600
+    clock.now = T0 + 3602 + 4 * 3600  # the township's 4 h from its escalation at T0 + 3601, passed
     (county,) = book.escalate_due()
     assert (county.level, county.responsible) == (Tier.COUNTY, "Gulou District desk")
     assert book.next_escalation() is None
     (escalation,) = [r for r in book.timeline(case.id) if r.action == "escalate"][:1]
     assert escalation.actor == "system:escalation" and "acceptance" in escalation.note
-    assert book.find(CaseQuery(overdue=True, now=T0 + 17 * 3600 + 1))[1] == 1  # the county has 12 h
+    assert book.find(CaseQuery(overdue=True, now=T0 + 17 * 3600 + 3))[1] == 1  # the county has 12 h
 
 
 def test_a_handled_case_does_not_escalate(book, clock):

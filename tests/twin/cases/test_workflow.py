@@ -202,6 +202,15 @@ def test_acting_after_the_deadline_makes_the_case_late():
     assert accepted.late
 
 
+def test_acting_exactly_at_the_deadline_is_on_time():
+    accepted, _ = act(case_in(S.DISPATCHED), A.ACCEPT, now=T0 + 900)  # accept due at T0 + 900
+    assert not accepted.late
+    handled, _ = act(accepted, A.HANDLE, now=T0 + 7200)  # handle due at T0 + 7200
+    assert not handled.late
+    assert act(case_in(S.DISPATCHED), A.ACCEPT, now=T0 + 900.001)[0].late
+    assert act(accepted, A.HANDLE, now=T0 + 7200.001)[0].late
+
+
 def test_escalation_goes_grid_township_county_then_stops():
     case = case_in(S.DISPATCHED)
     township, entry = transition(case, A.ESCALATE, actor="system:escalation", now=T0 + 900, limits=LIMITS,
@@ -262,4 +271,6 @@ def test_a_new_case_is_reported_with_its_entry():
 def test_overdue_needs_an_open_case_past_its_deadline():
     assert case_in(S.DISPATCHED).overdue(T0 + 901)
     assert not case_in(S.DISPATCHED).overdue(T0 + 899)
+    assert not case_in(S.DISPATCHED).overdue(T0 + 900)  # at its deadline a case is still on time
+    assert case_in(S.DISPATCHED).overdue(T0 + 900.001)
     assert not case_in(S.CLOSED, due_at=T0).overdue(T0 + 1)

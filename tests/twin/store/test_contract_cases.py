@@ -126,7 +126,9 @@ def test_escalation_times(store):
     two = moved(store, moved(store, two, Action.FILE, T0), Action.DISPATCH, T0 + 50, assignee="li")
     assert store.next_escalation() == T0 + 950
     assert store.cases_to_escalate(T0 + 949) == []
-    assert [c.id for c in store.cases_to_escalate(T0 + 1000)] == [two.id, one.id]
+    assert store.cases_to_escalate(T0 + 950) == []  # at its deadline a case is still on time
+    assert [c.id for c in store.cases_to_escalate(T0 + 950.001)] == [two.id]
+    assert [c.id for c in store.cases_to_escalate(T0 + 1001)] == [two.id, one.id]
     moved(store, two, Action.ACCEPT, T0 + 60)
     assert store.next_escalation() == T0 + 1000
 
@@ -231,6 +233,31 @@ def test_kpi_counts_by_cell_street_and_district(store):
     (district,) = store.kpi_counts("district", T0, T0 + 2 * DAY, T0 + 3000)
     assert (district.unit, district.cases, district.escalations) == ("410204", 5, 1)
     assert store.kpi_counts("district", T0 + 5 * DAY, T0 + 6 * DAY, T0) == []
+
+
+def test_a_case_acted_on_exactly_at_its_deadline_is_on_time_and_not_overdue(store):
+    """Deadlines are met at their very instant, in the figures, the overdue filter and escalation alike."""
+    on_time, _ = reported(store, cell=A, now=T0)
+    on_time = moved(store, moved(store, on_time, Action.FILE, T0), Action.DISPATCH, T0, assignee="wang")
+    on_time = moved(store, on_time, Action.ACCEPT, T0 + 900)  # accept due T0 + 900
+    on_time = moved(store, on_time, Action.HANDLE, T0 + 7200, note="done")  # handle due T0 + 7200
+    moved(store, on_time, Action.CLOSE, T0 + 7300)
+    late, _ = reported(store, cell=A, type_="fire", now=T0)
+    late = moved(store, moved(store, late, Action.FILE, T0), Action.DISPATCH, T0, assignee="wang")
+    late = moved(store, late, Action.ACCEPT, T0 + 900.001)
+    moved(store, moved(store, late, Action.HANDLE, T0 + 1000, note="done"), Action.CLOSE, T0 + 1100)
+    waiting, _ = reported(store, cell=B, now=T0)
+    waiting = moved(store, moved(store, waiting, Action.FILE, T0), Action.DISPATCH, T0 + 100, assignee="li")
+
+    (a,) = store.kpi_counts("street", T0, T0 + 1, T0 + 7300)[:1]
+    assert (a.unit, a.resolved, a.resolved_on_time) == ("410204001", 2, 1)
+    at_deadline = {c.unit: c.overdue for c in store.kpi_counts("street", T0, T0 + 1, T0 + 1000)}
+    just_after = {c.unit: c.overdue for c in store.kpi_counts("street", T0, T0 + 1, T0 + 1000.001)}
+    assert at_deadline["410204002"] == 0 and just_after["410204002"] == 1
+    assert store.find_cases(CaseQuery(overdue=True, now=T0 + 1000))[1] == 0
+    assert [c.id for c in store.find_cases(CaseQuery(overdue=True, now=T0 + 1000.001))[0]] == [waiting.id]
+    assert store.cases_to_escalate(T0 + 1000) == []
+    assert [c.id for c in store.cases_to_escalate(T0 + 1000.001)] == [waiting.id]
 
 
 def _raw(store):
