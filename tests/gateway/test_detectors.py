@@ -34,6 +34,8 @@ def test_opens_escalates_and_clears():
     assert events[0].type == "pm25_high" and events[0].threshold == 75
     assert "above the warning threshold of 75" in events[0].explanation
     assert events[0].id == events[1].id  # opened and cleared share the anomaly id
+    assert events[-1].explanation == "PM2.5 at aq-1 is 60 ug/m3, back below the warning band"
+    assert events[1].explanation == "PM2.5 at aq-1 is 160 ug/m3, now critical"
     assert det.level("aq-1", "pm25") == Level.NORMAL
 
 

@@ -10,7 +10,8 @@ from twin.sensing.catalog import Level
 
 
 @pytest.mark.parametrize("text, seconds", [("15m", 900), ("2h", 7200), ("1d", 86400), ("90s", 90), ("30", 30),
-                                            (45, 45), (1.5, 1.5), (" 1.5h ", 5400)])
+                                            (45, 45), (1.5, 1.5), (" 1.5h ", 5400),
+                                            ("1s", 1), (0.5, 0.5)])  # short, but positive
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -47,6 +48,13 @@ def test_type_overrides_severity_and_type_severity_overrides_both():
     ({"fire": {"urgent": {"accept": "1m"}}}, "names a severity"),  # nested table that is no severity
     ({"fire": "5m"}, "must be a table"),
     ({"fire": {"accept": "1d"}}, "cases.limits.fire"),  # longer than the critical handle limit (2 h)
+    # each message names the key to fix
+    ({"critical": {"accept": "soon"}}, r"^cases\.limits\.critical\.accept: 'soon' is not a duration"),
+    ({"critical": {"accept": "3h"}}, r"^cases\.limits\.critical: accept \(10800 s\)"),
+    ({"fire": {"handle": "-1h"}}, r"^cases\.limits\.fire\.handle: '-1h' is not a duration"),
+    ({"fire": {"critical": {"handle": "0"}}}, r"^cases\.limits\.fire\.critical\.handle: '0' must be a positive"),
+    ({"fire": {"critical": {"acept": "1m"}}}, r"^cases\.limits\.fire\.critical: unknown key\(s\) acept"),
+    (["critical"], r"^cases\.limits must be a table$"),
 ])
 def test_bad_limit_tables(table, message):
     with pytest.raises(ConfigError, match=message):
@@ -56,3 +64,11 @@ def test_bad_limit_tables(table, message):
 def test_limits_refuse_accept_after_handle():
     with pytest.raises(ConfigError):
         Limits(accept=10, handle=5, township=1, county=1)
+    assert Limits(accept=10, handle=10, township=1, county=1).accept == 10  # as long as handle is allowed
+
+
+def test_the_shortest_limit_counts_every_override():
+    limits = TimeLimits.from_config({"fire": {"critical": {"accept": "2m"}}, "smoke": {"county": "3m"}})
+    assert limits.shortest() == 120
+    assert TimeLimits.from_config({"smoke": {"county": "1m"}}).shortest() == 60
+    assert TimeLimits.from_config({"smoke": {"county": "2d"}}).shortest() == 900  # the critical accept limit

@@ -157,7 +157,27 @@ BAD_FIELDS = [
     (S.FILED, A.DISPATCH, {"reason": "duplicate"}, "reason"),
     # notes have a size
     (S.REPORTED, A.FILE, {"note": "x" * 4001}, "note"),
+    (S.DISPATCHED, A.REASSIGN, {"assignee": "w" * 201}, "assignee"),
+    (S.ACCEPTED, A.HANDLE, {"photo_url": "https://p/" + "x" * 1991}, "photo_url"),
+    (S.CLOSED, A.EVALUATE, {"satisfaction": 0}, "satisfaction"),
 ]
+
+# The largest and smallest values each field takes.
+EDGE_FIELDS = [
+    (S.REPORTED, A.FILE, {"note": "x" * 4000}),
+    (S.DISPATCHED, A.REASSIGN, {"assignee": "w" * 200}),
+    (S.ACCEPTED, A.HANDLE, {"photo_url": "https://p/" + "x" * 1990}),  # 2000 characters
+    (S.CLOSED, A.EVALUATE, {"satisfaction": 1}),
+    (S.CLOSED, A.EVALUATE, {"satisfaction": 5}),
+]
+
+
+@pytest.mark.parametrize("status, action, fields", EDGE_FIELDS)
+def test_fields_at_their_limits_are_taken(status, action, fields):
+    changed, entry = act(case_in(status), action, **fields)
+    assert changed.status is LEGAL[(status, action)]
+    if "satisfaction" in fields:
+        assert changed.satisfaction == entry.details["satisfaction"] == fields["satisfaction"]
 
 
 @pytest.mark.parametrize("status, action, fields, field", BAD_FIELDS)
@@ -224,6 +244,20 @@ def test_escalation_goes_grid_township_county_then_stops():
     assert county.due_at == T0 + 2700 + 3600 and county.escalate_at is None  # the backstop
     with pytest.raises(IllegalTransition):
         transition(county, A.ESCALATE, actor="system:escalation", now=T0 + 9999, limits=LIMITS)
+
+
+def test_each_step_records_its_time():
+    assert act(case_in(S.REPORTED), A.FILE, now=T0 + 10)[0].filed_at == T0 + 10
+    assert act(case_in(S.DISPATCHED), A.ACCEPT, now=T0 + 20)[0].accepted_at == T0 + 20
+    assert act(case_in(S.ACCEPTED), A.HANDLE, now=T0 + 30)[0].handled_at == T0 + 30
+    assert act(case_in(S.HANDLED), A.CLOSE, now=T0 + 40)[0].closed_at == T0 + 40
+
+
+def test_reassigning_at_an_upper_level_keeps_that_level_s_deadline():
+    township = case_in(S.ACCEPTED, level=Tier.TOWNSHIP, due_at=T0 + 5000, escalate_at=T0 + 5000)
+    changed, _ = act(township, A.REASSIGN, now=T0 + 100)
+    assert changed.status is S.DISPATCHED and changed.due_at == changed.escalate_at == T0 + 5000
+    assert changed.accept_due == T0 + 900  # the grid level's, from before the escalation
 
 
 def test_accepting_at_an_upper_level_keeps_that_level_s_deadline():
