@@ -91,3 +91,17 @@ async def test_hostile_throughput_keeps_every_clean_reading(queued):
     assert r["hostile_published"] == r["hostile_cases"] > 100  # the hostile stream went out in full
     assert r["clean_rate"] > 0 and r["mixed_clean_rate"] > 0
     assert r["retained"] == pytest.approx(r["mixed_clean_rate"] / r["clean_rate"], abs=0.002)
+
+
+def test_mutation_results_are_counted_by_module():
+    from bench import mutation
+
+    listing = ["    twin.cases.x_transition__mutmut_1: killed", "    twin.cases.x_transition__mutmut_2: survived",
+               "    twin.cases.x_new_case__mutmut_3: timeout", "    gateway.wire.xǁNativeTransportǁack__mutmut_1: killed",
+               "    gateway.wire.xǁNativeTransportǁack__mutmut_2: not checked", "    twin.limits.x_f__mutmut_1: segfault"]
+    counts = mutation.counts_by_module(listing)
+    assert dict(counts["twin.cases"]) == {"killed": 1, "survived": 1, "timeout": 1}
+    assert dict(counts["gateway.wire"]) == {"killed": 1, "not checked": 1}
+    assert dict(counts["twin.limits"]) == {"other": 1}
+    assert mutation.score(counts["twin.cases"]) == round(2 / 3, 3)  # a timeout counts as caught
+    assert mutation.score(counts["twin.limits"]) is None  # nothing tested
