@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 from playwright.sync_api import sync_playwright
 
 from bench.common import emit
-from bench.wall import CHROMIUM_ARGS, bench_grid, serve
+from bench.wall import CHROMIUM_ARGS, MAP_STATE, bench_grid, serve
 from gridtwin.broker import MosquittoBroker
 from maps.app import create_app
 from twin.config import Settings
@@ -41,7 +41,7 @@ from twin.sensing.cellstate import CellState
 from twin.store import open_store
 
 PREFIX = "gridtwin/v1"
-DRAWN = "() => window.gridtwin && gridtwin.timings && gridtwin.timings.cellsDrawn ? performance.now() : false"
+DRAWN = "view => view.timings && view.timings.cellsDrawn ? performance.now() : false"
 WEIGHT = """() => {
   const kinds = { html: 0, js: 0, css: 0, data: 0, other: 0 };
   const files = { html: 0, js: 0, css: 0, data: 0, other: 0 };
@@ -57,9 +57,9 @@ WEIGHT = """() => {
 FETCH_ONLY = """async () => { const t0 = performance.now();
   const body = await (await fetch("/api/cells", { headers: { Accept: "application/json" } })).json();
   return { ms: performance.now() - t0, features: body.features.length }; }"""
-COUNTER = """() => { window.__bench = { cells: 0, applied0: gridtwin.updates };
-  gridtwin.source.addEventListener("cell", () => { window.__bench.cells += 1; }); }"""
-COUNTED = "() => ({ received: window.__bench.cells, applied: gridtwin.updates - window.__bench.applied0 })"
+COUNTER = """(view) => { window.__bench = { cells: 0, applied0: view.updates };
+  view.stream.source.addEventListener("cell", () => { window.__bench.cells += 1; }); }"""
+COUNTED = "(view) => ({ received: window.__bench.cells, applied: view.updates - window.__bench.applied0 })"
 
 
 class Counter:
@@ -134,7 +134,8 @@ def measure(cells: int, rate: float, seconds: float, loads: int) -> dict:
                     context = browser.new_context(bypass_csp=True, viewport={"width": 1920, "height": 1080})
                     page = context.new_page()
                     page.goto(base + "/")
-                    renders.append(page.wait_for_function(DRAWN, polling="raf", timeout=120_000).json_value())
+                    view = page.evaluate_handle(MAP_STATE)
+                    renders.append(page.wait_for_function(DRAWN, arg=view, polling="raf", timeout=120_000).json_value())
                     page.wait_for_load_state("networkidle")
                     weights.append(page.evaluate(WEIGHT))
                     context.close()
@@ -152,16 +153,17 @@ def measure(cells: int, rate: float, seconds: float, loads: int) -> dict:
 
                 page = browser.new_page(bypass_csp=True, viewport={"width": 1920, "height": 1080})
                 page.goto(base + "/")
-                page.wait_for_function("window.gridtwin && gridtwin.status === 'live' && gridtwin.timings && "
-                                       "gridtwin.timings.cellsDrawn", timeout=120_000)
-                page.evaluate(COUNTER)
+                view = page.evaluate_handle(MAP_STATE)
+                page.wait_for_function("view => view.status === 'live' && view.timings && view.timings.cellsDrawn",
+                                       arg=view, timeout=120_000)
+                page.evaluate(COUNTER, view)
                 baseline = Counter(broker)
                 time.sleep(0.5)
                 started = time.monotonic()
                 sent = publish_states(broker, [c.code for c in grid.cells], rate, seconds)
                 sending = time.monotonic() - started
                 time.sleep(2.0)  # what is still on its way arrives
-                counted = page.evaluate(COUNTED)
+                counted = page.evaluate(COUNTED, view)
                 baseline.close()
                 browser.close()
         finally:

@@ -53,12 +53,16 @@ OPEN_CASES = 300
 NEXT = {Status.REPORTED: "file", Status.FILED: "dispatch", Status.DISPATCHED: "accept", Status.ACCEPTED: "handle",
         Status.HANDLED: "close"}
 
+# The pages keep their state in an export of their module (maps/static/js/); the bench reads it there.
+MAP_STATE = "async () => (await import('/static/gridtwin/js/map.js')).view"
+WALL_STATE = "async () => (await import('/static/gridtwin/js/ops/wall.js')).wall"
+
 # Frame gaps and long tasks, recorded in the page from the moment `start()` is called.
-RECORDER = """() => {
+RECORDER = """(wall) => {
   const r = window.__bench = { gaps: [], long: [], arrivals: [], running: true };
   new PerformanceObserver((list) => list.getEntries().forEach((e) => r.long.push(e.duration)))
     .observe({ type: "longtask" });
-  gtops.source.addEventListener("case", (e) => {
+  wall.stream.source.addEventListener("case", (e) => {
     const change = JSON.parse(e.data);
     r.arrivals.push(Date.now() - Date.parse(change.at));
   });
@@ -221,15 +225,17 @@ def measure(cells: int, seconds: float, rates: list[float], poll: float, loads: 
                 for _ in range(loads):  # a fresh page each time; the medians are reported
                     page = browser.new_page(bypass_csp=True, viewport={"width": 1920, "height": 1080})
                     page.goto(base + "/")  # baseline: the live map page with the same cells
-                    page.wait_for_function("window.gridtwin && gridtwin.timings && gridtwin.timings.cellsDrawn",
+                    view = page.evaluate_handle(MAP_STATE)
+                    page.wait_for_function("view => view.timings && view.timings.cellsDrawn", arg=view,
                                            timeout=120_000)
-                    maps.append(page.evaluate("gridtwin.timings"))
+                    maps.append(page.evaluate("view => view.timings", view))
                     page.close()
                     page = browser.new_page(bypass_csp=True, viewport={"width": 1920, "height": 1080})
                     page.goto(base + "/wall")
-                    page.wait_for_function("window.gtwall && gtwall.ready && gtwall.timings.ready && gtwall.history",
+                    wall = page.evaluate_handle(WALL_STATE)
+                    page.wait_for_function("wall => wall.ready && wall.timings.ready && wall.history", arg=wall,
                                            timeout=120_000)
-                    walls.append(page.evaluate("gtwall.timings") | {"dom": page.evaluate(
+                    walls.append(page.evaluate("wall => wall.timings", wall) | {"dom": page.evaluate(
                         "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")})
                     if len(walls) < loads:
                         page.close()
@@ -242,9 +248,9 @@ def measure(cells: int, seconds: float, rates: list[float], poll: float, loads: 
                                   "kpi_loaded_ms": _median(walls, "kpiLoaded"),
                                   "cells_drawn_ms": _median(walls, "cellsDrawn"),
                                   "first_render_ms": _median(walls, "ready")}  # from navigation start
-                page.evaluate("gtwall.focusSeconds = 3")
+                page.evaluate("wall => { wall.focusSeconds = 3; }", wall)
                 page.wait_for_timeout(1500)  # the history, ticker and first KPI refresh settle
-                page.evaluate(RECORDER)
+                page.evaluate(RECORDER, wall)
                 page.wait_for_timeout(seconds * 1000)
                 result["baseline_no_updates"] = frames(page.evaluate(WINDOW), seconds)
                 for rate in rates:
@@ -255,7 +261,7 @@ def measure(cells: int, seconds: float, rates: list[float], poll: float, loads: 
                     result[f"updates_{rate:g}_per_s"] = frames(sample, seconds) | {"changes": changes}
                     page.wait_for_timeout(1000)
                     page.evaluate(WINDOW)  # the tail of this rate's events is not the next one's
-                result["wall_case_events_applied"] = page.evaluate("gtwall.caseEvents")
+                result["wall_case_events_applied"] = page.evaluate("wall => wall.caseEvents", wall)
                 browser.close()
         finally:
             server.should_exit = True

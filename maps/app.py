@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from maps import answers, api, cases_api, field_api, field_pages, history, login, pages
+from maps.assets import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL
 from maps.auth import Auth, AuthMiddleware
 from maps.context import Context, context
 from maps.errors import ApiError
@@ -38,7 +39,7 @@ from maps.openapi import HTML, Answer, openapi_document, operation
 from maps.params import RefuseControlCharacters
 from maps.payloads import CellFeatures
 from maps.prometheus import RequestCounter, WebMetrics
-from maps.render import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, render_page
+from maps.render import render_page
 from twin.cases.book import CaseBook
 from twin.config import Settings
 from twin.grid.cells import Grid

@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from maps import i18n
+from maps.assets import STATIC_URL, leaflet_tags, module_tags
 from maps.context import context
 from maps.openapi import HTML, operation
-from maps.render import LEAFLET_URL, STATIC_URL, leaflet_bounds
+from maps.render import leaflet_bounds
 
 __all__ = ["ROUTES", "render_report_page", "render_technician_page"]
 
@@ -23,7 +25,9 @@ REPORT_TYPES = ("pothole", "litter", "illegal_parking", "street_vendor", "broken
 
 def _config(settings, grid, **extra) -> str:
     data = {"bounds": leaflet_bounds(grid), "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
-            "attribution": settings.web.tiles_attribution, **extra}
+            "attribution": settings.web.tiles_attribution,
+            "lang": "en", "strings": i18n.catalog("en"),  # English words for now, looked up like every page's
+            **extra}
     return orjson.dumps(data).decode().replace("</", "<\\/")
 
 
@@ -36,19 +40,17 @@ def _login(title: str) -> str:
 </form>"""
 
 
-def _page(title: str, body: str, script: str, config: str, *, leaflet: bool) -> str:
-    assets = (f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css">'
-              f'<script src="{LEAFLET_URL}/leaflet.js"></script>') if leaflet else ""
+def _page(title: str, body: str, module: str, config: str, *, leaflet: bool) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title><link rel="icon" href="data:,">
-{assets}<link rel="stylesheet" href="{STATIC_URL}/gridtwin-field.css">
+{leaflet_tags() if leaflet else ""}
+<link rel="stylesheet" href="{STATIC_URL}/css/field.css">
+<script type="application/json" id="gridtwin-config">{config}</script>
+{module_tags(module)}
 </head><body>
 {body}
-<script type="application/json" id="gt-field-config">{config}</script>
-<script src="{STATIC_URL}/gridtwin-field.js"></script>
-<script src="{STATIC_URL}/{script}"></script>
 </body></html>
 """
 
@@ -79,7 +81,7 @@ def render_technician_page(settings, grid) -> str:
     </section>
   </aside>
 </main>"""
-    return _page(title, body, "gridtwin-technician.js", _config(settings, grid), leaflet=True)
+    return _page(title, body, "technician.js", _config(settings, grid), leaflet=True)
 
 
 def render_report_page(settings, grid) -> str:
@@ -103,7 +105,7 @@ def render_report_page(settings, grid) -> str:
   <section class="gt-card" id="gt-mine" hidden><h2>My reports</h2><ul id="gt-my-reports" class="gt-list"></ul>
     <h2>Leaderboard</h2><ol id="gt-board" class="gt-list"></ol></section>
 </main>"""
-    return _page(title, body, "gridtwin-report.js", _config(settings, grid), leaflet=False)
+    return _page(title, body, "report.js", _config(settings, grid), leaflet=False)
 
 
 async def _cached(request: Request, name: str, render) -> Response:

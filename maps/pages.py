@@ -7,7 +7,7 @@ governance figures.
     GET /kpi       governance figures per grid, street or district over a period, charts, CSV
 
 Each page is a small HTML shell in the request's language (maps/i18n.py) carrying its
-configuration and the whole catalog of that language; its script (maps/static/ops/)
+configuration and the whole catalog of that language; its module (maps/static/js/ops/)
 builds the page from the HTTP API and keeps it live from /api/stream. Everything is
 served by the app itself: Leaflet from its package, our scripts and styles from
 maps/static.
@@ -23,9 +23,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from maps import i18n
+from maps.assets import STATIC_URL, leaflet_tags, module_tags
 from maps.context import context
 from maps.openapi import HTML, operation, query
-from maps.render import LEAFLET_URL, LEVEL_STYLE, STATIC_URL, leaflet_bounds
+from maps.render import LEVEL_STYLE, leaflet_bounds
 from twin.cases.figures import GROUPS
 from twin.cases.workflow import CANCEL_REASONS, OPEN_STATUSES, Status
 from twin.config import Settings
@@ -33,15 +34,14 @@ from twin.grid.cells import Grid
 
 __all__ = ["PAGES", "ROUTES", "render_ops_page"]
 
-OPS_URL = f"{STATIC_URL}/ops"
 FOCUS_SECONDS = 20  # how long the wall stays on a new critical case before going back
 
-# page -> (title key, the page's own scripts in load order, needs Leaflet, colour scheme)
-PAGES: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
-    "wall": ("wall.title", ("wall-colors.js", "wall-replay.js", "wall-ticker.js", "wall.js"), True, "dark"),
-    "console": ("console.title", ("console.js",), True, "light"),
-    "worker": ("worker.title", ("worker.js",), False, "light"),
-    "kpi": ("kpi.title", ("kpi.js",), False, "light"),
+# page -> (title key, the page's module under static/js, needs Leaflet, colour scheme)
+PAGES: dict[str, tuple[str, str, bool, str]] = {
+    "wall": ("wall.title", "ops/wall.js", True, "dark"),
+    "console": ("console.title", "ops/console.js", True, "light"),
+    "worker": ("worker.title", "ops/worker.js", False, "light"),
+    "kpi": ("kpi.title", "ops/kpi.js", False, "light"),
 }
 
 
@@ -76,12 +76,10 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
 
 def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str:
     """The HTML of one operations room page (a key of PAGES) in `lang`."""
-    title_key, scripts, leaflet, scheme = PAGES[page]
+    title_key, module, leaflet, scheme = PAGES[page]
     esc = html.escape
     title = f"{i18n.translate(lang, title_key)} · {settings.web.title}"
     config = orjson.dumps(_config(page, lang, settings, grid)).decode().replace("</", "<\\/")
-    leaflet_css = f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css">' if leaflet else ""
-    leaflet_js = f'<script src="{LEAFLET_URL}/leaflet.js"></script>' if leaflet else ""
     return f"""<!DOCTYPE html>
 <html lang="{i18n.HTML_LANG[lang]}">
 <head>
@@ -89,17 +87,14 @@ def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)}</title>
 <link rel="icon" href="data:,">
-{leaflet_css}
-<link rel="stylesheet" href="{OPS_URL}/ops.css">
-<script type="application/json" id="gridtwin-ops">{config}</script>
+{leaflet_tags() if leaflet else ""}
+<link rel="stylesheet" href="{STATIC_URL}/css/ops.css">
+<script type="application/json" id="gridtwin-config">{config}</script>
+{module_tags(module)}
 </head>
 <body class="ops ops-{page} ops-{scheme}">
 <noscript>{esc(i18n.translate(lang, "common.noscript"))}</noscript>
 <div id="app"></div>
-{leaflet_js}
-<script src="{OPS_URL}/ops.js"></script>
-<script src="{OPS_URL}/charts.js"></script>
-{"".join(f'<script src="{OPS_URL}/{script}"></script>' for script in scripts)}
 </body>
 </html>
 """

@@ -1,36 +1,31 @@
 """The map page: a folium/Leaflet map of every cell coloured by level, with device markers,
 a legend, a title and a live-connection indicator.
 
-Two forms share one page script (maps/static/gridtwin-map.js):
-`render_page` for the web app (Leaflet and our files linked from the app's own
-/static, cells and devices fetched from the API, live updates from /api/stream),
-and `render_map` for a standalone file (everything inlined, a snapshot).
-Neither form loads anything from another host.
+Two forms share one page module (maps/static/js/map.js, with the common layer it
+imports): `render_page` for the web app (Leaflet and our modules linked from the
+app's own /static, cells and devices fetched from the API, live updates from
+/api/stream), and `render_map` for a standalone file (everything inlined, the
+modules as data: URLs, a snapshot). Neither form loads anything from another host.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import folium
 import orjson
 from branca.element import Element, Figure
-from xstatic.pkg import leaflet as xleaflet
 
+from maps import i18n
+from maps.assets import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, inline_module, module_tags
 from maps.payloads import CellFeatures, device_json
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind
 from twin.grid.cells import Grid
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
-
-STATIC_DIR = Path(__file__).parent / "static"
-LEAFLET_DIR = Path(xleaflet.BASE_DIR)
-LEAFLET_URL = "/static/vendor/leaflet"
-STATIC_URL = "/static/gridtwin"
 
 # Colour-blind-safe enough at a glance: hue and lightness both differ between levels.
 LEVEL_STYLE = {
@@ -97,6 +92,8 @@ def _overlays(settings: Settings, grid: Grid) -> str:
 def _page_config(settings: Settings, map_name: str, **sources) -> dict:
     return {
         "mapName": map_name,
+        "lang": "en",  # the page's own words are English for now; its script looks them up like the others
+        "strings": i18n.catalog("en"),
         "levels": LEVEL_STYLE,
         "kinds": KIND_STYLE,
         "metrics": {m.name: {"label": m.label, "unit": m.unit, "kind": m.kind} for m in settings.metrics},
@@ -149,9 +146,9 @@ def render_page(grid: Grid, settings: Settings) -> str:
     """The web app's page at `/`: assets from the app's /static, data from /api, live from /api/stream."""
     assets = [
         RawHtml(f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css"/>'),
-        RawHtml(f'<link rel="stylesheet" href="{STATIC_URL}/gridtwin-map.css"/>'),
-        RawHtml(f'<script src="{LEAFLET_URL}/leaflet.js"></script>'),
-        RawHtml(f'<script src="{STATIC_URL}/gridtwin-map.js"></script>'),
+        RawHtml(f'<link rel="stylesheet" href="{STATIC_URL}/css/map.css"/>'),
+        RawHtml(f'<script src="{LEAFLET_URL}/leaflet.js"></script>'),  # classic, before folium's set-up
+        RawHtml(module_tags("map.js")),
     ]
     config = _page_config(
         settings,
@@ -171,9 +168,9 @@ def render_map(
     except basemap tiles when `settings.web.tiles` names them)."""
     inline = [
         RawHtml(f"<style>{(LEAFLET_DIR / 'leaflet.css').read_text()}</style>"),
-        RawHtml(f"<style>{(STATIC_DIR / 'gridtwin-map.css').read_text()}</style>"),
+        RawHtml(f"<style>{(STATIC_DIR / 'css' / 'map.css').read_text()}</style>"),
         RawHtml(f"<script>{_script_safe((LEAFLET_DIR / 'leaflet.js').read_text())}</script>"),
-        RawHtml(f"<script>{_script_safe((STATIC_DIR / 'gridtwin-map.js').read_text())}</script>"),
+        RawHtml(f'<script type="module">import "{inline_module("map.js")}";</script>'),
     ]
     cells = orjson.loads(CellFeatures(grid).collection(states))
     config = _page_config(settings, "", cells=cells, devices=[device_json(d, grid) for d in devices])

@@ -162,3 +162,51 @@ def sample(exposition: str, name: str, **labels: str) -> float | None:
             if s.name == name and s.labels == labels:
                 return s.value
     return None
+
+
+# The pages keep their state in an export of their module; a test reads it through that export (the pages
+# define no globals). Importing the module the page loaded gives the page's own instance.
+PAGE_MODULES = {
+    "map": ("/static/gridtwin/js/map.js", "view"),
+    "wall": ("/static/gridtwin/js/ops/wall.js", "wall"),
+    "console": ("/static/gridtwin/js/ops/console.js", "desk"),
+    "worker": ("/static/gridtwin/js/ops/worker.js", "crew"),
+    "kpi": ("/static/gridtwin/js/ops/kpi.js", "board"),
+    "technician": ("/static/gridtwin/js/technician.js", "tech"),
+}
+# The standalone snapshot loads its module from a data: URL, named in its one module script.
+SNAPSHOT_MODULE = "document.querySelector('script[type=module]').textContent.match(/\"(data:[^\"]+)\"/)[1]"
+
+
+def _module(name: str) -> tuple[str, str]:
+    """(where the page's module is, as JavaScript; the name of its state's export); "snapshot": the
+    standalone map's."""
+    url, export = PAGE_MODULES.get(name, (None, "view"))
+    return (SNAPSHOT_MODULE if url is None else repr(url)), export
+
+
+def on_page(name: str, expression: str) -> str:
+    """An async function for page.evaluate that returns `expression`, in which the state of page `name`
+    goes by its export's name (map: view, wall: wall, console: desk, worker: crew, kpi: board, technician:
+    tech), e.g. page.evaluate(on_page("wall", "wall.scope"))."""
+    where, export = _module(name)
+    return f"async () => {{ const {{ {export} }} = await import({where}); return ({expression}); }}"
+
+
+def page_state(page, name: str):
+    """A handle to the state of page `name`, to pass as the `arg` of evaluate and wait_for_function."""
+    where, export = _module(name)
+    return page.evaluate_handle(f"async () => (await import({where})).{export}")
+
+
+def wait_on_page(page, name: str, expression: str, **options) -> None:
+    """Wait until `expression` (as in on_page) holds. wait_for_function does not await a promise, so its
+    predicate gets the state as its argument rather than importing it."""
+    page.wait_for_function(f"({_module(name)[1]}) => ({expression})", arg=page_state(page, name), **options)
+
+
+async def wait_on_page_async(page, name: str, expression: str, **options) -> None:
+    """wait_on_page for async Playwright."""
+    where, export = _module(name)
+    state = await page.evaluate_handle(f"async () => (await import({where})).{export}")
+    await page.wait_for_function(f"({export}) => ({expression})", arg=state, **options)

@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import CHROMIUM_ARGS, serving
+from tests.maps.common import CHROMIUM_ARGS, on_page, serving, wait_on_page
 from tests.maps.ops_helpers import log_in
 from tests.maps.ops_scene import DISPATCHER, WORKERS, build
 from twin.cases.workflow import CaseQuery, Status
@@ -65,12 +65,12 @@ def main(argv: list[str]) -> int:
 
             wall = context(1920, 1080).new_page()
             wall.goto(base + "/wall")
-            wall.wait_for_function("window.gtwall && gtwall.ready && gtwall.history && gtwall.status === 'live'",
+            wait_on_page(wall, "wall", "wall.ready && wall.history && wall.status === 'live'",
                                    timeout=20_000)
-            wall.evaluate("gtwall.focusSeconds = 1")
+            wall.evaluate(on_page("wall", "wall.focusSeconds = 1"))
             live_changes(app.state.ctx.book, grid)
-            wall.wait_for_function("gtwall.caseEvents >= 5", timeout=10_000)
-            wall.wait_for_function("!gtwall.focused", timeout=10_000)
+            wait_on_page(wall, "wall", "wall.caseEvents >= 5", timeout=10_000)
+            wait_on_page(wall, "wall", "!wall.focused", timeout=10_000)
             wall.wait_for_timeout(1500)  # the fly back and the KPI refresh
             wall.screenshot(path=str(target / "wall.png"))
 
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
             console.goto(base + "/console")
             log_in(console, "dana")
             console.wait_for_selector("#case-rows tr[data-id]")
-            handled = console.evaluate("gtconsole.cases.find(c => c.status === 'handled').id")
+            handled = console.evaluate(on_page("console", "desk.cases.find(c => c.status === 'handled').id"))
             console.click(f"#case-rows tr[data-id='{handled}']")
             console.wait_for_selector(f".c-detail[data-id='{handled}']")
             console.click("#c-actions button[data-action='close']")
@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
 
             figures = context(1440, 900).new_page()
             figures.goto(base + "/kpi#level=street&period=7d")
-            figures.wait_for_function("window.gtkpi && gtkpi.trend", timeout=10_000)
+            wait_on_page(figures, "kpi", "board.trend", timeout=10_000)
             figures.wait_for_timeout(300)
             figures.screenshot(path=str(target / "kpi.png"))
             browser.close()

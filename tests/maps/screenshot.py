@@ -20,7 +20,7 @@ from shapely import Point
 
 from gridtwin.broker import free_port
 from maps.app import create_app
-from tests.maps.common import CHROMIUM_ARGS, serving
+from tests.maps.common import CHROMIUM_ARGS, serving, wait_on_page
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.grid.generate import demo_grid
@@ -28,7 +28,6 @@ from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
 from twin.store import open_store
-
 
 
 def _point_in(cell, rng: random.Random) -> tuple[float, float]:
@@ -90,7 +89,7 @@ def main(argv: list[str]) -> int:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(url + "/")
-            page.wait_for_function("window.gridtwin && gridtwin.deviceLayer && gridtwin.status === 'live'", timeout=15_000)
+            wait_on_page(page, "map", "view.deviceLayer && view.status === 'live'", timeout=15_000)
             page.wait_for_timeout(500)
             target.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(target))

@@ -318,5 +318,5 @@ async def test_map_page_is_served_with_local_assets(client):
     assert '<script src="/static/vendor/leaflet/leaflet.js"></script>' in response.text
     assert "cdn" not in response.text.lower()
     for asset in ("/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css",
-                  "/static/gridtwin/gridtwin-map.js", "/static/gridtwin/gridtwin-map.css"):
+                  "/static/gridtwin/js/map.js", "/static/gridtwin/css/map.css"):
         assert (await client.get(asset)).status_code == 200, asset

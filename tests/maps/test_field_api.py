@@ -176,10 +176,10 @@ async def test_confirmed_reports_earn_points_and_the_wall_sees_no_names(client, 
 
 
 async def test_the_field_pages_are_served_with_local_assets_only(client):
-    for path, script in (("/technician", "gridtwin-technician.js"), ("/report", "gridtwin-report.js")):
+    for path, script in (("/technician", "js/technician.js"), ("/report", "js/report.js")):
         page = await client.get(path, headers=ANON)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert f'src="/static/gridtwin/{script}"' in page.text
+        assert f'<script type="module" src="/static/gridtwin/{script}"></script>' in page.text
         assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)  # nothing from another host
         asset = await client.get(f"/static/gridtwin/{script}", headers=ANON)
-        assert asset.status_code == 200 and "api(" in asset.text
+        assert asset.status_code == 200 and 'from "./lib/api.js"' in asset.text

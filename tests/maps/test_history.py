@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maps.history import Interval, replay
-from tests.maps.common import A, B, C, D, E, T0
+from tests.maps.common import T0, A, B, C, D, E
 from tests.maps.test_api import assert_error
 from twin.sensing.anomalies import DEVICE_HEALTH, Anomaly
 from twin.sensing.catalog import Level

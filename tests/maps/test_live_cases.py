@@ -10,7 +10,7 @@ import orjson
 
 from maps.app import create_app
 from maps.live import CaseMessage, decode
-from tests.maps.common import A, T0, SSEReader, publish, serving, small_grid, wait_until
+from tests.maps.common import T0, A, SSEReader, publish, serving, small_grid, wait_until
 from tests.maps.test_live import broker_settings
 from twin.cases.workflow import new_case
 from twin.contract.cloudevents import case_update_event

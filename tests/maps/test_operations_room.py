@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from gateway import Gateway
 from maps.app import create_app
-from tests.maps.common import CHROMIUM_ARGS, A, DEVICES, publish, serving
+from tests.maps.common import CHROMIUM_ARGS, DEVICES, A, on_page, publish, serving, wait_on_page
 from tests.maps.ops_helpers import add_user, log_in
 from tests.maps.test_browser import PageWatch
 from twin.store import open_store
@@ -99,7 +99,7 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
             return page
 
         wall = open_page("/wall", viewport={"width": 1920, "height": 1080})
-        wall.wait_for_function("window.gtwall && gtwall.ready && gtwall.status === 'live'", timeout=15_000)
+        wait_on_page(wall, "wall", "wall.ready && wall.status === 'live'", timeout=15_000)
         assert wall.text_content("#kpi-resolution-value") == "—" and wall.text_content("#kpi-open-value") == "0"
         console = open_page("/console", viewport={"width": 1440, "height": 900})
         log_in(console, "dana")
@@ -110,10 +110,10 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
 
         # A critical PM2.5 reading from the sensor in cell A, through Mosquitto and the gateway.
         publish(mosquitto, f"{settings.mqtt.prefix}/readings/aq-1", {"ts": time.time(), "values": {"pm25": 260.0}})
-        wall.wait_for_function("gtwall.focused !== null", timeout=10_000)
-        case_id = wall.evaluate("gtwall.focused.id")
-        assert wall.evaluate("gtwall.focused.code") == A
-        assert wall.evaluate(f"gtwall.cells['{A}'].options.fillColor") == CRITICAL
+        wait_on_page(wall, "wall", "wall.focused !== null", timeout=10_000)
+        case_id = wall.evaluate(on_page("wall", "wall.focused.id"))
+        assert wall.evaluate(on_page("wall", "wall.focused.code")) == A
+        assert wall.evaluate(on_page("wall", f"wall.cells['{A}'].options.fillColor")) == CRITICAL
         assert "PM2.5 high" in wall.text_content("#w-focus")
         assert wall.text_content("#kpi-open-critical b") == "1"
 
@@ -139,7 +139,7 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
         phone.fill(f"#fb-note-{case_id}", "Dust screens put back up; water spraying on")
         phone.fill(f"#fb-photo-{case_id}", "https://files.intranet/photos/site-gate.jpg")
         phone.tap(f".job[data-id='{case_id}'] form button[type=submit]")
-        phone.wait_for_function("gtworker.cases.length === 1 && gtworker.cases[0].status === 'handled'")
+        wait_on_page(phone, "worker", "crew.cases.length === 1 && crew.cases[0].status === 'handled'")
 
         # The dispatcher's open case follows; verify, close and record the citizen's satisfaction.
         console.wait_for_selector(f".c-detail[data-id='{case_id}'][data-status='handled']", timeout=5000)
@@ -163,7 +163,7 @@ def test_a_reading_becomes_a_case_that_is_dispatched_handled_and_closed(room_set
         assert wall.text_content("#kpi-on_time-value") == "100%"
         assert wall.text_content("#kpi-satisfaction-value") == "5"
         assert wall.text_content("#kpi-open-value") == "0"
-        assert wall.evaluate(f"gtwall.cells['{A}'].options.fillColor") == QUIET
+        assert wall.evaluate(on_page("wall", f"wall.cells['{A}'].options.fillColor")) == QUIET
         actions = wall.eval_on_selector_all("#w-ticker li[data-kind='case']", "els => els.map(e => e.dataset.action)")
         assert actions[:7] == ["evaluate", "close", "handle", "accept", "dispatch", "file", "report"]
 

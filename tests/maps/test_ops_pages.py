@@ -12,7 +12,7 @@ import time
 import pytest
 
 from maps.app import create_app
-from tests.maps.common import T0, serving
+from tests.maps.common import T0, on_page, serving, wait_on_page
 from tests.maps.ops_helpers import Clock, add_user, log_in, two_street_grid
 from tests.maps.test_browser import PageWatch
 from twin.cases.book import CaseBook
@@ -43,14 +43,14 @@ def past_book(app, settings, store, hours_ago: float) -> tuple[CaseBook, Clock]:
 
 
 def fill_color(page, code: str) -> str:
-    return page.evaluate(f"gtwall.cells['{code}'].options.fillColor")
+    return page.evaluate(on_page("wall", f"wall.cells['{code}'].options.fillColor"))
 
 
 def wall_page(browser, url, width=1920, height=1080):
     page = browser.new_page(bypass_csp=True, viewport={"width": width, "height": height}, locale="en-US")
     watch = PageWatch(page)
     page.goto(url + "/wall")
-    page.wait_for_function("window.gtwall && gtwall.ready && gtwall.history && gtwall.status === 'live'",
+    wait_on_page(page, "wall", "wall.ready && wall.history && wall.status === 'live'",
                            timeout=15_000)
     return page, watch
 
@@ -67,7 +67,7 @@ def test_wall_colours_cells_by_open_cases_and_follows_them_live(browser, app, se
     with serving(app) as url:
         page, watch = wall_page(browser, url)
         assert fill_color(page, CODES[1]) == WARNING
-        assert page.evaluate(f"gtwall.cells['{CODES[1]}'].options.color") == OVERDUE
+        assert page.evaluate(on_page("wall", f"wall.cells['{CODES[1]}'].options.color")) == OVERDUE
         assert fill_color(page, CODES[7]) == CRITICAL
         assert fill_color(page, CODES[8]) == QUIET and fill_color(page, CODES[0]) == QUIET  # cancelled: not open
         assert page.text_content("#kpi-open-value") == "2"
@@ -75,20 +75,20 @@ def test_wall_colours_cells_by_open_cases_and_follows_them_live(browser, app, se
         assert page.text_content("#kpi-overdue-value") == "1"
         assert page.text_content("#w-units li[data-code='410204'] .u-open") == "2"
 
-        page.evaluate("gtwall.focusSeconds = 1.5")
+        page.evaluate(on_page("wall", "wall.focusSeconds = 1.5"))
         fresh = app.state.ctx.book.report(DANA, type_="fire", severity="critical", cell=CODES[4])
-        page.wait_for_function(f"gtwall.focused && gtwall.focused.id === '{fresh.id}'", timeout=5000)
+        wait_on_page(page, "wall", f"wall.focused && wall.focused.id === '{fresh.id}'", timeout=5000)
         assert fill_color(page, CODES[4]) == CRITICAL
         assert page.is_visible("#w-focus") and fresh.id in page.text_content("#w-focus")
         assert "Fire" in page.text_content("#w-focus")
         first = page.locator("#w-ticker li").first
         assert first.get_attribute("data-action") == "report" and "Fire" in first.text_content()
         assert page.text_content("#kpi-open-value") == "3"
-        page.wait_for_function("!gtwall.focused", timeout=5000)  # back to the whole grid after a while
+        wait_on_page(page, "wall", "!wall.focused", timeout=5000)  # back to the whole grid after a while
         assert page.is_hidden("#w-focus")
 
         app.state.ctx.book.act(fresh.id, "cancel", DANA, reason="false_alarm")
-        page.wait_for_function(f"gtwall.cells['{CODES[4]}'].options.fillColor === '{QUIET}'", timeout=5000)
+        wait_on_page(page, "wall", f"wall.cells['{CODES[4]}'].options.fillColor === '{QUIET}'", timeout=5000)
         assert page.text_content("#kpi-open-value") == "2"
         assert page.locator("#w-ticker li").first.get_attribute("data-action") == "cancel"
         assert watch.errors == [] and watch.foreign(url) == []
@@ -103,33 +103,33 @@ def test_wall_drills_down_from_district_to_street_to_community(browser, app, set
         page, watch = wall_page(browser, url)
         assert page.locator("#w-crumbs .crumb").count() == 1
         page.click("#w-units li[data-code='410204']")
-        assert page.evaluate("gtwall.scope") == "410204"
+        assert page.evaluate(on_page("wall", "wall.scope")) == "410204"
         assert page.text_content("#w-units-title") == "Streets"
         assert page.locator("#w-units li").count() == 2
         # Street 01 has the critical case, so it comes first.
         assert page.locator("#w-units li").first.get_attribute("data-code") == S1
         page.click(f"#w-units li[data-code='{S2}']")
         assert page.text_content("#kpi-open-value") == "2" and page.text_content("#w-kpi-scope") == "Street 02"
-        dimmed = page.evaluate(f"gtwall.cells['{CODES[0]}'].options.fillOpacity")
-        shown = page.evaluate(f"gtwall.cells['{CODES[6]}'].options.fillOpacity")
+        dimmed = page.evaluate(on_page("wall", f"wall.cells['{CODES[0]}'].options.fillOpacity"))
+        shown = page.evaluate(on_page("wall", f"wall.cells['{CODES[6]}'].options.fillOpacity"))
         assert dimmed < 0.5 < shown
         assert [page.locator("#w-crumbs .crumb").nth(i).text_content() for i in range(3)] == [
             "Whole grid", "Gulou District", "Street 02"]
         # A click on a cell of the street goes one level down, to its community.
         page.wait_for_timeout(400)  # the map's fly to the street
-        point = page.evaluate(f"gtwall.map.latLngToContainerPoint(gtwall.cells['{CODES[6]}'].getCenter())")
+        point = page.evaluate(on_page("wall", f"wall.map.latLngToContainerPoint(wall.cells['{CODES[6]}'].getCenter())"))
         page.locator("#w-map").click(position={"x": point["x"], "y": point["y"]})
-        assert page.evaluate("gtwall.scope") == C21
+        assert page.evaluate(on_page("wall", "wall.scope")) == C21
         assert page.text_content("#w-units-title") == "Cells with open cases"
         assert page.locator("#w-units li").count() == 2
         page.wait_for_timeout(400)
-        point = page.evaluate(f"gtwall.map.latLngToContainerPoint(gtwall.cells['{CODES[6]}'].getCenter())")
+        point = page.evaluate(on_page("wall", f"wall.map.latLngToContainerPoint(wall.cells['{CODES[6]}'].getCenter())"))
         page.locator("#w-map").click(position={"x": point["x"], "y": point["y"]})
         popup = page.locator(".w-popup")
         popup.wait_for(timeout=2000)
         assert CODES[6] in popup.text_content() and "Litter" in popup.text_content()
         page.click("#w-crumbs .crumb[data-code='']")
-        assert page.evaluate("gtwall.scope") == "" and page.text_content("#kpi-open-value") == "4"
+        assert page.evaluate(on_page("wall", "wall.scope")) == "" and page.text_content("#kpi-open-value") == "4"
         assert watch.errors == []
         page.close()
 
@@ -150,16 +150,16 @@ def test_wall_colours_by_a_metric_and_replays_the_last_24_hours(browser, app, st
         assert fill_color(page, CODES[1]) == NO_VALUE
         assert page.locator("#w-legend .ramp").count() == 1
 
-        frame = page.evaluate(f"gtwall.history.frames.findIndex(f => f.changes['{CODES[5]}'] === 'critical')")
+        frame = page.evaluate(on_page("wall", f"wall.history.frames.findIndex(f => f.changes['{CODES[5]}'] === 'critical')"))
         assert frame > 0
         page.eval_on_selector("#w-slider", f"(el) => {{ el.value = '{frame}'; el.dispatchEvent(new Event('input')); }}")
-        assert page.evaluate("gtwall.replay") == frame
+        assert page.evaluate(on_page("wall", "wall.replay")) == frame
         assert fill_color(page, CODES[5]) == CRITICAL
         assert page.is_visible("#w-replay-badge") and "1 critical" in page.text_content("#w-replay-badge")
         page.eval_on_selector("#w-slider", f"(el) => {{ el.value = '{frame + 30}'; el.dispatchEvent(new Event('input')); }}")
         assert fill_color(page, CODES[5]) != CRITICAL  # cleared 20 minutes later
         page.click("#w-live")
-        assert page.evaluate("gtwall.replay") is None and page.is_hidden("#w-replay-badge")
+        assert page.evaluate(on_page("wall", "wall.replay")) is None and page.is_hidden("#w-replay-badge")
         assert fill_color(page, CODES[0]) not in (QUIET, NO_VALUE)  # back to the metric
         assert watch.errors == []
         page.close()
@@ -209,19 +209,19 @@ def test_console_filters_cases_and_takes_the_actions_the_role_allows(browser, ap
         rows = lambda: sorted(page.eval_on_selector_all("#case-rows tr[data-id]", "els => els.map(e => e.dataset.id)"))
         assert rows() == sorted([fresh.id, filed.id, late.id])  # open cases by default
         assert page.text_content("#user-chip") == "dana · Dispatcher"
-        loads = page.evaluate("gtconsole.listLoads")
+        loads = page.evaluate(on_page("console", "desk.listLoads"))
         page.click("#f-status .chip[data-status='cancelled']")
-        page.wait_for_function(f"gtconsole.listLoads > {loads}")
+        wait_on_page(page, "console", f"desk.listLoads > {loads}")
         assert closed.id in rows()
         page.click("#f-open")
         page.select_option("#f-severity", "critical")
-        page.wait_for_function(f"gtconsole.cases.length === 1 && gtconsole.cases[0].id === '{fresh.id}'")
+        wait_on_page(page, "console", f"desk.cases.length === 1 && desk.cases[0].id === '{fresh.id}'")
         page.select_option("#f-severity", "")
         page.check("#f-overdue")
-        page.wait_for_function(f"gtconsole.cases.length === 1 && gtconsole.cases[0].id === '{late.id}'")
+        wait_on_page(page, "console", f"desk.cases.length === 1 && desk.cases[0].id === '{late.id}'")
         assert "overdue" in page.get_attribute(f"#case-rows tr[data-id='{late.id}']", "class")
         page.uncheck("#f-overdue")
-        page.wait_for_function("gtconsole.cases.length === 3")
+        wait_on_page(page, "console", "desk.cases.length === 3")
 
         # A reported case: file, cancel or reassign. Cancel it as a false alarm.
         page.click(f"#case-rows tr[data-id='{fresh.id}']")
@@ -240,11 +240,11 @@ def test_console_filters_cases_and_takes_the_actions_the_role_allows(browser, ap
         # A filed case: closing it now is refused with what is allowed, in the page's words.
         page.click(f"#case-rows tr[data-id='{filed.id}']")
         page.wait_for_selector(f".c-detail[data-id='{filed.id}']")
-        assert page.evaluate("gtconsole.act('close', {})") == 409
+        assert page.evaluate(on_page("console", "desk.act('close', {})")) == 409
         error = page.text_content("#c-error .alert")
         assert "The case is Filed" in error and "Verify and close" in error and "Dispatch, Reassign" in error
         # Dispatching needs an assignee where the cell has no grid worker: 422 names the field.
-        assert page.evaluate("gtconsole.act('dispatch', {})") == 422
+        assert page.evaluate(on_page("console", "desk.act('dispatch', {})")) == 422
         assert "Assignee" in page.text_content("#c-error .alert li")
         page.click("#c-actions button[data-action='dispatch']")
         page.fill("#a-assignee", "wk")
@@ -280,7 +280,7 @@ def test_console_follows_a_case_changed_elsewhere(browser, app, store):
         page.wait_for_selector(f".c-detail[data-id='{item.id}'][data-status='filed']", timeout=5000)
         new = book.report(DANA, type_="pothole", cell=CODES[1])
         page.wait_for_selector(f"#case-rows tr[data-id='{new.id}']", timeout=5000)
-        assert page.evaluate("gtops.missing") == []
+        assert page.evaluate("async () => (await import('/static/gridtwin/js/lib/i18n.js')).missing") == []
         page.close()
 
 
@@ -318,7 +318,7 @@ def test_worker_page_works_on_a_phone(browser, app, store):
         assert page.input_value(f"#fb-note-{first.id}") == "Cleared the pile; bins emptied"
         page.fill(f"#fb-photo-{first.id}", "https://files.intranet/p/1.jpg")
         page.tap(f".job[data-id='{first.id}'] form button[type=submit]")
-        page.wait_for_function("gtworker.cases.some(c => c.status === 'handled')")
+        wait_on_page(page, "worker", "crew.cases.some(c => c.status === 'handled')")
         assert page.text_content("#tab-waiting .tab-count") == "1"
         page.tap("#tab-waiting")
         assert "Cleared the pile" in page.text_content(f".job[data-id='{first.id}'] blockquote")
@@ -349,7 +349,7 @@ def test_kpi_page_charts_the_figures_and_exports_csv(browser, app, store):
         page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 1000}, locale="en-US")
         watch = PageWatch(page)
         page.goto(url + "/kpi#level=street&period=today")
-        page.wait_for_function("window.gtkpi && gtkpi.loads > 0 && gtkpi.trend", timeout=10_000)
+        wait_on_page(page, "kpi", "board.loads > 0 && board.trend", timeout=10_000)
         rows = page.eval_on_selector_all("#k-table tbody tr", "els => els.map(e => e.dataset.code)")
         assert sorted(rows) == [S1, S2]
         street2 = page.locator(f"#k-table tbody tr[data-code='{S2}'] td")
@@ -364,7 +364,7 @@ def test_kpi_page_charts_the_figures_and_exports_csv(browser, app, store):
         assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
         assert csv.text().splitlines()[0].startswith("code,name,cases") and len(csv.text().splitlines()) == 4
         page.select_option("#k-level", "grid")
-        page.wait_for_function("gtkpi.loads > 1 && gtkpi.result.level === 'grid'")
+        wait_on_page(page, "kpi", "board.loads > 1 && board.result.level === 'grid'")
         assert page.locator("#k-table tbody tr").count() == 3
         page.click("#k-table th[data-key='resolution_rate']")
         assert page.get_attribute("#k-table th[data-key='resolution_rate']", "aria-sort") == "descending"
@@ -381,7 +381,8 @@ def test_pages_ask_for_a_login_when_the_server_requires_one(browser, settings, s
         page = browser.new_page(bypass_csp=True, viewport={"width": 1920, "height": 1080}, locale="en-US")
         page.goto(url + "/wall")
         page.wait_for_selector(".w-login #login-form")
-        log_in(page, "val")
-        page.wait_for_function("window.gtwall && gtwall.ready", timeout=15_000)
+        with page.expect_navigation():  # the wall starts again, logged in
+            log_in(page, "val")
+        wait_on_page(page, "wall", "wall.ready", timeout=15_000)
         assert page.text_content("#kpi-open-value") == "0"
         page.close()

@@ -15,7 +15,7 @@ import pytest
 from shapely.geometry import box
 
 from maps.app import create_app
-from tests.maps.common import CODES, SIZE, S, W, serving
+from tests.maps.common import CODES, SIZE, S, W, on_page, serving
 from tests.maps.ops_helpers import FAST_COST, PASSWORD
 from tests.maps.test_browser import PageWatch
 from twin.cases.book import CaseBook
@@ -144,22 +144,22 @@ def visit_every_page(browser, url, ids, *, bypass_csp: bool) -> list[str]:
     # The map page: cells, devices, the anomaly feed; a cell's popup and a device's tooltip.
     page = new_page()
     page.goto(url + "/")
-    wait_js(page, "window.gridtwin && gridtwin.deviceLayer && Object.keys(gridtwin.cells).length === 6", 10)
+    wait_js(page, on_page("map", "view.deviceLayer && Object.keys(view.cells).length === 6"), 10)
     page.wait_for_selector("#gt-feed-list .gt-anomaly")
-    point = page.evaluate(f"""() => {{
-        const p = gridtwin.map.latLngToContainerPoint(gridtwin.cells['{A}'].getBounds().getCenter());
-        return {{x: p.x, y: p.y}}; }}""")
+    point = page.evaluate(on_page("map", f"(p => ({{x: p.x, y: p.y}}))(view.map.latLngToContainerPoint("
+                                         f"view.cells['{A}'].getBounds().getCenter()))"))
     page.mouse.click(point["x"], point["y"])
     page.wait_for_selector(".leaflet-popup-content")
     assert MARK in page.inner_text(".leaflet-popup-content")
-    page.evaluate("gridtwin.deviceLayer.eachLayer(l => l.openTooltip ? l.openTooltip() : l.openPopup && l.openPopup())")
+    page.evaluate(on_page("map", "view.deviceLayer.eachLayer(l => l.openTooltip ? l.openTooltip() : "
+                                 "l.openPopup && l.openPopup())"))
     assert_inert(page, "/")
     page.context.close()
 
     # The wall: units, ticker, a cell's details.
     page = new_page()
     page.goto(url + "/wall")
-    wait_js(page, "window.gtwall && gtwall.ready", 15)
+    wait_js(page, on_page("wall", "wall.ready"), 15)
     assert_inert(page, "/wall")
     page.context.close()
 
@@ -187,7 +187,7 @@ def visit_every_page(browser, url, ids, *, bypass_csp: bool) -> list[str]:
     for level in ("grid", "street"):
         page = new_page("dana")
         page.goto(url + f"/kpi#level={level}&period=today")
-        wait_js(page, "window.gtkpi && gtkpi.loads > 0", 10)
+        wait_js(page, on_page("kpi", "board.loads > 0"), 10)
         page.wait_for_selector("#k-table tbody tr")
         assert_inert(page, f"/kpi {level}")
         page.context.close()
@@ -196,12 +196,11 @@ def visit_every_page(browser, url, ids, *, bypass_csp: bool) -> list[str]:
     page = new_page("tom")
     page.goto(url + "/technician")
     page.wait_for_selector("#gt-pending li[data-id='pend-x']")
-    wait_js(page, "window.gridtwinTech && gridtwinTech.ready", 10)
+    wait_js(page, on_page("technician", "tech.ready"), 10)
     page.select_option("#gt-device", "aq-x")
     page.wait_for_selector("#gt-health [data-diagnosis]")
-    point = page.evaluate(f"""() => {{
-        const p = gridtwinTech.map.latLngToContainerPoint(gridtwinTech.cells['{A}'].getCenter());
-        return {{x: p.x, y: p.y}}; }}""")
+    point = page.evaluate(on_page("technician", f"(p => ({{x: p.x, y: p.y}}))(tech.map.latLngToContainerPoint("
+                                                f"tech.cells['{A}'].getCenter()))"))
     page.locator("#gt-map").click(position=point)
     wait_js(page, f"document.getElementById('gt-where').dataset.cell === '{A}'")
     assert MARK in page.inner_text("#gt-where")

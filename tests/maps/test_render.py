@@ -25,7 +25,7 @@ def config_of(page: str) -> dict:
 def test_page_links_only_the_apps_own_assets():
     page = render_page(small_grid(), Settings())
     references = FETCHED.findall(page)
-    assert "/static/vendor/leaflet/leaflet.js" in references and "/static/gridtwin/gridtwin-map.js" in references
+    assert "/static/vendor/leaflet/leaflet.js" in references and "/static/gridtwin/js/map.js" in references
     assert all(r.startswith("/static/") or r.startswith("data:") for r in references), references
     for cdn_asset in ("jquery", "bootstrap", "awesome", "jsdelivr", "cloudflare"):
         assert cdn_asset not in page  # folium's default CDN assets are gone

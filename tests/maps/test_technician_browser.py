@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-
 from maps.app import create_app
-from tests.maps.common import E, T0, serving
+from tests.maps.common import T0, E, on_page, serving, wait_on_page
 from tests.maps.test_browser import PageWatch
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.people.accounts import create_user
 from twin.sensing.readings import Reading
 
-CLICK_AT_CELL = """(code) => {
-  const point = gridtwinTech.map.latLngToContainerPoint(gridtwinTech.cells[code].getCenter());
-  return {x: point.x, y: point.y};
-}"""
+
+def click_at_cell(code: str) -> str:
+    return on_page("technician", f"(p => ({{x: p.x, y: p.y}}))(tech.map.latLngToContainerPoint("
+                                 f"tech.cells['{code}'].getCenter()))")
 
 
 def test_a_technician_places_a_pending_device_by_clicking_the_map(browser, settings, store, grid):
@@ -31,12 +30,12 @@ def test_a_technician_places_a_pending_device_by_clicking_the_map(browser, setti
         page.fill("#gt-login input[name=password]", "tom-secret-1")
         page.click("#gt-login button[type=submit]")
         page.locator('#gt-pending li[data-id="z2m-7"]').wait_for(timeout=10_000)
-        page.wait_for_function("window.gridtwinTech && gridtwinTech.ready", timeout=10_000)
+        wait_on_page(page, "technician", "tech.ready", timeout=10_000)
         assert page.locator("#gt-login").is_hidden()
 
         page.click('#gt-pending li[data-id="z2m-7"] button.gt-place')
         assert "z2m-7" in page.locator("#gt-hint").text_content()
-        point = page.evaluate(CLICK_AT_CELL, E)
+        point = page.evaluate(click_at_cell(E))
         page.locator("#gt-map").click(position=point)
         page.wait_for_function(f"document.getElementById('gt-placed').dataset.cell === '{E}'", timeout=5000)
         placed = page.locator("#gt-placed").text_content()
@@ -46,7 +45,7 @@ def test_a_technician_places_a_pending_device_by_clicking_the_map(browser, setti
         page.locator("#gt-health [data-diagnosis]").wait_for(timeout=5000)  # the placed device's health
 
         # A click with nothing armed only says where it is.
-        page.locator("#gt-map").click(position=page.evaluate(CLICK_AT_CELL, "410204001001001"))
+        page.locator("#gt-map").click(position=page.evaluate(click_at_cell("410204001001001")))
         page.wait_for_function("document.getElementById('gt-where').dataset.cell === '410204001001001'",
                                timeout=5000)
         assert page.locator("#gt-placed").get_attribute("data-cell") == E

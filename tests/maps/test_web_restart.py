@@ -13,9 +13,8 @@ from playwright.async_api import async_playwright
 from bench.processes import WebProcess
 from gridtwin.broker import free_port
 from maps.render import LEVEL_STYLE
-from tests.maps.common import B, CHROMIUM_ARGS, publish, state_message
+from tests.maps.common import B, CHROMIUM_ARGS, on_page, publish, state_message, wait_on_page_async
 from twin.sensing.catalog import Level
-
 
 
 async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what_changed(mosquitto, settings, store,
@@ -32,7 +31,7 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
         try:
             page = await browser.new_page(bypass_csp=True, viewport={"width": 1000, "height": 700})
             await page.goto(web.url + "/")
-            await page.wait_for_function("window.gridtwin && gridtwin.status === 'live'", timeout=20_000)
+            await wait_on_page_async(page, "map", "view.status === 'live'", timeout=20_000)
             await page.evaluate("window.notReloaded = true")
             # The snapshot taken on reconnecting is answered before the change and delivered after it.
             snapshot_taken, snapshot_released = asyncio.Event(), asyncio.Event()
@@ -47,10 +46,10 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
 
             web.kill()  # a crash: no goodbye to the open stream
             await web.proc.wait()
-            await page.wait_for_function("gridtwin.status !== 'live'", timeout=20_000)
+            await wait_on_page_async(page, "map", "view.status !== 'live'", timeout=20_000)
             await asyncio.sleep(1.0)  # the page tries while nothing listens
             await web.start()
-            await page.wait_for_function("gridtwin.status === 'live'", timeout=30_000)
+            await wait_on_page_async(page, "map", "view.status === 'live'", timeout=30_000)
             await asyncio.wait_for(snapshot_taken.wait(), 15)
 
             # Retained, as the gateway publishes cell state: the restarted app may subscribe a moment
@@ -58,11 +57,12 @@ async def test_an_open_map_page_reconnects_to_a_restarted_web_app_and_shows_what
             await asyncio.to_thread(publish, mosquitto, *state_message(settings, B, Level.CRITICAL, {"pm25": 300.0},
                                                                          1_800_000_000.0), retain=True)
             critical = LEVEL_STYLE["critical"]["color"]
-            await page.wait_for_function(f"gridtwin.cells['{B}'].options.fillColor === '{critical}'", timeout=15_000)
-            assert await page.evaluate("gridtwin.resyncs") == 0
+            await wait_on_page_async(page, "map", f"view.cells['{B}'].options.fillColor === '{critical}'",
+                                     timeout=15_000)
+            assert await page.evaluate(on_page("map", "view.resyncs")) == 0
             snapshot_released.set()  # it holds no state for the cell
-            await page.wait_for_function("gridtwin.resyncs === 1", timeout=15_000)
-            assert await page.evaluate(f"gridtwin.cells['{B}'].options.fillColor") == critical
+            await wait_on_page_async(page, "map", "view.resyncs === 1", timeout=15_000)
+            assert await page.evaluate(on_page("map", f"view.cells['{B}'].options.fillColor")) == critical
             assert await page.evaluate("window.notReloaded") is True
             assert await page.locator('#gt-legend li[data-level="critical"] .gt-count').text_content() == "1"
         finally:

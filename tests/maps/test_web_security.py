@@ -44,7 +44,7 @@ async def web(settings, store, grid, people):
     ("GET", "/wall", 200),
     ("GET", "/technician", 200),
     ("GET", "/api/cells", 200),
-    ("GET", "/static/gridtwin/gridtwin-map.js", 200),
+    ("GET", "/static/gridtwin/js/map.js", 200),
     ("GET", "/static/vendor/leaflet/leaflet.js", 200),
     ("GET", "/healthz", 200),
     ("GET", "/metrics", 200),

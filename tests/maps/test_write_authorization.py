@@ -78,7 +78,7 @@ async def test_every_write_route_is_classified(settings, store, grid):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         for mount in mounts:
             for method in sorted(WRITE_METHODS):
-                response = await http.request(method, f"{mount.path}/gridtwin-map.js")
+                response = await http.request(method, f"{mount.path}/leaflet.js")
                 assert response.status_code == 405, (method, mount.path, response.status_code)
 
 
