@@ -18,7 +18,8 @@ from msgspec import Meta, Struct
 
 from maps.answers import one_of
 from maps.errors import Unprocessable
-from twin.cases.reports import CLIENT_REF, MAX_NOTE as MAX_REPORT_NOTE
+from twin.cases.reports import CLIENT_REF
+from twin.cases.reports import MAX_NOTE as MAX_REPORT_NOTE
 from twin.cases.workflow import CANCEL_REASONS, CASE_TYPE, MAX_NOTE, MAX_URL, Action
 from twin.devices.device import DEVICE_ID, DeviceKind
 

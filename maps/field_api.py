@@ -117,8 +117,12 @@ async def place_device(request: Request) -> Response:
            answers={200: Answer(answers.Revoked, "What was revoked"), 404: NOT_FOUND})
 async def credentials(request: Request) -> Response:
     """POST issues or rotates, DELETE revokes: one route, so a wrong method gets the full Allow list."""
-    from twin.devices.provisioning import (bundle_qr_png, device_bundle, issue_device_credentials,
-                                           revoke_device_credentials)
+    from twin.devices.provisioning import (
+        bundle_qr_png,
+        device_bundle,
+        issue_device_credentials,
+        revoke_device_credentials,
+    )
 
     check_known(request.query_params, ())
     principal = principal_of(request)
