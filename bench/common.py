@@ -11,7 +11,7 @@ from pathlib import Path
 
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.store import open_store
 
 

@@ -28,7 +28,7 @@ from firmware_sim.clock import format_ts
 from firmware_sim.fleet import make_fleet
 from firmware_sim.simulator import Simulator, raise_open_files_limit
 from twin.config import MqttSettings
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 
 _TICK = os.sysconf("SC_CLK_TCK")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 from twin.grid.cells import Cell, Grid
@@ -12,6 +13,15 @@ from twin.grid.generate import generate_grid
 SMALL_BBOX = (114.34, 34.785, 114.36, 34.795)
 DISTRICT = "410204"
 DISTRICT_NAME = "Gulou District 鼓楼区"
+
+
+def assert_tiles(grid, bbox):
+    """Cells cover the box, do not overlap and leave no hole."""
+    geoms = grid.geometries
+    union = shapely.union_all(geoms)
+    assert union.covers(shapely.box(*bbox))
+    assert union.geom_type == "Polygon" and len(union.interiors) == 0
+    assert shapely.area(geoms).sum() == pytest.approx(union.area, rel=1e-9)
 
 
 def small_square_grid(cell_size_m: float = 200, **overrides) -> Grid:

@@ -33,7 +33,7 @@ from bench.hostile.run import reconcile, run_corpus, settings_for
 from bench.hostile.wire import dump_messages
 from gridtwin.broker import MosquittoBroker
 from twin.devices.device import Device, DeviceKind
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.store import open_store
 
 CLEAN_DEVICES = 1000

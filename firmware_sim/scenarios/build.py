@@ -18,7 +18,8 @@ from firmware_sim.scenarios.model import FaultSpec, IncidentSpec, Scenario
 from twin.devices.device import Device, DeviceKind
 from twin.errors import GridError
 from twin.grid.cells import Grid
-from twin.grid.generate import demo_grid, generate_grid
+from twin.grid.demo import demo_grid, square_demo_grid
+from twin.grid.generate import generate_grid
 from twin.sensing.catalog import MetricCatalog
 
 
@@ -97,6 +98,8 @@ def _grid(s: Scenario) -> Grid:
     area = s.area
     if area.grid == "demo":
         return demo_grid()
+    if area.grid == "demo-square":
+        return square_demo_grid()
     try:
         return generate_grid(area.bbox, area.cell_size_m, shape=area.shape, district_code=area.district_code,
                              district_name=area.district_name or f"District {area.district_code}",

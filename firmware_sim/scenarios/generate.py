@@ -1,5 +1,5 @@
 """Random scenarios, for checking that detection holds on areas, fleets and timings nobody tuned it
-to: a random generated area (or the demo grid), device mix, reporting intervals, weather, and
+to: a random generated area (or the square demo grid), device mix, reporting intervals, weather, and
 incidents and faults at random times. The result is scenario TOML, so it goes through the same
 loader as a file does.
 
@@ -49,7 +49,7 @@ def random_scenario(seed: int, *, hours: float | None = None, warmup_h: float = 
              f'warmup = "{warmup_h:g}h"', ""]
 
     if rng.random() < 0.25:
-        lines += ["[area]", 'grid = "demo"', ""]
+        lines += ["[area]", 'grid = "demo-square"', ""]
         cells = 306
     else:
         code, name, lon, lat = rng.choice(DISTRICTS)

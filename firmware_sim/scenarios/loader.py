@@ -262,14 +262,14 @@ def _array(parent: _Table, key: str, lines: _Lines, path, name: str | None = Non
 
 
 def _area(t: _Table) -> Area:
-    grid = t.take("grid", _choice(("demo", "generated")), None)
+    grid = t.take("grid", _choice(("demo", "demo-square", "generated")), None)
     bbox = t.take("bbox", _bbox)
     if grid is None:
         grid = "generated" if bbox is not None else "demo"
     if grid == "generated" and bbox is None:
         raise t.error("a generated grid needs bbox = [min_lon, min_lat, max_lon, max_lat]", "bbox")
-    if grid == "demo" and bbox is not None:
-        raise t.error("the demo grid has its own area; drop bbox or set grid = \"generated\"", "bbox")
+    if grid in ("demo", "demo-square") and bbox is not None:
+        raise t.error(f"the {grid} grid has its own area; drop bbox or set grid = \"generated\"", "bbox")
     area = Area(
         grid=grid, bbox=bbox,
         cell_size_m=t.take("cell_size_m", _number(float, 50, 2000), 200.0),

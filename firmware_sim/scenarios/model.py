@@ -11,9 +11,10 @@ from typing import Mapping
 
 @dataclass(frozen=True, slots=True)
 class Area:
-    """The built-in demo grid, or a grid generated over `bbox` (min_lon, min_lat, max_lon, max_lat)."""
+    """The built-in demo grid (in street blocks, or the square one), or a grid generated over `bbox`
+    (min_lon, min_lat, max_lon, max_lat)."""
 
-    grid: str = "demo"  # "demo" | "generated"
+    grid: str = "demo"  # "demo" | "demo-square" | "generated"
     bbox: tuple[float, float, float, float] | None = None
     cell_size_m: float = 200.0
     shape: str = "square"

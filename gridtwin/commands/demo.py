@@ -56,7 +56,7 @@ async def _demo(args, console, broker, data_dir: Path) -> dict:
     from maps.app import WebServer, create_app
     from twin.config import Settings
     from twin.devices.registry import register_devices
-    from twin.grid.generate import demo_grid
+    from twin.grid.demo import demo_grid
     from twin.store import open_store
 
     port = args.port or free_port(args.host)

@@ -38,13 +38,28 @@ def register(sub) -> None:
     g = actions.add_parser(
         "generate",
         help="write a generated grid (or the demo grid) to a file",
-        description="Square or hexagonal cells over a bounding box, grouped into generated streets "
-        "and communities; the output format follows the file suffix (.geojson, .gpkg, .shp).",
+        description="Street blocks from a city's roads (--roads, with --area or --units), split to about "
+        "the cell size; or square or hexagonal cells over a bounding box (--bbox). Streets and communities "
+        "come from --units where given, else they are generated. The grid is checked (codes, no gaps, no "
+        "overlaps, every cell within its unit and area, connected communities) and written only when it "
+        "passes; the output format follows the file suffix (.geojson, .gpkg, .shp).",
     )
     g.add_argument("--demo", action="store_true", help="write the built-in Kaifeng demo grid")
+    g.add_argument("--roads", metavar="FILE", help="road centre lines (GeoJSON, GeoPackage, Shapefile; other "
+                   "geometries are skipped): cells are the street blocks")
+    g.add_argument("--area", metavar="FILE", help="with --roads: the area to cover (its polygons); default: the union of --units")
+    g.add_argument("--units", metavar="FILE", help="with --roads: districts, streets or communities (columns code, "
+                   "name, optional district_name and street_name) that cells are put in")
+    g.add_argument("--community-cells", type=float, default=8, metavar="N",
+                   help="with --roads: cells in a generated community, about (default 8)")
+    g.add_argument("--street-cells", type=float, default=60, metavar="N",
+                   help="with --roads: cells in a generated street, about (default 60)")
+    g.add_argument("--snap", type=float, default=20.0, metavar="M",
+                   help="with --roads: a road ending at most M metres short of another meets it (default 20)")
     g.add_argument("--bbox", type=_bbox, metavar="W,S,E,N", help="bounding box in WGS84 degrees (use --bbox=... for a negative W)")
-    g.add_argument("--cell-size", type=float, metavar="M", help="cell size in metres (hexagons: width across flats)")
-    g.add_argument("--shape", choices=("square", "hex"), default="square")
+    g.add_argument("--cell-size", type=float, metavar="M", help="cell size in metres (hexagons: width across flats; "
+                   "street blocks: 200 by default)")
+    g.add_argument("--shape", choices=("square", "hex"), default="square", help="with --bbox (default square)")
     g.add_argument("--district", metavar="CODE", help="6-digit GB/T 2260 district code, e.g. 410204")
     g.add_argument("--district-name", default="", metavar="NAME")
     g.add_argument("--city-name", default="", metavar="NAME")
@@ -92,15 +107,19 @@ def _describe(summary: dict) -> str:
 
 
 def run_generate(args, console) -> int:
+    from twin.grid.checks import grid_violations
+    from twin.grid.demo import demo_grid
     from twin.grid.files import export_grid
-    from twin.grid.generate import demo_grid, generate_grid
+    from twin.grid.generate import generate_grid
 
     if args.demo:
-        grid = demo_grid()
+        grid, checks = demo_grid(), {}
+    elif args.roads:
+        grid, checks = _street_grid(args)
     else:
         missing = [flag for flag, value in (("--bbox", args.bbox), ("--cell-size", args.cell_size), ("--district", args.district)) if value is None]
         if missing:
-            args.parser.error(f"give {', '.join(missing)} (or --demo)")
+            args.parser.error(f"give {', '.join(missing)} (or --roads, or --demo)")
         grid = generate_grid(
             args.bbox,
             args.cell_size,
@@ -111,10 +130,36 @@ def run_generate(args, console) -> int:
             communities=args.communities,
             city_name=args.city_name,
         )
+        checks = {}
+    violations = grid_violations(grid, **checks) if checks else []
+    if violations:
+        console.error(f"the generated grid breaks {len(violations)} rule(s); nothing was written")
+        for violation in violations:
+            console.error(violation)
+        return 1
     path = export_grid(grid, args.output)
     summary = _summary(grid) | {"file": str(path), "shape": grid.meta.get("shape"), "cell_size_m": grid.meta.get("cell_size_m")}
     console.result(summary, f"wrote {_describe(summary)} to {path}")
     return 0
+
+
+def _street_grid(args):
+    """The street-block grid the arguments describe, and what to check it against."""
+    import shapely
+
+    from twin.grid.files import read_area, read_roads, read_units
+    from twin.grid.streets import street_grid
+
+    if not args.area and not args.units:
+        args.parser.error("--roads needs --area or --units (the area the grid covers)")
+    if args.bbox:
+        args.parser.error("--roads and --bbox do not go together: the area comes from --area or --units")
+    units = read_units(args.units) if args.units else []
+    area = read_area(args.area) if args.area else shapely.union_all([u.geometry for u in units])
+    grid = street_grid(read_roads(args.roads), area, cell_size_m=args.cell_size or 200.0, units=units,
+                       district_code=args.district, district_name=args.district_name, city_name=args.city_name,
+                       community_cells=args.community_cells, street_cells=args.street_cells, snap_m=args.snap)
+    return grid, {"area": area, "units": units, "connected_communities": True}
 
 
 def run_import(args, console) -> int:

@@ -22,7 +22,7 @@ from bench.hostile.run import run_corpus
 from bench.hostile.wire import publish_all
 from tests.gateway.conftest import running_gateway, wait_until
 from twin.devices.device import Device, DeviceKind
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.store import open_store
 
 PER_SOURCE = int(os.environ.get("GRIDTWIN_HOSTILE_PER_SOURCE", "2000"))

@@ -18,6 +18,7 @@ import httpx
 
 import gridtwin.broker as broker
 import gridtwin.cli as cli
+from twin.grid.demo import demo_grid
 from twin.store import open_store
 
 FLEET = ["--sensors", "20", "--cameras", "2", "--interval", "0.5", "--incidents", "2"]
@@ -51,7 +52,7 @@ def test_a_demo_with_a_duration_stops_by_itself_and_sums_up_what_it_stored(tmp_p
     assert "Traceback" not in err and "map at http://127.0.0.1:" in err
     summary = summary_of(out)
     assert summary["seconds"] >= 6
-    assert summary["devices"] == DEVICES and summary["cells"] == 323
+    assert summary["devices"] == DEVICES and summary["cells"] == len(demo_grid())
     assert 0 < summary["devices_reporting"] <= DEVICES
     assert summary["dead_letters_by_reason"].get("unknown_device", 0) == summary["dead_letters"]
     store = open_store(f"sqlite:///{tmp_path}/data/gridtwin.db")

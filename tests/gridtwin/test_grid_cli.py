@@ -6,13 +6,15 @@ import json
 import os
 
 import pytest
+import shapely
+import shapely.geometry
 
 import gridtwin.cli as cli
 from tests.common import SMALL_BBOX, small_square_grid
 from tests.twin.grid.test_files import broken_frame
 from twin.grid.cells import Grid
 from twin.grid.files import export_grid, grid_to_frame, import_grid
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.store import open_store
 
 GRID = small_square_grid()
@@ -79,10 +81,55 @@ def test_generate_demo_grid(run, tmp_path):
     assert [c.code for c in import_grid(out).cells] == [c.code for c in demo_grid().cells]
 
 
+def feature_file(path, *features) -> str:
+    """A GeoJSON file of (geometry, properties) pairs."""
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": shapely.geometry.mapping(g), "properties": p} for g, p in features]}),
+        encoding="utf-8")
+    return str(path)
+
+
+ROADS = [(shapely.LineString([(114.345, 34.784), (114.345, 34.796)]), {"name": "north-south"}),
+         (shapely.LineString([(114.339, 34.79), (114.361, 34.79)]), {"name": "east-west"}),
+         (shapely.Point(114.35, 34.79), {"name": "a landmark: not a road"})]
+
+
+def test_generate_street_grid_from_roads_and_units(run, tmp_path):
+    west, east = shapely.box(114.34, 34.785, 114.345, 34.795), shapely.box(114.345, 34.785, 114.36, 34.795)
+    units = feature_file(tmp_path / "units.geojson",
+                         (west, {"code": "410204005", "name": "Xisimen Subdistrict 西司门街道",
+                                 "district_name": "Gulou District 鼓楼区"}),
+                         (east, {"code": "410204001", "name": "Xiangguosi Subdistrict 相国寺街道",
+                                 "district_name": "Gulou District 鼓楼区"}))
+    out = tmp_path / "streets.gpkg"
+    status, stdout, _ = run("grid", "generate", "--roads", feature_file(tmp_path / "roads.geojson", *ROADS),
+                            "--units", units, "--cell-size", 200, "-o", out, "--json")
+    assert status == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    grid = import_grid(out)  # a file import checks it once more
+    assert summary["cells"] == len(grid) and summary["shape"] == "streets"
+    assert grid.streets() == {"410204001": "Xiangguosi Subdistrict 相国寺街道", "410204005": "Xisimen Subdistrict 西司门街道"}
+    assert grid.locate(114.342, 34.79).startswith("410204005") and grid.locate(114.35, 34.792).startswith("410204001")
+
+
+def test_generate_street_grid_reports_an_area_no_unit_covers(run, tmp_path):
+    area = feature_file(tmp_path / "area.geojson", (shapely.box(114.34, 34.785, 114.36, 34.795), {}))
+    units = feature_file(tmp_path / "units.geojson", (shapely.box(114.34, 34.785, 114.345, 34.795), {"code": "410204005"}))
+    out = tmp_path / "x.geojson"
+    status, _, err = run("grid", "generate", "--roads", feature_file(tmp_path / "roads.geojson", *ROADS),
+                         "--area", area, "--units", units, "-o", out)
+    assert status == 2 and "is in no unit: give units that cover the area, or a district code for the rest" in err
+    assert not out.exists()
+    status, stdout, _ = run("grid", "generate", "--roads", tmp_path / "roads.geojson", "--area", area, "--units", units,
+                            "--district", "410204", "-o", out)  # the rest goes to the district
+    assert status == 0 and "2 street(s)" in stdout
+
+
 @pytest.mark.parametrize(
     "args, status, fragment",
     [
         (["--cell-size", "200", "--district", "410204"], 2, "give --bbox"),  # no bbox and no --demo
+        (["--roads", "roads.geojson"], 2, "--roads needs --area or --units"),  # no area for the roads
         (["--bbox", "1,2,3", "--cell-size", "200", "--district", "410204"], 2, "W,S,E,N"),  # three numbers
         (["--bbox", "114.34,34.785,114.36,34.795", "--cell-size", "200", "--district", "410204",
           "--streets", "2by2"], 2, "COLSxROWS"),  # bad block count

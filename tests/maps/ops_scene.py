@@ -16,7 +16,7 @@ from tests.maps.screenshot import fill as fill_states
 from twin.cases.book import CaseBook
 from twin.config import Settings
 from twin.grid.cells import Grid
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.people.access import Principal
 from twin.people.users import Role
 from twin.sensing.anomalies import Anomaly

@@ -23,7 +23,7 @@ from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, serving, wait_on_page
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
-from twin.grid.generate import demo_grid
+from twin.grid.demo import demo_grid
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState

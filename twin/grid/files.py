@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,13 @@ import shapely
 
 from twin.errors import GridError, GridValidationError
 from twin.grid.cells import Cell, Grid
+from twin.grid.checks import code_violations, geometry_violations, overlap_and_gap_violations, parent_violations
 from twin.grid.codes import code_problem, normalize_code
-from twin.grid.generate import demo_grid, metres_per_degree
+from twin.grid.streets import Unit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_grid", "export_grid", "configured_grid", "grid_from_frame", "grid_to_frame", "cells_from_frame",
+__all__ = ["import_grid", "export_grid", "configured_grid", "read_roads", "read_area", "read_units", "grid_from_frame", "grid_to_frame", "cells_from_frame",
            "DRIVERS"]
 
 DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile"}
@@ -103,24 +103,11 @@ def cells_from_frame(
     violations: list[str] = []
 
     codes = [normalize_code(v) for v in gdf[code_field]]
-    labels = []
-    for row, code in enumerate(codes, start=1):
-        problem = code_problem(code)
-        if problem:
-            violations.append(f"row {row}: {problem}")
-        labels.append(code if code else f"row {row}")
-
-    rows_of: dict[str, list[int]] = defaultdict(list)
-    for row, code in enumerate(codes, start=1):
-        if code:
-            rows_of[code].append(row)
-    for code, rows in rows_of.items():
-        if len(rows) > 1:
-            violations.append(f"code {code} is used by {len(rows)} cells (rows {', '.join(map(str, rows))})")
-
+    labels = [code if code else f"row {row}" for row, code in enumerate(codes, start=1)]
+    violations += code_violations(codes)
     field_column = {name: _find_column(gdf.columns, aliases) for name, aliases in FIELD_COLUMNS.items()}
     fields = {name: [_text(v) for v in gdf[col]] if col else [None] * len(gdf) for name, col in field_column.items()}
-    violations += _parent_violations(codes, fields)
+    violations += parent_violations(codes, fields)
     district_column = _find_column(gdf.columns, DISTRICT_CODE_COLUMNS)
     if district_column:
         for code, given in zip(codes, gdf[district_column]):
@@ -129,8 +116,8 @@ def cells_from_frame(
                 violations.append(f"code {code}: district prefix {code[:6]} differs from its {district_column} {given}")
 
     geoms = np.array(gdf.geometry.values, dtype=object)
-    usable = _geometry_violations(geoms, labels, violations)
-    violations += _overlap_and_gap_violations(geoms, usable, labels, overlap_tolerance_m2)
+    usable = geometry_violations(geoms, labels, violations)
+    violations += overlap_and_gap_violations(geoms, usable, labels, overlap_tolerance_m2)
     if violations:
         raise GridValidationError(violations)
 
@@ -188,85 +175,6 @@ def grid_to_frame(grid: Grid):
     return geopandas.GeoDataFrame(columns, geometry=list(grid.geometries), crs="EPSG:4326")
 
 
-def _parent_violations(codes: list[str | None], fields: dict[str, list[str | None]]) -> list[str]:
-    """One name per district, street and community code."""
-    out = []
-    for level, length, field in (("district", 6, "district_name"), ("street", 9, "street_name"), ("community", 12, "community_name")):
-        names: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for code, name in zip(codes, fields[field]):
-            if code and name and not code_problem(code):
-                names[code[:length]][name].append(code)
-        for prefix, by_name in sorted(names.items()):
-            if len(by_name) > 1:
-                listed = "; ".join(
-                    f"{name!r} (cells {', '.join(cells[:3])}{', ...' if len(cells) > 3 else ''})"
-                    for name, cells in sorted((n, sorted(set(c))) for n, c in by_name.items())
-                )
-                out.append(f"{level} {prefix} has {len(by_name)} different names: {listed}")
-    return out
-
-
-def _geometry_violations(geoms: np.ndarray, labels: list[str], violations: list[str]) -> np.ndarray:
-    """Append geometry problems; return the mask of cells usable for overlap and gap checks.
-    Single-part MultiPolygons are unwrapped in place."""
-    usable = np.zeros(len(geoms), dtype=bool)
-    for i, geom in enumerate(geoms):
-        label = labels[i]
-        if geom is None:
-            violations.append(f"cell {label}: geometry is missing")
-        elif geom.is_empty:
-            violations.append(f"cell {label}: geometry is empty")
-        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            violations.append(f"cell {label}: geometry is a {geom.geom_type}, expected a Polygon")
-        elif not geom.is_valid:
-            violations.append(f"cell {label}: invalid geometry: {shapely.is_valid_reason(geom)}")
-        else:
-            if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
-                geoms[i] = geom.geoms[0]
-            usable[i] = True
-    return usable
-
-
-def _where(geom) -> str:
-    point = shapely.point_on_surface(geom)
-    return f"(lon {point.x:.6f}, lat {point.y:.6f})"
-
-
-def _overlap_and_gap_violations(geoms: np.ndarray, usable: np.ndarray, labels: list[str], tolerance_m2: float) -> list[str]:
-    index = np.flatnonzero(usable)
-    if len(index) == 0:
-        return []
-    valid = geoms[index]
-    bounds = shapely.total_bounds(valid)
-    mx, my = metres_per_degree((bounds[1] + bounds[3]) / 2)
-    m2_per_deg2 = mx * my
-    out = []
-    tree = shapely.STRtree(valid)
-    left, right = tree.query(valid, predicate="intersects")
-    pair = left < right
-    left, right = left[pair], right[pair]
-    overlaps = shapely.intersection(valid[left], valid[right])
-    area = shapely.area(overlaps) * m2_per_deg2
-    for a, b, shared, m2 in zip(left, right, overlaps, area):
-        if m2 > tolerance_m2:
-            first, second = sorted((labels[index[a]], labels[index[b]]))
-            out.append(f"cells {first} and {second} overlap by {m2:.1f} m² around {_where(shared)}")
-    # Snapping to 1e-9 degrees (0.1 mm) closes the float seams between neighbours;
-    # without it a hole touching a seam is open to the outside and goes unseen.
-    union = shapely.union_all(valid, grid_size=1e-9)
-    parts = getattr(union, "geoms", [union])
-    for part in parts:
-        for ring in getattr(part, "interiors", []):
-            hole = shapely.Polygon(ring)
-            m2 = hole.area * m2_per_deg2
-            if m2 <= tolerance_m2:
-                continue
-            around = sorted(labels[index[i]] for i in tree.query(hole, predicate="dwithin", distance=1e-7))
-            names = ", ".join(around[:6]) + (", ..." if len(around) > 6 else "")
-            out.append(f"gap of {m2:.1f} m² inside the grid around {_where(hole)}, between cells {names}")
-    return out
-
-
 def import_grid(
     path: str | Path,
     *,
@@ -281,20 +189,8 @@ def import_grid(
     Raises GridError when the file cannot be read, GridValidationError listing
     every violation when its content breaks the rules.
     """
-    import geopandas
-    import pyogrio
-
     path = Path(path)
-    if not path.exists():
-        raise GridError(f"grid file {path} does not exist")
-    try:
-        if layer is None:
-            layers = pyogrio.list_layers(path)
-            if len(layers) > 1:
-                log.warning("grid file %s has %d layers; reading the first, %s (choose one with --layer)", path, len(layers), layers[0][0])
-        gdf = geopandas.read_file(path, layer=layer, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        raise GridError(f"cannot read grid file {path}: {exc}") from exc
+    gdf = _read(path, "grid", layer)
     if len(gdf) == 0:
         raise GridValidationError([f"{path} has no features"])
     cells, meta = cells_from_frame(gdf, code_field=code_field, name_field=name_field, overlap_tolerance_m2=overlap_tolerance_m2)
@@ -302,6 +198,64 @@ def import_grid(
     if layer is not None:
         meta["layer"] = layer
     return Grid(cells, meta)
+
+
+def _read(path: Path, what: str, layer: str | int | None = None):
+    """A GeoJSON, GeoPackage or Shapefile as a GeoDataFrame (not yet reprojected); GridError naming
+    `what` the file is for when it cannot be read."""
+    import geopandas
+    import pyogrio
+
+    if not path.exists():
+        raise GridError(f"{what} file {path} does not exist")
+    try:
+        if layer is None:
+            layers = pyogrio.list_layers(path)
+            if len(layers) > 1:
+                log.warning("%s file %s has %d layers; reading the first, %s (choose one with --layer)", what, path,
+                            len(layers), layers[0][0])
+        return geopandas.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise GridError(f"cannot read {what} file {path}: {exc}") from exc
+
+
+def read_roads(path: str | Path) -> np.ndarray:
+    """The lines of a roads file (a city's road centre lines; other geometries are skipped), in EPSG:4326."""
+    path = Path(path)
+    gdf, _ = _to_wgs84(_read(path, "roads"))
+    geoms = np.array(gdf.geometry.values, dtype=object)
+    lines = geoms[np.isin(shapely.get_type_id(geoms), (shapely.GeometryType.LINESTRING,
+                                                       shapely.GeometryType.MULTILINESTRING))]
+    if len(lines) == 0:
+        raise GridError(f"roads file {path} has no lines (LineString or MultiLineString features)")
+    return lines
+
+
+def read_area(path: str | Path):
+    """The area a grid is made for: the union of the polygons of a file, in EPSG:4326."""
+    path = Path(path)
+    gdf, _ = _to_wgs84(_read(path, "area"))
+    geoms = np.array(gdf.geometry.values, dtype=object)
+    polygons = geoms[np.isin(shapely.get_type_id(geoms), (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON))]
+    if len(polygons) == 0:
+        raise GridError(f"area file {path} has no polygons")
+    invalid = [i + 1 for i, g in enumerate(polygons) if not g.is_valid]
+    if invalid:
+        raise GridError(f"area file {path}: polygon {invalid[0]} is invalid: {shapely.is_valid_reason(polygons[invalid[0] - 1])}")
+    return shapely.union_all(polygons)
+
+
+def read_units(path: str | Path, *, code_field: str = "code", name_field: str = "name") -> list[Unit]:
+    """Districts (6-digit codes), streets (9) or communities (12) with their names, one polygon each, in
+    EPSG:4326. Optional columns `district_name` and `street_name` name the levels above a unit."""
+    path = Path(path)
+    gdf, _ = _to_wgs84(_read(path, "units"))
+    if code_field not in gdf.columns:
+        raise GridError(f"units file {path} has no {code_field!r} column with unit codes")
+    text = {name: [_text(v) or "" for v in gdf[column]] if (column := _find_column(gdf.columns, (name,))) else
+            [""] * len(gdf) for name in (name_field, "district_name", "street_name")}
+    return [Unit(normalize_code(code) or "", text[name_field][i], geom, text["district_name"][i], text["street_name"][i])
+            for i, (code, geom) in enumerate(zip(gdf[code_field], gdf.geometry.values))]
 
 
 def export_grid(grid: Grid, path: str | Path) -> Path:
@@ -332,5 +286,7 @@ def export_grid(grid: Grid, path: str | Path) -> Path:
 
 def configured_grid(settings) -> Grid:
     """The grid named by `settings.grid.source`: "demo", or a grid file to import."""
+    from twin.grid.demo import demo_grid  # the demo reads its inputs with this module
+
     source = settings.grid.source
     return demo_grid() if source == "demo" else import_grid(source)

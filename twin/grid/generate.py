@@ -1,4 +1,4 @@
-"""Generated grids: square or hexagonal cells over a bounding box, and the built-in Kaifeng demo grid.
+"""Generated grids: square or hexagonal cells over a bounding box.
 
 Cell sizes are metres on the ground, turned into degrees with an
 equirectangular approximation at the bounding box's centre latitude (WGS84
@@ -18,7 +18,6 @@ communities and cells are numbered west to east, then north to south.
 from __future__ import annotations
 
 import math
-from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -28,7 +27,7 @@ from twin.errors import GridError
 from twin.grid.cells import Cell, Grid
 from twin.grid.codes import PART_MAX, check_district, make_code
 
-__all__ = ["generate_grid", "demo_grid", "metres_per_degree", "DEMO_DISTRICTS"]
+__all__ = ["generate_grid", "metres_per_degree", "lattice", "lattice_cells", "MAX_CELLS"]
 
 WGS84_A = 6378137.0
 WGS84_E2 = 6.69437999014e-3
@@ -65,7 +64,7 @@ def _check_bbox(bbox) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _lattice(bbox, cell_size_m: float, shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lattice(bbox, cell_size_m: float, shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell polygons covering `bbox`, with their lattice row (north to south) and column (west to east)."""
     west, south, east, north = bbox
     if not (isinstance(cell_size_m, (int, float)) and math.isfinite(cell_size_m) and cell_size_m > 0):
@@ -154,7 +153,8 @@ def _number(rows: np.ndarray, cols: np.ndarray, streets, communities) -> tuple[n
     return street, community, sequence
 
 
-def _cells(polys, rows, cols, district_code: str, district_name: str, streets, communities, worker=None) -> list[Cell]:
+def lattice_cells(polys, rows, cols, district_code: str, district_name: str, streets, communities, worker=None) -> list[Cell]:
+    """Cells of one district from `lattice` polygons: streets and communities as blocks of the lattice."""
     street, community, sequence = _number(rows, cols, streets, communities)
     cells = []
     for geom, s, c, q in zip(polys, street.tolist(), community.tolist(), sequence.tolist()):
@@ -198,8 +198,8 @@ def generate_grid(
     """
     box = _check_bbox(bbox)
     check_district(district_code)
-    polys, rows, cols = _lattice(box, cell_size_m, shape)
-    cells = _cells(polys, rows, cols, district_code, district_name, streets, communities)
+    polys, rows, cols = lattice(box, cell_size_m, shape)
+    cells = lattice_cells(polys, rows, cols, district_code, district_name, streets, communities)
     meta = {
         "name": f"{district_name or district_code} generated grid",
         "city": city_name,
@@ -214,64 +214,5 @@ def generate_grid(
         "communities": list(_check_split(communities)),
         "projection": "equirectangular at the bbox centre latitude",
         "districts": {district_code: district_name},
-    }
-    return Grid(cells, meta)
-
-
-# -- the demo grid -------------------------------------------------------------
-
-DEMO_BBOX = (114.33, 34.78, 114.37, 34.81)
-DEMO_CELL_SIZE_M = 200
-# GB/T 2260 codes of Kaifeng's urban districts; the split of the old city
-# between them, and everything below district level, is generated.
-DEMO_DISTRICTS = {
-    "410202": ("Longting District 龙亭区", (3, 1), (2, 2)),
-    "410203": ("Shunhe Hui District 顺河回族区", (1, 2), (2, 2)),
-    "410204": ("Gulou District 鼓楼区", (2, 2), (2, 2)),
-    "410205": ("Yuwangtai District 禹王台区", (2, 1), (2, 2)),
-}
-
-
-def _demo_district(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """District of each cell from its centre's position in the box (u west->east, v north->south, 0..1)."""
-    district = np.full(len(u), "410204", dtype=object)  # Gulou: centre and south-west
-    district[(v < 0.40) & (u < 0.70)] = "410202"  # Longting: north
-    district[(v < 0.65) & (u >= 0.70)] = "410203"  # Shunhe: east
-    district[(v >= 0.65) & (u >= 0.60)] = "410205"  # Yuwangtai: south-east
-    return district
-
-
-@cache
-def demo_grid() -> Grid:
-    """The built-in demo grid of Kaifeng's old city: 200 m squares over 114.33-114.37 E,
-    34.78-34.81 N in the four real districts, with generated streets, communities and workers.
-
-    Deterministic and cached: every call returns the same Grid object.
-    """
-    polys, rows, cols = _lattice(DEMO_BBOX, DEMO_CELL_SIZE_M, "square")
-    centres = shapely.get_coordinates(shapely.centroid(polys))
-    west, south, east, north = DEMO_BBOX
-    district = _demo_district((centres[:, 0] - west) / (east - west), (north - centres[:, 1]) / (north - south))
-    cells: list[Cell] = []
-    for code, (name, streets, communities) in DEMO_DISTRICTS.items():
-        m = district == code
-        cells += _cells(polys[m], rows[m], cols[m], code, name, streets, communities, worker=lambda c: f"Grid worker {c}")
-    meta = {
-        "name": "Kaifeng old city (demo)",
-        "city": "Kaifeng 开封市",
-        "source": "generated",
-        "geometry": "generated",
-        "grouping": "generated",
-        "crs": "EPSG:4326",
-        "shape": "square",
-        "cell_size_m": DEMO_CELL_SIZE_M,
-        "bbox": list(DEMO_BBOX),
-        "projection": "equirectangular at the bbox centre latitude",
-        "districts": {code: spec[0] for code, spec in DEMO_DISTRICTS.items()},
-        "note": (
-            "Demo grid. District codes and names are real (GB/T 2260); the split of the old city "
-            "between districts, the cell geometry, the street/community grouping and the worker "
-            "names are generated and are not official boundaries."
-        ),
     }
     return Grid(cells, meta)

@@ -122,7 +122,8 @@ def test_normalize_code_numpy_scalars():
 
 
 # the Examples in docstrings hold
-@pytest.mark.parametrize("module", ["twin.grid.codes", "twin.grid.cells", "twin.grid.generate"])
+@pytest.mark.parametrize("module", ["twin.grid.codes", "twin.grid.cells", "twin.grid.generate", "twin.grid.streets",
+                                    "twin.grid.grouping"])
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -1,4 +1,4 @@
-"""Generated grids and the Kaifeng demo grid: coverage, sizes, numbering, grouping and metadata."""
+"""Generated square and hexagonal grids: coverage, sizes, numbering, grouping and metadata."""
 
 from __future__ import annotations
 
@@ -7,21 +7,12 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from tests.common import SMALL_BBOX, small_hex_grid, small_square_grid
+from tests.common import SMALL_BBOX, assert_tiles, small_hex_grid, small_square_grid
 from twin.errors import GridError
 from twin.grid.codes import is_cell_code
-from twin.grid.generate import demo_grid, generate_grid
+from twin.grid.generate import generate_grid
 
 GEOD = Geod(ellps="WGS84")
-
-
-def assert_tiles(grid, bbox):
-    """Cells cover the box, do not overlap and leave no hole."""
-    geoms = grid.geometries
-    union = shapely.union_all(geoms)
-    assert union.covers(shapely.box(*bbox))
-    assert union.geom_type == "Polygon" and len(union.interiors) == 0
-    assert shapely.area(geoms).sum() == pytest.approx(union.area, rel=1e-9)
 
 
 @pytest.mark.parametrize("shape", ["square", "hex"])
@@ -115,41 +106,6 @@ def test_generate_grid_refuses_bad_input(bbox, size, options, fragment):
     kwargs = {"district_code": "410204"} | options
     with pytest.raises(GridError, match=fragment):
         generate_grid(bbox, size, **kwargs)
-
-
-def test_demo_grid_is_kaifeng_old_city():
-    grid = demo_grid()
-    assert demo_grid() is grid  # cached
-    assert grid.districts() == {
-        "410202": "Longting District 龙亭区",
-        "410203": "Shunhe Hui District 顺河回族区",
-        "410204": "Gulou District 鼓楼区",
-        "410205": "Yuwangtai District 禹王台区",
-    }
-    assert_tiles(grid, (114.33, 34.78, 114.37, 34.81))
-    assert 250 <= len(grid) <= 400
-    assert grid._lattice is not None
-    meta = grid.meta
-    assert (meta["city"], meta["source"], meta["crs"]) == ("Kaifeng 开封市", "generated", "EPSG:4326")
-    assert meta["geometry"] == "generated" and meta["grouping"] == "generated"
-    assert "generated" in meta["note"] and "not official" in meta["note"]
-    assert all(c.worker and c.code in c.worker for c in grid.cells)
-    assert len(set(c.worker for c in grid.cells)) == len(grid)
-
-
-def test_demo_districts_sit_where_the_real_ones_are():
-    grid = demo_grid()
-    centre = {d: grid.cell_centroids[[c.district == d for c in grid.cells]].mean(axis=0) for d in grid.districts()}
-    longting, shunhe, gulou, yuwangtai = (centre[d] for d in ("410202", "410203", "410204", "410205"))
-    assert longting[1] > gulou[1] and longting[1] > yuwangtai[1]  # Longting is north
-    assert shunhe[0] > gulou[0] and shunhe[0] > longting[0]  # Shunhe is east
-    assert yuwangtai[0] > gulou[0] and yuwangtai[1] < shunhe[1]  # Yuwangtai is south-east
-    # Every district is one connected piece, and each has several streets of several communities.
-    for d in grid.districts():
-        assert shapely.union_all([c.geometry for c in grid.select(d)]).geom_type == "Polygon"
-        streets = [s for s in grid.streets() if s.startswith(d)]
-        assert len(streets) >= 2
-        assert len([k for k in grid.communities() if k.startswith(d)]) >= 2 * len(streets)
 
 
 def test_generation_is_deterministic():
