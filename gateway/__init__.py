@@ -6,7 +6,8 @@ Topics, Reason (dead-letter reasons), GatewayError and ConnectError.
 
 from gateway.deadletters import Reason
 from gateway.errors import ConnectError, GatewayError
-from gateway.pipeline import Outcome, Pipeline
+from gateway.outcome import Outcome
+from gateway.pipeline import Pipeline
 from gateway.service import Gateway
 from gateway.topics import Topics
 

@@ -7,129 +7,164 @@ devices. None of that can be split by device without changing what it decides, s
 holds it. The rest of the pipeline (decoding, validation, cell lookup, storage) has no state
 across devices and scales out.
 
-Two implementations of one interface (`observe`, `time_rejected`, `status`, `out_of_range`,
-`reading`, `camera`, `tick`, `take_due`):
+Two implementations of one interface (`gateway.types.Judging`): every call names `at`, the
+receive time of the message it comes from, and `out`, where anomalies go.
 
-- `Judge` decides, in the gateway that runs detection (a single gateway, or member 0 of a
+- `Judge` decides, in the gateway that runs detection (a single gateway, or the judge of a
   group: docs/scaling.md);
-- `Recorder` writes the calls down, in the other members of a group, and `replay` makes the
-  same calls on the judge of member 0, which receives them as one hand-off message per batch
-  (gateway/cluster.py).
+- `Recorder` writes the calls down as records (gateway/handoff.py), in every member of a group;
+  the judge replays them (`replay`), merged from every member's hand-offs (gateway/cluster.py).
 """
 
 from __future__ import annotations
 
-from gateway.detectors import DetectionEngine
-from gateway.livestate import LiveState
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["Judge", "Recorder", "replay", "TS_INDEX"]
+from gateway.detectors import DetectionEngine
+from gateway.handoff import (
+    AnyRecord,
+    CameraRecord,
+    ObserveRecord,
+    OutOfRangeRecord,
+    ReadingRecord,
+    Record,
+    StatusRecord,
+    TimeRejectedRecord,
+)
+from gateway.livestate import LiveState
+from twin.config import Settings
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.cellstate import CellState
+
+if TYPE_CHECKING:
+    from gateway.messages import Inbound
+    from gateway.types import DataClock, JudgedSink
+    from twin.grid.cells import Grid
+
+__all__ = ["Judge", "LocalLink", "Recorder", "replay"]
 
 
 class Judge:
     """Detection engine, live cell state and the latest judged time of each device's metric."""
 
-    def __init__(self, settings, grid, initial_states=None):
-        self.at = 0.0  # the receive time of the message judged; only a Recorder needs it
+    def __init__(self, settings: Settings, grid: Grid, initial_states: dict[str, CellState] | None = None):
         self.detection = DetectionEngine(settings.detection, settings.metrics, grid)
         self.live = LiveState(settings.gateway.state_publish_interval, initial_states)
         self._last_ts: dict[tuple[str, str], float] = {}
 
-    def observe(self, device_id, cell, lat, lon, ts, seq, battery, received_at, now, out) -> None:
-        self.detection.observe(device_id, cell, lat, lon, ts, seq, battery, received_at, now, out)
+    def observe(self, at: float, device_id: str, cell: str | None, lat: float | None, lon: float | None, ts: float,
+                seq: int | None, battery: float | None, now: float, out: list[Anomaly]) -> None:
+        self.detection.observe(device_id, cell, lat, lon, ts, seq, battery, at, now, out)
 
-    def time_rejected(self, device_id, cell, ts, now, out) -> None:
+    def time_rejected(self, at: float, device_id: str, cell: str | None, ts: float, now: float,
+                      out: list[Anomaly]) -> None:
         self.detection.time_rejected(device_id, cell, ts, now, out)
 
-    def status(self, device_id, cell, online, now, out) -> None:
+    def status(self, at: float, device_id: str, cell: str | None, online: bool, now: float,
+               out: list[Anomaly]) -> None:
         self.detection.status(device_id, cell, online, now, out)
 
-    def out_of_range(self, device_id, cell, name, value, now, out) -> None:
-        self.detection.out_of_range(device_id, cell, name, value, now, out)
+    def out_of_range(self, at: float, device_id: str, cell: str | None, metric: str, value: float, now: float,
+                     out: list[Anomaly]) -> None:
+        self.detection.out_of_range(device_id, cell, metric, value, now, out)
 
-    def reading(self, device_id, name, value, ts, cell, lat, lon, out) -> None:
-        key = (device_id, name)
+    def reading(self, at: float, device_id: str, metric: str, value: float, ts: float, cell: str,
+                lat: float | None, lon: float | None, out: list[Anomaly]) -> None:
+        key = (device_id, metric)
         if ts < self._last_ts.get(key, float("-inf")):
             return  # late (out of order): stored, but it does not move live state backwards
         self._last_ts[key] = ts
-        self.live.observe(cell, name, value, ts)
-        self.detection.reading(device_id, name, value, ts, cell, lat, lon, out)
+        self.live.observe(cell, metric, value, ts)
+        self.detection.reading(device_id, metric, value, ts, cell, lat, lon, out)
 
-    def camera(self, camera_id, event_id, type_, state, confidence, ts, cell, lat, lon, out) -> None:
+    def camera(self, at: float, camera_id: str, event_id: str, type_: str, state: str, confidence: float, ts: float,
+               cell: str, lat: float | None, lon: float | None, out: list[Anomaly]) -> None:
         self.detection.camera(camera_id, event_id, type_, state, confidence, ts, cell, lat, lon, out)
 
-    def tick(self, now, out) -> None:
+    def tick(self, now: float, out: list[Anomaly]) -> None:
         self.detection.tick(now, out)
 
-    def apply(self, anomaly) -> None:
+    def apply(self, anomaly: Anomaly) -> None:
         self.live.apply(anomaly)
 
-    def take_due(self, now):
+    def take_due(self, now: float) -> list[CellState]:
         return self.live.take_due(now)
 
 
 class Recorder:
-    """Stands in for the judge in a member of a group: every call becomes a short list, taken per
-    batch by `take`: the operation, `at` (the receive time of the message it comes from, which the
-    pipeline sets before its calls; member 0 merges the members' records in that order) and the
-    arguments but `now` and `out`, which are the judge's own when it replays them."""
+    """Stands in for the judge in a member of a group: every call becomes a record (gateway/handoff.py),
+    taken per batch by `take`; `now` and `out` are left out, being the judge's own when it replays them."""
 
-    def __init__(self):
-        self.calls: list[list] = []
-        self.at = 0.0
+    def __init__(self) -> None:
+        self.calls: list[AnyRecord] = []
 
-    def observe(self, device_id, cell, lat, lon, ts, seq, battery, received_at, now, out) -> None:
-        self.calls.append(["o", self.at, device_id, cell, lat, lon, ts, seq, battery, received_at])
+    def observe(self, at: float, device_id: str, cell: str | None, lat: float | None, lon: float | None, ts: float,
+                seq: int | None, battery: float | None, now: float, out: list[Anomaly]) -> None:
+        self.calls.append(ObserveRecord(at, device_id, cell, lat, lon, ts, seq, battery))
 
-    def time_rejected(self, device_id, cell, ts, now, out) -> None:
-        self.calls.append(["t", self.at, device_id, cell, ts])
+    def time_rejected(self, at: float, device_id: str, cell: str | None, ts: float, now: float,
+                      out: list[Anomaly]) -> None:
+        self.calls.append(TimeRejectedRecord(at, device_id, cell, ts))
 
-    def status(self, device_id, cell, online, now, out) -> None:
-        self.calls.append(["s", self.at, device_id, cell, online])
+    def status(self, at: float, device_id: str, cell: str | None, online: bool, now: float,
+               out: list[Anomaly]) -> None:
+        self.calls.append(StatusRecord(at, device_id, cell, online))
 
-    def out_of_range(self, device_id, cell, name, value, now, out) -> None:
-        self.calls.append(["x", self.at, device_id, cell, name, value])
+    def out_of_range(self, at: float, device_id: str, cell: str | None, metric: str, value: float, now: float,
+                     out: list[Anomaly]) -> None:
+        self.calls.append(OutOfRangeRecord(at, device_id, cell, metric, value))
 
-    def reading(self, device_id, name, value, ts, cell, lat, lon, out) -> None:
-        self.calls.append(["r", self.at, device_id, name, value, ts, cell, lat, lon])
+    def reading(self, at: float, device_id: str, metric: str, value: float, ts: float, cell: str,
+                lat: float | None, lon: float | None, out: list[Anomaly]) -> None:
+        self.calls.append(ReadingRecord(at, device_id, metric, value, ts, cell, lat, lon))
 
-    def camera(self, camera_id, event_id, type_, state, confidence, ts, cell, lat, lon, out) -> None:
-        self.calls.append(["c", self.at, camera_id, event_id, type_, state, confidence, ts, cell, lat, lon])
+    def camera(self, at: float, camera_id: str, event_id: str, type_: str, state: str, confidence: float, ts: float,
+               cell: str, lat: float | None, lon: float | None, out: list[Anomaly]) -> None:
+        self.calls.append(CameraRecord(at, camera_id, event_id, type_, state, confidence, ts, cell, lat, lon))
 
-    def tick(self, now, out) -> None:
+    def tick(self, now: float, out: list[Anomaly]) -> None:
         pass  # time passing is the judge's to notice
 
-    def apply(self, anomaly) -> None:
+    def apply(self, anomaly: Anomaly) -> None:
         pass
 
-    def take_due(self, now) -> list:
+    def take_due(self, now: float) -> list[CellState]:
         return []
 
-    def take(self) -> list[list]:
+    def take(self) -> list[AnyRecord]:
         calls, self.calls = self.calls, []
         return calls
 
 
-# Where a call keeps its timestamp (the stream clock learns from it), by operation.
-TS_INDEX = {"o": 6, "t": 4, "c": 7}
-
-
-def replay(judge: Judge, calls: list[list], now: float, out: list) -> None:
-    """Make a Recorder's calls on `judge`, in their order, at the judge's `now`.
-
-    Raises ValueError on a call it does not know (a member of another version)."""
+def replay(judge: Judge, calls: Sequence[Record], now: float, out: list[Anomaly]) -> None:
+    """Make recorded calls on `judge`, in their order, at the judge's `now`."""
     for call in calls:
-        op = call[0]
-        if op == "r":
-            judge.reading(*call[2:9], out)
-        elif op == "o":
-            judge.observe(*call[2:10], now, out)
-        elif op == "c":
-            judge.camera(*call[2:11], out)
-        elif op == "s":
-            judge.status(*call[2:5], now, out)
-        elif op == "t":
-            judge.time_rejected(*call[2:5], now, out)
-        elif op == "x":
-            judge.out_of_range(*call[2:6], now, out)
-        else:
-            raise ValueError(f"unknown judge call {op!r}")
+        call.replay(judge, now, out)
+
+
+class LocalLink:
+    """The link to the judge of a gateway on its own (`gateway.types.JudgeLink`): its pipeline judges
+    as it resolves each batch, so there is nothing to carry (a group's link: gateway/cluster.py)."""
+
+    filters: tuple[str, ...] = ()
+    counts = False
+
+    def __init__(self, clock: DataClock):
+        self.intake = clock
+
+    def take(self, batch: list[Inbound], now: float) -> list[Inbound]:
+        return batch
+
+    def recorded(self, messages: int, now: float) -> None:
+        pass
+
+    async def run(self, put: JudgedSink) -> None:
+        await asyncio.sleep(0)
+
+    async def finish(self, put: JudgedSink) -> None:
+        pass
+
+    def figures(self) -> dict[str, int]:
+        return {"handoffs_sent": 0, "handoffs_received": 0}

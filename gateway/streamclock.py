@@ -9,11 +9,14 @@ neither do buffered uploads of old readings.
 
     clock = StreamClock()
     gateway = Gateway(settings, store, grid, clock=clock)   # the gateway feeds it every batch
+
+`WallClock` is the machine's clock with the same surface (gateway.types.DataClock), learning nothing.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from gateway.messages import Decoded
 
@@ -44,7 +47,7 @@ class StreamClock:
         if moved:
             self._advance()
 
-    def observe_times(self, pairs) -> None:
+    def observe_times(self, pairs: Iterable[tuple[str, float]]) -> None:
         """Learn from (device id, timestamp) pairs: what another member of a group observed."""
         latest = self._latest
         moved = False
@@ -71,5 +74,25 @@ class StreamClock:
 
     now = __call__
 
+    def fork(self) -> StreamClock:
+        """A stream clock of the same quantile that has seen nothing yet."""
+        return StreamClock(quantile=self.quantile)
+
     def __repr__(self) -> str:
         return f"StreamClock(now={self._now})"
+
+
+class WallClock:
+    """The machine's clock, as a DataClock: `clock()` is time.time(); it learns nothing."""
+
+    def __call__(self) -> float:
+        return time.time()
+
+    def observe(self, decoded: Decoded) -> None:
+        pass
+
+    def observe_times(self, pairs: Iterable[tuple[str, float]]) -> None:
+        pass
+
+    def fork(self) -> WallClock:
+        return self

@@ -10,71 +10,50 @@ before that makes the broker redeliver it. The protocol is `mqtt.protocol`:
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import enum
 import logging
 import ssl
-import struct
-import threading
 import time
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.errors import ConnectError
+from gateway.inbox import InboxTransport
 from gateway.messages import Inbound
+from gateway.types import ConnectionState
 from twin.config import MqttSettings
 from twin.tls import client_context, describe_tls_error
 
 log = logging.getLogger(__name__)
 
-_PUBACK = struct.Struct("!BBH")
+__all__ = ["MqttTransport"]
+
+NOT_UTF8_TOPIC = "(topic not valid UTF-8)"  # dead-lettered as an unknown topic
 
 
-class ConnectionState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    CLOSED = "closed"
-
-
-class MqttTransport:
-    """One MQTT connection: subscribe to `filters`, receive into an inbox, publish, ack.
-
-    Not re-entrant: `start()` once, `stop()` once. Reconnects with exponential
-    backoff (1 s to 30 s) on its own; `reconnects` counts them.
+class MqttTransport(InboxTransport):
+    """One MQTT connection through paho-mqtt: subscribe to `filters`, receive into an inbox, publish,
+    ack. Started once (gateway/inbox.py); reconnects with exponential backoff (1 s to 30 s) on its
+    own; `reconnects` counts them.
     """
 
     def __init__(self, settings: MqttSettings, filters: tuple[str, ...], *, client_id: str,
-                 manual_ack: bool = True, protocol: str | None = None):
-        self.settings = settings
-        self.filters = filters
-        self.client_id = client_id
-        self.manual_ack = manual_ack
+                 manual_ack: bool = True, protocol: str | None = None, wake: Callable[[], None] | None = None):
+        super().__init__(settings, filters, client_id=client_id, manual_ack=manual_ack, wake=wake)
         self.protocol_choice = protocol or settings.protocol
-        self.protocol: int | None = None  # 5 or 4 (3.1.1) once connected
-        self.state = ConnectionState.IDLE
-        self.reconnects = 0
-        self.connected = threading.Event()
-        self.inbox: collections.deque[Inbound] = collections.deque()
-        self._wake: Callable[[], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake_pending = False
+        self.protocol = None  # 5 or 4 (3.1.1) once connected
         self._client: mqtt.Client | None = None
         self._refused: str | None = None
         self._ever_connected = False
         self._ssl: ssl.SSLContext | None = None
 
     # -- lifetime -------------------------------------------------------------
-    def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None], timeout: float = 10.0) -> None:
+    def _start(self, timeout: float) -> None:
         """Connect (trying MQTT 5 first in "auto" mode) and start the network thread."""
-        self._loop, self._wake = loop, wake
         versions = {"auto": (5, 4), "5": (5,), "3.1.1": (4,)}[self.protocol_choice]
-        last_error = None
+        last_error: ConnectError | None = None
         for version in versions:
             try:
                 self._connect(version, timeout)
@@ -83,7 +62,8 @@ class MqttTransport:
                 last_error = exc
                 log.info("MQTT %s connect to %s:%d failed: %s", "5" if version == 5 else "3.1.1",
                          self.settings.host, self.settings.port, exc)
-        raise last_error  # type: ignore[misc]
+        assert last_error is not None
+        raise last_error
 
     def _connect(self, version: int, timeout: float) -> None:
         s = self.settings
@@ -107,7 +87,7 @@ class MqttTransport:
         self._client, self._refused = client, None
         self.connected.clear()
         self.state = ConnectionState.CONNECTING
-        kwargs = {}
+        kwargs: dict = {}
         if version == 5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry
@@ -141,8 +121,8 @@ class MqttTransport:
         return self._ssl
 
     def stop(self) -> None:
+        self.state = ConnectionState.CLOSED
         if self._client is not None:
-            self.state = ConnectionState.CLOSED
             self._client.disconnect()
             self._client.loop_stop()
 
@@ -176,51 +156,25 @@ class MqttTransport:
         try:
             topic = message.topic
         except UnicodeDecodeError:
-            topic = message._topic.decode("utf-8", errors="replace")  # invalid UTF-8 topic: keep for the dead letter
+            # paho keeps the topic's bytes only privately; Mosquitto refuses such a topic from a publisher.
+            topic = NOT_UTF8_TOPIC
         self.inbox.append(Inbound(topic, message.payload, time.time(), message.mid, message.qos, message.retain))
-        if not self._wake_pending and self._loop is not None:
-            self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._woken)
-
-    def _woken(self) -> None:
-        self._wake_pending = False
-        if self._wake is not None:
-            self._wake()
+        self._arrived()
 
     # -- used from the asyncio side --------------------------------------------
-    def drain(self, limit: int) -> list[Inbound]:
-        inbox, batch = self.inbox, []
-        pop = inbox.popleft
-        for _ in range(min(limit, len(inbox))):
-            batch.append(pop())
-        return batch
-
-    def ack(self, messages: list[Inbound]) -> None:
-        """Acknowledge QoS 1 messages (QoS 0 needs none), all of a batch in one write.
-
-        paho sends each PUBACK as its own queued packet with a wake-up of its
-        network thread; a batch of 2,000 would cost 4,000 system calls. The
-        PUBACKs are concatenated into one packet instead: a QoS 1 PUBACK is the
-        same four bytes in MQTT 3.1.1 and 5 (success needs no reason code)."""
-        if not self.manual_ack or self._client is None:
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge the QoS 1 and 2 messages of a batch (QoS 0 needs none). paho queues one packet
+        per PUBACK; the gateway's own client (gateway/wire.py) writes a batch's PUBACKs at once."""
+        client = self._client
+        if not self.manual_ack or client is None:
             return
-        mids = [m.mid for m in messages if m.qos == 1]
-        if any(m.qos == 2 for m in messages):
-            for m in messages:
-                if m.qos == 2:
-                    self._client.ack(m.mid, m.qos)
-        if mids:
-            packet = b"".join(_PUBACK.pack(0x40, 2, mid) for mid in mids)
-            self._client._packet_queue(0x40, packet, 0, 0)
+        for m in messages:
+            if m.qos:
+                client.ack(m.mid, m.qos)
 
-    def subscribe(self, filters: list[str]) -> None:
-        """Subscribe to more topic filters at run time; they are subscribed again after a reconnect."""
-        new = tuple(f for f in dict.fromkeys(filters) if f not in self.filters)
-        if not new:
-            return
-        self.filters = self.filters + new
-        if self._client is not None and self.connected.is_set():
-            self._client.subscribe([(f, 1) for f in new])
+    def _subscribe_more(self, filters: tuple[str, ...]) -> None:
+        if self._client is not None:
+            self._client.subscribe([(f, 1) for f in filters])
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         if self._client is not None:

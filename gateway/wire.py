@@ -6,14 +6,12 @@ about as much CPU as the rest of its pipeline. This transport reads up to
 256 KiB at a time and turns every complete PUBLISH in it into an `Inbound`, so
 a busy second costs a few hundred system calls instead of tens of thousands
 (the packets themselves are in gateway/packets.py). It has the same surface
-as the paho transport (gateway/transport.py):
+as the paho transport (gateway/transport.py), `gateway.types.Transport`:
 
-    transport = NativeTransport(settings.mqtt, filters, client_id="gridtwin-gateway")
-    transport.start(loop, wake)     # connects (ConnectError if refused), then a network thread
-    batch = transport.drain(2000)   # asyncio side
-    transport.ack(batch)            # after the rows are stored: one write of PUBACKs
-    transport.publish(topic, payload, qos=1, retain=True)
-    transport.stop()
+    async with NativeTransport(settings.mqtt, filters, client_id="gridtwin-gateway", wake=wake) as transport:
+        batch = transport.drain(2000)   # connected (ConnectError if refused); a network thread fills the inbox
+        transport.ack(batch)            # after the rows are stored: one write of PUBACKs
+        transport.publish(topic, payload, qos=1, retain=True)
 
 The session is persistent (clean session off, fixed client id), so what was
 not acknowledged before a crash or a lost connection is sent again. The
@@ -25,7 +23,6 @@ with DUP. TLS (`mqtt.tls` and its files, twin/tls.py) wraps the same socket.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import selectors
@@ -33,14 +30,16 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 from gateway.errors import ConnectError
+from gateway.inbox import InboxTransport
 from gateway.messages import Inbound
 from gateway.packets import CONNACK_CODES, PUBACK, MalformedPacket, PacketReader
-from twin.mqttpackets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
-from gateway.transport import ConnectionState, MqttTransport
+from gateway.transport import MqttTransport
+from gateway.types import ConnectionState
 from twin.config import MqttSettings
+from twin.mqttpackets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
 from twin.tls import client_context, describe_tls_error
 
 log = logging.getLogger(__name__)
@@ -53,30 +52,18 @@ class _Lost(ConnectionError):
     """The connection broke or the broker sent something this client cannot read."""
 
 
-class NativeTransport:
+class NativeTransport(InboxTransport):
     """One MQTT 3.1.1 connection with the paho transport's surface; see the module docstring.
-
-    Not re-entrant: `start()` once, `stop()` once.
-    """
+    Started once (gateway/inbox.py)."""
 
     def __init__(self, settings: MqttSettings, filters: tuple[str, ...], *, client_id: str,
-                 manual_ack: bool = True, protocol: str | None = None):
+                 manual_ack: bool = True, protocol: str | None = None, wake: Callable[[], None] | None = None):
         if (protocol or "3.1.1") != "3.1.1":
             raise ValueError(f"the native MQTT client speaks 3.1.1 only, not {protocol}")
-        self.settings = settings
-        self.filters = filters
-        self.client_id = client_id
-        self.manual_ack = manual_ack
+        super().__init__(settings, filters, client_id=client_id, manual_ack=manual_ack, wake=wake)
         self.protocol = 4
-        self.state = ConnectionState.IDLE
-        self.reconnects = 0
-        self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker acknowledged this connection's subscriptions
         self._connect_subscription: int | None = None
-        self.inbox: collections.deque[Inbound] = collections.deque()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: Callable[[], None] | None = None
-        self._wake_pending = False
         self._sock: socket.socket | None = None
         self._reader: PacketReader | None = None
         self._queue: collections.deque[bytes] = collections.deque()  # packets other threads want sent
@@ -100,9 +87,8 @@ class NativeTransport:
         return len(self._inflight)
 
     # -- lifetime -------------------------------------------------------------
-    def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None], timeout: float = 10.0) -> None:
+    def _start(self, timeout: float) -> None:
         """Connect (raising ConnectError when the broker cannot be reached or refuses) and start the thread."""
-        self._loop, self._wake = loop, wake
         self._open(timeout)
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
         self._thread.start()
@@ -113,9 +99,9 @@ class NativeTransport:
 
     def stop(self) -> None:
         """Send DISCONNECT (the broker keeps the session) and end the network thread."""
+        self.state = ConnectionState.CLOSED
         if self._thread is None:
             return
-        self.state = ConnectionState.CLOSED
         self._closing.set()  # first: the broker closing the socket after DISCONNECT is no loss to report
         self._send(DISCONNECT_PACKET)
         self._thread.join(10)
@@ -172,7 +158,7 @@ class NativeTransport:
         while len(data) < 4:
             try:
                 chunk = sock.recv(READ_SIZE)
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise ConnectError(f"no CONNACK from {s.host}:{s.port} within the connect timeout") from exc
             if not chunk:
                 raise ConnectError(f"MQTT broker {s.host}:{s.port} closed the connection before answering "
@@ -306,12 +292,8 @@ class NativeTransport:
 
     def _received(self, reader: PacketReader, data: bytes, inbox) -> None:
         self._last_received = time.monotonic()
-        if reader.feed(data, inbox, time.time()) and not self._wake_pending and self._loop is not None:
-            self._wake_pending = True
-            try:
-                self._loop.call_soon_threadsafe(self._woken)
-            except RuntimeError:  # the loop is closed: the gateway is gone
-                self._wake_pending = False
+        if reader.feed(data, inbox, time.time()):
+            self._arrived()
 
     def _write(self, sock, out: bytearray) -> None:
         try:
@@ -342,11 +324,6 @@ class NativeTransport:
             raise _Lost(f"the broker sent QoS 2 packet type {kind >> 4}; the gateway subscribes at QoS 1")
         else:
             raise _Lost(f"unexpected MQTT packet type {kind >> 4} from the broker")
-
-    def _woken(self) -> None:
-        self._wake_pending = False
-        if self._wake is not None:
-            self._wake()
 
     # -- used from other threads -------------------------------------------------
     def _signal(self) -> None:
@@ -380,16 +357,13 @@ class NativeTransport:
         return mid
 
     def drain(self, limit: int) -> list[Inbound]:
-        inbox, batch = self.inbox, []
-        pop = inbox.popleft
-        paused = len(inbox) >= INBOX_LIMIT
-        for _ in range(min(limit, len(inbox))):
-            batch.append(pop())
+        paused = len(self.inbox) >= INBOX_LIMIT
+        batch = super().drain(limit)
         if paused:
             self._signal()  # the network thread reads again
         return batch
 
-    def ack(self, messages: list[Inbound]) -> None:
+    def ack(self, messages: Sequence[Inbound]) -> None:
         """Acknowledge the QoS 1 messages of a batch: all their PUBACKs in one write."""
         if not self.manual_ack:
             return
@@ -398,14 +372,8 @@ class NativeTransport:
         if packet:
             self._send(packet)
 
-    def subscribe(self, filters: list[str]) -> None:
-        """Subscribe to more topic filters at run time; they are subscribed again after a reconnect."""
-        new = tuple(f for f in dict.fromkeys(filters) if f not in self.filters)
-        if not new:
-            return
-        self.filters = self.filters + new
-        if self.connected.is_set():
-            self._subscribe(new)
+    def _subscribe_more(self, filters: tuple[str, ...]) -> None:
+        self._subscribe(filters)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Queue a publish; a QoS 1 one is kept until the broker acknowledges it, and sent again
@@ -419,8 +387,9 @@ class NativeTransport:
             self._send(publish_packet(topic, payload, 0, retain, 0))
 
 
-def open_transport(mqtt: MqttSettings, filters: tuple[str, ...], *, client_id: str) -> NativeTransport | MqttTransport:
+def open_transport(mqtt: MqttSettings, filters: tuple[str, ...], *, client_id: str,
+                   wake: Callable[[], None] | None = None) -> NativeTransport | MqttTransport:
     """The transport `mqtt.client` names; MQTT 5 (`mqtt.protocol` "5" or "auto") is paho's alone."""
     if mqtt.client == "native" and mqtt.protocol == "3.1.1":
-        return NativeTransport(mqtt, filters, client_id=client_id)
-    return MqttTransport(mqtt, filters, client_id=client_id)
+        return NativeTransport(mqtt, filters, client_id=client_id, wake=wake)
+    return MqttTransport(mqtt, filters, client_id=client_id, wake=wake)

@@ -2,7 +2,9 @@
 
 An adapter is one module with a class that has `name`, `filters` (the topic
 filters it subscribes to), `match(topic) -> route | None` and
-`decode(message, route, out: Decoded)`. `ADAPTERS` lists them in the order the
+`decode(message, route, out: Decoded)`, and says what the pipeline needs beyond
+decoding (`gateway.types.Adapter`; third-party formats inherit it from
+`ThirdPartyAdapter`). `ADAPTERS` lists them in the order the
 pipeline asks them about a topic; `build_adapters` makes the enabled ones from
 the settings (`[adapters] enabled = [...]`, and one `[adapters.NAME]` table of
 options each). A new format is one module here and one line in `ADAPTERS`.
@@ -23,6 +25,7 @@ from gateway.adapters.tasmota import TasmotaAdapter
 from gateway.adapters.ttn import TheThingsStackAdapter
 from gateway.adapters.zigbee2mqtt import Zigbee2MqttAdapter
 from gateway.topics import Topics
+from gateway.types import Adapter
 from twin.config import Settings
 from twin.errors import ConfigError
 
@@ -53,7 +56,7 @@ def _native(settings: Settings, topics: Topics, table: Mapping | None) -> Native
 
 # Asked in this order: the native adapter first (its prefix is the contract's), Home Assistant
 # last (it may claim any topic that the others leave, since its state topics are learned).
-ADAPTERS: dict[str, Callable[[Settings, Topics, Mapping | None], object]] = {
+ADAPTERS: dict[str, Callable[[Settings, Topics, Mapping | None], Adapter]] = {
     "native": _native,
     "frigate": FrigateAdapter,
     "ttn": TheThingsStackAdapter,
@@ -66,7 +69,7 @@ ADAPTERS: dict[str, Callable[[Settings, Topics, Mapping | None], object]] = {
 }
 
 
-def build_adapters(settings: Settings, topics: Topics) -> list:
+def build_adapters(settings: Settings, topics: Topics) -> list[Adapter]:
     """The enabled adapters, in `ADAPTERS` order, each made with its `[adapters.NAME]` options.
 
     Raises ConfigError naming the adapter and key for an unknown adapter or option.

@@ -281,6 +281,7 @@ class ThirdPartyAdapter:
     name = "third-party"
     creates_pending = True
     DEFAULTS: dict[str, Any] = {}
+    zone_cells: Mapping[tuple[str, str], str] = {}  # (camera id, zone) -> cell code; Frigate's cameras have them
 
     def __init__(self, settings: Settings, topics: Topics, table: Mapping[str, Any] | None = None):
         self.topics = topics
@@ -316,6 +317,10 @@ class ThirdPartyAdapter:
             "model": note.get("model", "")[:200],
             "attributes": {"adapter": self.name, "source_id": note.get("source_id", device_id)},
         }
+
+    def take_subscriptions(self) -> list[str]:
+        """Topics learned since the last call that need subscribing; only Home Assistant's discovery has any."""
+        return []
 
     # -- output ----------------------------------------------------------------------
     @staticmethod

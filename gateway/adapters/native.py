@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 import orjson
@@ -155,6 +156,8 @@ class NativeAdapter:
     """Decodes the contract's own payloads on `{prefix}/readings|camera|status/...`."""
 
     name = "native"
+    creates_pending = False  # a device must be registered before its readings count
+    zone_cells: Mapping[tuple[str, str], str] = {}
 
     def __init__(self, topics: Topics | None = None, max_batch_readings: int = 1000):
         self.topics = topics or Topics()
@@ -166,6 +169,12 @@ class NativeAdapter:
 
     def match(self, topic: str) -> Route | None:
         return self.topics.route(topic)
+
+    def describe(self, device_id: str) -> dict:
+        raise NotImplementedError("the native adapter makes no pending devices")
+
+    def take_subscriptions(self) -> list[str]:
+        return []  # its topics are known from the start
 
     def decode(self, message: Inbound, route: Route, out: Decoded) -> None:
         topic, payload, device_id = message.topic, message.payload, route.device_id

@@ -8,8 +8,19 @@ import pytest
 
 from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import build_world, loads_scenario
-from gateway.cluster import Handoff, Membership, Merge
+from gateway import handoff
+from gateway.cluster import Membership
+from gateway.handoff import (
+    HANDOFF_VERSION,
+    Handoff,
+    HandoffError,
+    HandoffVersionError,
+    ObserveRecord,
+    ReadingRecord,
+    StatusRecord,
+)
 from gateway.judge import Recorder
+from gateway.merge import Merge
 from gateway.pipeline import Pipeline
 from gateway.streamclock import StreamClock
 from gridtwin.evaluation.run import DirectLink
@@ -42,70 +53,87 @@ def test_members_subscribe_shared_and_member_0_also_to_the_hand_offs():
 
 
 def test_a_hand_off_round_trips_and_a_bad_one_says_what_is_wrong():
-    calls = [["o", 10.0, "aq-1", "c1", None, None, 99.0, 1, 0.5, 10.0], ["r", 10.0, "aq-1", "pm25", 3.0, 99.0, "c1", None, None]]
-    back = Handoff.decode(Handoff(1, 1, 10.5, calls).encode())
+    calls = [ObserveRecord(10.0, "aq-1", "c1", None, None, 99.0, 1, 0.5),
+             ReadingRecord(10.0, "aq-1", "pm25", 3.0, 99.0, "c1", None, None)]
+    back = handoff.decode(handoff.encode(Handoff(1, 1, 10.5, calls)))
     assert (back.member, back.messages, back.watermark, back.calls) == (1, 1, 10.5, calls)
-    with pytest.raises(ValueError, match="not JSON"):
-        Handoff.decode(b"{")
-    with pytest.raises(ValueError, match="version 7"):
-        Handoff.decode(b'{"v": 7}')
-    with pytest.raises(ValueError, match="needs member"):
-        Handoff.decode(b'{"v": 1, "member": 1, "messages": 1, "watermark": 1, "calls": [["o"]]}')
+    with pytest.raises(HandoffError, match="not a JSON object"):
+        handoff.decode(b"{")
+    with pytest.raises(HandoffError, match=r"member 1 cannot be read: .*\$\.calls\[0\]"):
+        handoff.decode(b'{"type": "handoff", "v": %d, "member": 1, "messages": 1, "watermark": 1, "calls": [["o"]]}'
+                       % HANDOFF_VERSION)
+
+
+@pytest.mark.parametrize("payload, version", [
+    (b'{"v": 1, "member": 3, "messages": 1, "watermark": 1, "calls": [["o", 1, 2]]}', 1),  # the untyped lists
+    (b'{"type": "handoff", "v": 7, "member": 3, "messages": 0, "watermark": 1, "calls": []}', 7),  # a later one
+])
+def test_a_hand_off_of_another_version_is_refused_naming_both_versions_and_the_member(payload, version):
+    with pytest.raises(HandoffVersionError) as refused:
+        handoff.decode(payload)
+    assert (refused.value.member, refused.value.version) == (3, version)
+    assert f"version {version} from member 3; this gateway reads version {HANDOFF_VERSION}" in str(refused.value)
 
 
 def _obs(at, device, ts):
-    return ["o", at, device, "c1", None, None, ts, None, None, at]
+    return ObserveRecord(at, device, "c1", None, None, ts, None, None)
 
 
 def _read(at, device, ts, value=1.0):
-    return ["r", at, device, "pm25", value, ts, "c1", None, None]
+    return ReadingRecord(at, device, "pm25", value, ts, "c1", None, None)
+
+
+def _op(record):
+    return record.__struct_config__.tag  # "o", "r", "s": the tag that leads the record on the wire
 
 
 def test_the_merge_waits_for_every_member_heard_from_and_orders_by_receive_time():
     merge = Merge(members=2)
     merge.add(0, 10.0, [_obs(5.0, "a", 100.0), _read(5.0, "a", 100.0)], 1, [], now=20.0)
     merge.add(1, 4.0, [_obs(3.0, "b", 90.0), _read(3.0, "b", 90.0)], 1, ["ack-1"], now=20.0)
-    calls, times, messages, acks = merge.release(now=20.0)
+    released = merge.release(now=20.0)
     # Member 1 has only passed 4.0: b's message (received at 3.0) goes, a's (5.0) waits.
-    assert [c[2] for c in calls] == ["b", "b"] and times == [["b", 90.0]] and messages == 1 and acks == ["ack-1"]
+    assert [c.device_id for c in released.calls] == ["b", "b"] and released.times == [("b", 90.0)]
+    assert released.messages == 1 and released.acks == ["ack-1"]
     merge.add(1, 6.0, [], 0, [], now=20.0)  # a heartbeat moves its watermark on
-    calls, _, messages, _ = merge.release(now=20.0)
-    assert [c[2] for c in calls] == ["a", "a"] and messages == 1 and len(merge) == 0
+    released = merge.release(now=20.0)
+    assert [c.device_id for c in released.calls] == ["a", "a"] and released.messages == 1 and len(merge) == 0
 
 
 def test_records_wait_the_group_delay_behind_the_watermarks():
     merge = Merge(members=2, delay_s=1.0)
     merge.add(0, 10.0, [_obs(9.5, "a", 100.0)], 1, [], now=20.0)
     merge.add(1, 10.0, [], 0, [], now=20.0)
-    assert merge.release(now=20.0)[0] == []  # both are past 9.5, but not by a second
+    assert merge.release(now=20.0).calls == []  # both are past 9.5, but not by a second
     merge.add(1, 10.6, [], 0, [], now=20.0)
     merge.add(0, 10.6, [], 0, [], now=20.0)
-    assert [c[2] for c in merge.release(now=20.0)[0]] == ["a"]
+    assert [c.device_id for c in merge.release(now=20.0).calls] == ["a"]
 
 
 def test_a_member_not_heard_from_is_not_waited_for():
     merge = Merge(members=2, absent_s=1.0)
     merge.add(1, 1.0, [], 0, [], now=10.0)
     merge.add(0, 50.0, [_obs(5.0, "a", 100.0)], 1, [], now=10.5)
-    assert merge.release(now=10.5)[0] == []  # member 1 said something half a second ago
-    assert len(merge.release(now=11.5)[0]) == 1  # and nothing for 1.5 s
+    assert merge.release(now=10.5).calls == []  # member 1 said something half a second ago
+    assert len(merge.release(now=11.5).calls) == 1  # and nothing for 1.5 s
 
 
 def test_statuses_before_readings_and_each_device_in_timestamp_order():
     merge = Merge(members=2)
     # The broker gave a device's upload (older readings) and its next reading to different members,
     # and the reading's member stamped it first; its birth message came last of all.
-    merge.add(0, 9.0, [_obs(1.0, "d", 300.0), _read(1.0, "d", 300.0), ["s", 3.0, "d", "c1", True]], 2, [], now=9.0)
+    merge.add(0, 9.0, [_obs(1.0, "d", 300.0), _read(1.0, "d", 300.0), StatusRecord(3.0, "d", "c1", True)], 2, [], now=9.0)
     merge.add(1, 9.0, [_obs(2.0, "d", 100.0), _read(2.0, "d", 100.0), _obs(2.0, "d", 200.0), _read(2.0, "d", 200.0),
                        _obs(2.5, "e", 150.0)], 1, [], now=9.0)
-    calls, times, messages, _ = merge.release(now=9.0)
-    assert [(c[0], c[2], c[6] if c[0] == "o" else None) for c in calls] == [
+    released = merge.release(now=9.0)
+    calls = released.calls
+    assert [(_op(c), c.device_id, c.ts if _op(c) == "o" else None) for c in calls] == [
         ("s", "d", None),
         ("o", "d", 100.0), ("r", "d", None), ("o", "d", 200.0), ("r", "d", None), ("o", "d", 300.0), ("r", "d", None),
         ("o", "e", 150.0),
     ]
-    assert [c[5] for c in calls if c[0] == "r"] == [100.0, 200.0, 300.0]
-    assert messages == 3
+    assert [c.ts for c in calls if _op(c) == "r"] == [100.0, 200.0, 300.0]
+    assert released.messages == 3
 
 
 SCENARIO = """

@@ -70,7 +70,7 @@ async def test_member_0_down_then_back_judges_everything(mosquitto, migrated_pos
                              other.stored_readings == 2 * other.pipeline.stats.messages, what="member 1 stored")
             held = other.pipeline.stats.messages
             assert 0 < held < MESSAGES
-            assert other.cluster.handoffs_sent > 0
+            assert other.link.handoffs_sent > 0
             assert stored(migrated_postgres_url)[2] == 0  # nobody judges while member 0 is away
 
             async with member(settings, store, grid, 0, judge_id) as judge:

@@ -110,7 +110,8 @@ def test_sequence_jumps_are_not_counted_as_lost_messages():
     """Regression: a seq of 2**62 after 1 counted 4.6e18 lost messages, and the sum of a few such jumps
     no longer fitted the 64 bits the gateway's published figures allow."""
     from gateway.messages import Inbound
-    from gateway.pipeline import MAX_SEQ_GAP, Pipeline
+    from gateway.pipeline import Pipeline
+    from gateway.seqgaps import MAX_SEQ_GAP
     from tests.gateway.conftest import DEVICES, small_grid
     from twin.config import Settings
 

@@ -3,7 +3,7 @@ and bounded however many different ids arrive."""
 
 from __future__ import annotations
 
-from gateway.service import Recently
+from gateway.recently import Recently
 
 
 def test_a_key_is_due_again_only_after_the_window():

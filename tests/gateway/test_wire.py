@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gateway.wire as wire
-from gateway.errors import ConnectError
+from gateway.errors import ConnectError, TransportError
 from gateway.messages import Inbound
 from gateway.transport import MqttTransport
 from gateway.packets import MalformedPacket, PacketReader
@@ -345,6 +345,21 @@ async def test_an_unreachable_broker_is_a_clear_error():
     with pytest.raises(ConnectError, match=r"cannot reach MQTT broker 127.0.0.1:\d+"):
         settings = MqttSettings(port=free_port("127.0.0.1"), client="native")
         NativeTransport(settings, ("w/#",), client_id="nobody").start(asyncio.get_running_loop(), lambda: None)
+
+
+@pytest.mark.parametrize("client", ["native", "paho"])
+async def test_a_transport_starts_once(client):
+    from gridtwin.broker import free_port
+
+    settings = MqttSettings(port=free_port("127.0.0.1"), client=client)
+    transport = open_transport(settings, ("w/#",), client_id="once")
+    with pytest.raises(ConnectError):
+        async with transport:
+            pass
+    # Started (and failed) once: a second start is refused before it touches the network.
+    with pytest.raises(TransportError, match="the MQTT transport of once was started before .*make a new one"):
+        async with transport:
+            pass
 
 
 def test_gateway_default_client_is_native():

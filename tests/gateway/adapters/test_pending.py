@@ -101,10 +101,10 @@ def test_placing_a_pending_device_is_handed_on_once():
     p = pipeline()
     p.process([message("zigbee2mqtt/kitchen/th", {"temperature": 20.0})], RECENT)
     placed = Device("z2m-kitchen-th", DeviceKind.SENSOR, 34.795, 114.335, cell_code=A, status=DeviceStatus.REGISTERED)
-    assert p.learn([placed]) == [("z2m-kitchen-th", A)]
+    assert p.registry.learn([placed]) == [("z2m-kitchen-th", A)]
     out = p.process([message("zigbee2mqtt/kitchen/th", {"temperature": 21.0}, RECENT + 1)], RECENT + 1)
-    assert out.placed == [("z2m-kitchen-th", A)] and [r.cell_code for r in out.readings] == [A]
-    assert p.process([], RECENT + 2).placed == []
+    assert out.placed == (("z2m-kitchen-th", A),) and [r.cell_code for r in out.readings] == [A]
+    assert p.process([], RECENT + 2).placed == ()
 
 
 def test_a_configured_camera_that_is_not_registered_is_a_pending_camera():
