@@ -112,7 +112,7 @@ class Gateway:
         self.outbound = Outbound(self.publish, self.topics, self.grid, self.source, self.clock)
         self.outcomes = OutcomeWriter(self.store, self.cases.intake)
         g = self.settings.gateway
-        spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6))
+        spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6), StoreBatch)
         self.writer = SpooledWriter(spool, self.outcomes.write, merge=StoreBatch.merged)
         self.status = StatusDesk(self.settings.mqtt.prefix, g.instance, self.publish, self.figures)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", g.instance, len(devices), len(self.grid),

@@ -12,10 +12,16 @@ The spool is bounded (`gateway.spool_max_mb`); `append` raises SpoolFull rather 
 grow past it, and the gateway then stops acknowledging and taking messages, so the
 broker holds them (QoS 1, persistent session) until the replay makes room.
 
-One file per batch, `{seq:012d}.batch`: a pickle written under a temporary name,
-fsynced and renamed, so a crash mid-write leaves no half batch, only a `.tmp` file that
-the next start removes. The directory is made private to the gateway's user (0700): a
-spool file is code-bearing data (pickle), read only by the process that wrote it.
+One file per batch, `{seq:012d}.batch`, written under a temporary name, fsynced and
+renamed, so a crash mid-write leaves no half batch, only a `.tmp` file that the next
+start removes. A file holds one record of data only, never code (gateway/spoolrecord.py):
+the batch as msgpack, decoded into the spool's `kind` (gateway.storing.StoreBatch), framed
+with a format version, its length and a checksum. A record that is shorter than its length says (torn), fails its checksum (corrupt) or is of
+another format version is set aside as `.bad`, logged and counted, and the next one read.
+Spools of versions before this format held pickles, which this version does not load
+(unpickling runs code from the file): a gateway that finds one refuses to start, saying how
+to replay it (SpoolError). The directory is private to the gateway's user (0700): the
+batches hold readings and device data.
 
     Spool(directory, max_bytes)
       .append(item)  -> bytes written    SpoolFull when it would pass max_bytes
@@ -33,36 +39,46 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import msgspec
 
 from gateway.errors import GatewayError
+from gateway.spoolrecord import BadRecord, decode_record, encode_record, is_pickle
 from twin.errors import StoreUnavailable
 
-__all__ = ["Spool", "SpoolFull", "SpooledWriter"]
+__all__ = ["Spool", "SpoolError", "SpoolFull", "SpooledWriter"]
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".batch"
 
 
-class SpoolFull(GatewayError):
+class SpoolError(GatewayError):
+    """A spool this gateway cannot use as it is; the message says what to do."""
+
+
+class SpoolFull(SpoolError):
     """Appending would take the spool past its size limit; nothing was written."""
 
 
 class Spool:
-    """A bounded, durable FIFO of picklable items in `directory`; safe to use from two threads
-    (one appending, one replaying). The directory is created on the first append."""
+    """A bounded, durable FIFO of items of type `kind` (anything msgspec encodes) in `directory`;
+    safe to use from two threads (one appending, one replaying). The directory is created on the
+    first append."""
 
-    def __init__(self, directory: str | os.PathLike, max_bytes: int):
+    def __init__(self, directory: str | os.PathLike, max_bytes: int, kind: Any = Any):
         if max_bytes <= 0:
             raise ValueError(f"a spool needs a positive size limit, not {max_bytes}")
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(kind)
         self._lock = threading.Lock()
         self._files: deque[tuple[int, int]] = deque()  # (seq, size), oldest first
         self._bytes = 0
@@ -83,12 +99,34 @@ class Spool:
             except ValueError:
                 log.warning("spool %s: ignoring %s, which is not a spool file", self.directory, path.name)
         found.sort()
+        self._refuse_pickles([seq for seq, _ in found])
         self._files.extend(found)
         self._bytes = sum(size for _, size in found)
         self._next = (found[-1][0] + 1) if found else 1
         if found:
             log.warning("spool %s holds %d batch(es), %.1f MB, from an earlier run: replaying them before new ones",
                         self.directory, len(found), self._bytes / 1e6)
+
+    def _refuse_pickles(self, seqs: list[int]) -> None:
+        old = []
+        for seq in seqs:
+            with open(self._path(seq), "rb") as f:
+                if is_pickle(f.read(2)):
+                    old.append(seq)
+        if old:
+            raise SpoolError(
+                f"spool {self.directory} holds {len(old)} batch(es) written by an earlier GridTwin version in its "
+                f"old format (pickle, e.g. {self._path(old[0]).name}), which this version does not load: loading "
+                "one runs code from the file. They were acknowledged to the broker and are stored nowhere else: "
+                "start the earlier version once with the store reachable to replay them (it empties the spool), "
+                "or move the files away to give them up; then start this version")
+
+    def _path(self, seq: int) -> Path:
+        return self.directory / f"{seq:012d}{SUFFIX}"
+
+    def _read(self, seq: int) -> Any:
+        """The item in file `seq`; BadRecord (or msgspec's error) when it cannot be read."""
+        return self._decoder.decode(decode_record(self._path(seq).read_bytes()))
 
     # -- figures ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -101,7 +139,7 @@ class Spool:
     # -- writing ------------------------------------------------------------------
     def append(self, item: Any) -> int:
         """Write `item` durably behind everything spooled; return its size in bytes."""
-        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        data = encode_record(self._encoder.encode(item))
         with self._lock:
             if self._bytes + len(data) > self.max_bytes and self._files:
                 raise SpoolFull(f"spool {self.directory} is full: {self._bytes / 1e6:.1f} MB held, "
@@ -109,7 +147,7 @@ class Spool:
             seq = self._next
             self._next += 1
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.directory / f"{seq:012d}{SUFFIX}"
+        path = self._path(seq)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             f.write(data)
@@ -132,10 +170,10 @@ class Spool:
                 if not self._files:
                     return None
                 seq, _ = self._files[0]
-            path = self.directory / f"{seq:012d}{SUFFIX}"
+            path = self._path(seq)
             try:
-                return seq, pickle.loads(path.read_bytes())
-            except Exception as exc:  # a damaged file must not block the spool
+                return seq, self._read(seq)
+            except (OSError, BadRecord, msgspec.DecodeError) as exc:  # a damaged file must not block the spool
                 log.error("spool %s: batch file %s cannot be read (%s); set aside as %s.bad", self.directory,
                           path.name, exc, path.stem)
                 self.unreadable += 1
@@ -144,7 +182,8 @@ class Spool:
     def heads(self, limit: int, max_bytes: int) -> list[tuple[int, Any]]:
         """Up to `limit` of the oldest items, oldest first, together at most `max_bytes` (at least one)."""
         with self._lock:
-            chosen, total = [], 0
+            chosen: list[int] = []
+            total = 0
             for seq, size in self._files:
                 if len(chosen) >= limit or (chosen and total + size > max_bytes):
                     break
@@ -158,20 +197,20 @@ class Spool:
         found = [first]
         for seq in chosen[1:]:
             try:
-                found.append((seq, pickle.loads((self.directory / f"{seq:012d}{SUFFIX}").read_bytes())))
-            except Exception:
+                found.append((seq, self._read(seq)))
+            except (OSError, BadRecord, msgspec.DecodeError):
                 break  # the next head() call deals with it
         return found
 
     def remove(self, seq: int) -> None:
         """Delete the item `seq` (the head) once its write is committed."""
-        (self.directory / f"{seq:012d}{SUFFIX}").unlink(missing_ok=True)
+        self._path(seq).unlink(missing_ok=True)
         self._drop(seq)
         self.replayed += 1
 
     def set_aside(self, seq: int, suffix: str) -> None:
         """Take the item `seq` (the head) out of the queue but keep its file, renamed with `suffix`."""
-        path = self.directory / f"{seq:012d}{SUFFIX}"
+        path = self._path(seq)
         if path.exists():
             path.replace(path.with_suffix(suffix))
         self._drop(seq)

@@ -10,7 +10,15 @@ import os
 
 import pytest
 
-from gateway.spool import Spool, SpooledWriter, SpoolFull
+from gateway.outcome import Outcome
+from gateway.spool import Spool, SpooledWriter, SpoolError, SpoolFull
+from gateway.storing import StoreBatch
+from twin.devices.device import Device, DeviceKind, DeviceStatus
+from twin.devices.health import Vitals
+from twin.sensing.anomalies import Anomaly
+from twin.sensing.catalog import Level
+from twin.sensing.cellstate import CellState
+from twin.sensing.readings import CameraEvent, DeadLetter, Reading
 from twin.errors import StoreError, StoreUnavailable
 
 
@@ -55,7 +63,7 @@ def test_interrupted_writes_and_damaged_files(tmp_path, caplog):
     spool.append("first")
     spool.append("second")
     (tmp_path / "000000000003.tmp").write_bytes(b"half a batch")  # a crash mid-write
-    (tmp_path / "000000000001.batch").write_bytes(b"not a pickle")
+    (tmp_path / "000000000001.batch").write_bytes(b"not a spool record")
     again = Spool(tmp_path, 10_000)
     assert not (tmp_path / "000000000003.tmp").exists()
     with caplog.at_level(logging.ERROR):
@@ -63,6 +71,50 @@ def test_interrupted_writes_and_damaged_files(tmp_path, caplog):
     assert item == "second"  # the damaged one is set aside, the next one read
     assert (tmp_path / "000000000001.bad").exists() and again.unreadable == 1
     assert "000000000001.batch cannot be read" in caplog.text
+
+
+def test_a_gateway_batch_comes_back_as_it_was_written(tmp_path):
+    outcome = Outcome(
+        readings=(Reading("aq-1", "pm25", 100.0, 35.5, "410204001001001", 7, 34.79, 114.35, False),),
+        camera_events=(CameraEvent("cam-1", "e1", 100.0, "fire", 0.9, "start", "410204001001001", "gate"),),
+        anomalies=(Anomaly("a1", "pm25_high", "opened", Level.CRITICAL, "410204001001001", "aq-1", "threshold", 100.0,
+                           "PM2.5 35.5 is above 35", metric="pm25", value=35.5, details={"band": [30, 35]}),),
+        dead_letters=(DeadLetter("schema", "gridtwin/v1/readings/aq-1", b"\x00{", 99.0, "aq-1", "bad"),),
+        statuses=(("aq-1", DeviceStatus.ONLINE, 98.0),), last_seen={"aq-1": 100.0},
+        states=(CellState("410204001001001", Level.WARNING, {"pm25": 35.5}, 100.0, 1),),
+        pending=(Device("z2m-x", DeviceKind.SENSOR, None, None, status=DeviceStatus.PENDING, attributes={"a": "b"}),),
+        placed=(("z2m-y", "410204001001001"),))
+    batch = StoreBatch(outcome, (Vitals("aq-1", 100.0, 3, 0.8),))
+    spool = Spool(tmp_path, 1_000_000, StoreBatch)
+    spool.append(batch)
+    assert Spool(tmp_path, 1_000_000, StoreBatch).head()[1] == batch
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda data: data[:-3], "torn record: "),  # the disk kept only part of the last write
+    (lambda data: data[:-1] + bytes([data[-1] ^ 0xFF]), "checksum does not match"),  # a flipped byte
+    (lambda data: data[:4] + b"\x09" + data[5:], "spool record format 9; this gateway reads format 1"),
+])
+def test_a_torn_or_corrupt_record_is_set_aside_and_the_next_one_read(tmp_path, caplog, damage, why):
+    spool = Spool(tmp_path, 10_000)
+    spool.append({"batch": 1})
+    spool.append({"batch": 2})
+    first = tmp_path / "000000000001.batch"
+    first.write_bytes(damage(first.read_bytes()))
+    again = Spool(tmp_path, 10_000)
+    with caplog.at_level(logging.ERROR):
+        assert again.head()[1] == {"batch": 2}
+    assert why in caplog.text and again.unreadable == 1 and (tmp_path / "000000000001.bad").exists()
+
+
+def test_a_spool_of_pickles_from_an_earlier_version_is_refused_saying_what_to_do(tmp_path):
+    import pickle
+
+    (tmp_path / "000000000001.batch").write_bytes(pickle.dumps(("an outcome", []), protocol=5))
+    with pytest.raises(SpoolError, match=r"holds 1 batch\(es\) written by an earlier GridTwin version .*pickle.*"
+                                         r"start the earlier version once"):
+        Spool(tmp_path, 10_000)
+    assert (tmp_path / "000000000001.batch").exists()  # kept: the only copy of acknowledged readings
 
 
 class FlakyStore:
@@ -178,7 +230,8 @@ def test_unavailable_is_told_apart_from_other_store_errors(tmp_path):
 async def test_the_replay_writes_many_spooled_batches_at_once_and_isolates_one_the_store_refuses(tmp_path):
     store = FlakyStore()
     store.refuse = {(3,)}
-    writer = SpooledWriter(Spool(tmp_path, 1_000_000), store.write, merge=lambda items: tuple(x for i in items for x in i),
+    writer = SpooledWriter(Spool(tmp_path, 1_000_000, tuple[int, ...]), store.write,
+                           merge=lambda items: tuple(x for i in items for x in i),
                            retry_s=0.01, max_retry_s=0.02, replay_batches=3)
     store.down = True
     for i in range(1, 7):
