@@ -28,7 +28,8 @@ import asyncio
 import contextlib
 import logging
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -38,6 +39,10 @@ from twin.cases.book import CaseBook
 from twin.contract.cloudevents import case_update_event
 from twin.sensing.anomalies import Anomaly
 from twin.store import redact
+
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
+    from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ class CaseDesk:
     scheduler (and the case times); tests pass a gateway.clock.ManualClock.
     """
 
-    def __init__(self, settings, store, grid, publish: Callable[..., None], *, source: str,
+    def __init__(self, settings, store: TwinStore, grid: Grid, publish: Callable[..., None], *, source: str,
                  clock: Clock | None = None):
         self.settings = settings
         self.enabled = settings.cases.enabled
@@ -157,6 +162,8 @@ class CaseDesk:
 
     async def relay_once(self) -> int:
         """Publish the case rows of the audit log after the cursor, in order; how many there were."""
+        if self.cursor is None:
+            return 0  # the relay's place in the audit log is not known yet (run finds it first)
         records = await asyncio.to_thread(self.store.audit_log, subject="case", after_seq=self.cursor,
                                           limit=RELAY_BATCH)
         if not records:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -29,6 +30,10 @@ from twin.errors import TwinError
 from twin.people.users import Role
 from twin.sensing.readings import DeadLetter
 
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
+    from twin.store.base import TwinStore
+
 log = logging.getLogger(__name__)
 
 __all__ = ["FieldDesk"]
@@ -39,7 +44,7 @@ REPORTER_ROLES = (Role.REPORTER, Role.GRID_WORKER)
 class FieldDesk:
     """Owned by the Gateway. `publish` and `ack` are the transport's."""
 
-    def __init__(self, settings: Settings, store, grid, publish: Callable[..., None],
+    def __init__(self, settings: Settings, store: TwinStore, grid: Grid, publish: Callable[..., None],
                  ack: Callable[[list[Inbound]], None], *, source: str, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.store = store
@@ -114,6 +119,8 @@ class FieldDesk:
             now = self.clock()
             _account, password = redeem_claim_code(self.store, device_id, code, now=now)
             device = self.store.get_device(device_id)
+            if device is None:  # redeem_claim_code found it; it was deleted since
+                raise ClaimRefused("unknown_device", f"device {device_id} is not registered")
         except orjson.JSONDecodeError:
             self._reply(reply, {"error": "the claim must be JSON: {\"claim_code\": \"...\"}", "code": "malformed"})
             return False

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from twin.config import StoreSettings
 from twin.errors import StoreError
 from twin.store.retention import prune
 
+if TYPE_CHECKING:
+    from twin.store.base import TwinStore
+
 log = logging.getLogger(__name__)
 
 
-async def run_retention(store, settings: StoreSettings, *, clock=time.time) -> None:
+async def run_retention(store: TwinStore, settings: StoreSettings, *, clock=time.time) -> None:
     """Apply retention now and then every `settings.prune_interval_s`, until cancelled; with
     retention off (both day counts 0) it only waits."""
     if not (settings.readings_days or settings.hourly_days):

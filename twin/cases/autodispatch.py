@@ -24,12 +24,15 @@ turns auto-dispatch off.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from twin.cases.deadlines import parse_duration
 from twin.errors import ConfigError
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level
+
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
 
 __all__ = ["DispatchRule", "DEFAULT_RULES", "Match", "rules_from_config", "find_matches"]
 
@@ -89,13 +92,13 @@ class Match:
                 f"by {c.type} from {c.device_id} in {where} {gap:.0f} s apart")
 
 
-def cells_near(rule: DispatchRule, grid, cell_code: str) -> tuple[str, ...]:
+def cells_near(rule: DispatchRule, grid: Grid, cell_code: str) -> tuple[str, ...]:
     if not rule.neighbours or cell_code not in grid:
         return (cell_code,)
     return (cell_code, *grid.neighbours(cell_code))
 
 
-def find_matches(rules: Sequence[DispatchRule], anomaly: Anomaly, nearby: Iterable[Anomaly], grid) -> list[Match]:
+def find_matches(rules: Sequence[DispatchRule], anomaly: Anomaly, nearby: Iterable[Anomaly], grid: Grid) -> list[Match]:
     """The (trigger, confirmation) pairs that `anomaly`, just opened, completes with anomalies
     `nearby` (opened around the same time in the cells around it), rule by rule."""
     nearby = [a for a in nearby if a.status == "opened" and a.id != anomaly.id]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from twin.cases.autodispatch import Match, cells_near, find_matches
 from twin.cases.deadlines import Limits
@@ -28,6 +28,10 @@ from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level
 from twin.times import rfc3339
 
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
+    from twin.store.base import TwinStore
+
 log = logging.getLogger(__name__)
 
 __all__ = ["CaseBook", "AUTO_DISPATCH_ACTOR", "ESCALATION_ACTOR"]
@@ -40,7 +44,7 @@ RETRIES = 5
 class CaseBook:
     """Cases over a store and a grid, with the `[cases]` and `[responsibility]` settings."""
 
-    def __init__(self, store, grid, settings, responsibility: Responsibility | None = None, *,
+    def __init__(self, store: TwinStore, grid: Grid, settings, responsibility: Responsibility | None = None, *,
                  clock: Callable[[], float] = time.time):
         self.store = store
         self.grid = grid

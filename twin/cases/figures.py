@@ -21,6 +21,10 @@ import csv
 import dataclasses
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
 
 __all__ = ["GROUPS", "KpiCounts", "figures", "to_csv", "CSV_COLUMNS"]
 
@@ -86,7 +90,7 @@ def row(counts: KpiCounts, name: str = "") -> dict:
 CSV_COLUMNS = tuple(row(KpiCounts("")))
 
 
-def _name(grid, group: str, code: str) -> str:
+def _name(grid: Grid, group: str, code: str) -> str:
     if grid is None:
         return ""
     if group == "grid":
@@ -96,7 +100,7 @@ def _name(grid, group: str, code: str) -> str:
     return names.get(code, "")
 
 
-def figures(counts: list[KpiCounts], group: str, grid=None) -> dict:
+def figures(counts: list[KpiCounts], group: str, grid: Grid=None) -> dict:
     """{"rows": [...one per unit with cases...], "total": {...}} from the store's counts."""
     if group not in GROUPS:
         raise ValueError(f"level must be one of {', '.join(GROUPS)}")

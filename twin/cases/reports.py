@@ -18,12 +18,17 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from twin.cases.responsibility import Responsibility
 from twin.cases.workflow import CASE_TYPE, MAX_URL, new_case
 from twin.errors import TwinError
 from twin.ids import new_id
 from twin.sensing.catalog import Level
+
+if TYPE_CHECKING:
+    from twin.grid.cells import Grid
+    from twin.store.base import TwinStore
 
 __all__ = [
     "Report", "ReportView", "ReportError", "parse_report", "file_report", "settle", "REPORT_ACTOR",
@@ -92,7 +97,7 @@ def _time(value) -> float | None:
     raise ValueError("not a time")
 
 
-def parse_report(payload: object, *, reporter_id: str, channel: str, now: float, grid) -> Report:
+def parse_report(payload: object, *, reporter_id: str, channel: str, now: float, grid: Grid) -> Report:
     """A Report from a payload (the JSON of docs/schemas/report.json), located in its grid cell,
     or ReportError listing every problem."""
     if not isinstance(payload, dict):
@@ -142,7 +147,8 @@ def parse_report(payload: object, *, reporter_id: str, channel: str, now: float,
                   cell_code=code, received_at=now, channel=channel, note=note, photo_url=photo, client_ref=ref, ts=ts)
 
 
-def file_report(store, grid, report: Report, *, responsibility: Responsibility | None = None) -> Report:
+def file_report(store: TwinStore, grid: Grid, report: Report, *,
+                responsibility: Responsibility | None = None) -> Report:
     """Store the report and open its case (source `report`, reporter `field-reporter`): the stored
     report with its case id. A report the reporter already sent (same `report_id`) is not filed
     twice: the first one is returned."""
@@ -171,6 +177,6 @@ def file_report(store, grid, report: Report, *, responsibility: Responsibility |
     return dataclasses.replace(report, case_id=saved.id)
 
 
-def settle(store, now: float) -> int:
+def settle(store: TwinStore, now: float) -> int:
     """Credit every confirmed report not yet in the ledger; how many were credited."""
     return store.settle_reports(now, REPORT_POINTS)

@@ -24,11 +24,15 @@ from the credentials' own history in the store, not from the broker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from twin.devices.device import Device, DeviceStatus
 from twin.times import rfc3339
+
+if TYPE_CHECKING:
+    from twin.store.base import TwinStore
 
 __all__ = ["Vitals", "DeviceVitals", "Health", "diagnose", "health_of", "SILENT_AFTER_S", "CLOCK_SKEW_S", "TIME_REASONS"]
 
@@ -185,7 +189,7 @@ def _refused(device: Device, account, last_seen: float | None, now: float) -> st
     return None
 
 
-def health_of(store, device: Device, now: float, *, silent_after_s: float = SILENT_AFTER_S) -> Health:
+def health_of(store: TwinStore, device: Device, now: float, *, silent_after_s: float = SILENT_AFTER_S) -> Health:
     """`diagnose` with what the store knows of the device: its vitals, dead letters and MQTT account."""
     account = store.get_mqtt_account(device.id)
     if account is not None and (account.kind != "device" or account.subject != device.id):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -25,6 +26,9 @@ from twin.devices.mqttaccounts import (AccountKind, MqttAccount, claim_username,
 from twin.errors import DeviceNotFound, TwinError
 from twin.people.users import Role
 from twin.times import rfc3339
+
+if TYPE_CHECKING:
+    from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ class ClaimRefused(TwinError):
         super().__init__(message)
 
 
-def _device(store, device_id: str) -> Device:
+def _device(store: TwinStore, device_id: str) -> Device:
     check_device_id(device_id)
     device = store.get_device(device_id)
     if device is None:
@@ -52,7 +56,7 @@ def _device(store, device_id: str) -> Device:
     return device
 
 
-def _free(store, username: str, kind: AccountKind, subject: str) -> MqttAccount | None:
+def _free(store: TwinStore, username: str, kind: AccountKind, subject: str) -> MqttAccount | None:
     """The account of this user name if it is the same subject's; TwinError if someone else holds it."""
     existing = store.get_mqtt_account(username)
     if existing is not None and (existing.kind != kind or existing.subject != subject):
@@ -61,7 +65,8 @@ def _free(store, username: str, kind: AccountKind, subject: str) -> MqttAccount 
     return existing
 
 
-def issue_device_credentials(store, device_id: str, *, now: float, rotate: bool = False) -> tuple[MqttAccount, str]:
+def issue_device_credentials(store: TwinStore, device_id: str, *, now: float,
+                             rotate: bool = False) -> tuple[MqttAccount, str]:
     """A new password for a device's own account (user name = device id): (account, password). A device
     that has active credentials keeps them unless `rotate`, which replaces them (the old password
     stops working at the broker with the next password file)."""
@@ -76,7 +81,7 @@ def issue_device_credentials(store, device_id: str, *, now: float, rotate: bool 
     return account, password
 
 
-def revoke_device_credentials(store, device_id: str, *, now: float) -> list[str]:
+def revoke_device_credentials(store: TwinStore, device_id: str, *, now: float) -> list[str]:
     """Revoke a device's password and any unused claim code; the user names revoked."""
     device = _device(store, device_id)
     revoked = store.revoke_mqtt_accounts(device.id, now, [AccountKind.DEVICE, AccountKind.CLAIM])
@@ -84,7 +89,7 @@ def revoke_device_credentials(store, device_id: str, *, now: float) -> list[str]
     return revoked
 
 
-def issue_claim_code(store, device_id: str, *, now: float, hours: float = 720.0) -> str:
+def issue_claim_code(store: TwinStore, device_id: str, *, now: float, hours: float = 720.0) -> str:
     """A one-time claim code for a registered device (printed once; only its hash is kept). With it the
     device logs in as `claim-<id>` and asks for its credentials on `{prefix}/claim/<id>`."""
     device = _device(store, device_id)
@@ -99,7 +104,7 @@ def issue_claim_code(store, device_id: str, *, now: float, hours: float = 720.0)
     return code
 
 
-def redeem_claim_code(store, device_id: str, code: object, *, now: float) -> tuple[MqttAccount, str]:
+def redeem_claim_code(store: TwinStore, device_id: str, code: object, *, now: float) -> tuple[MqttAccount, str]:
     """The device's new credentials for a correct, unused, unexpired claim code: (account, password).
     Raises ClaimRefused otherwise; a code works once, even when two claims race."""
     try:
@@ -155,7 +160,8 @@ def bundle_qr_png(bundle: dict, *, scale: int = 4) -> bytes:
     return out.getvalue()
 
 
-def issue_reporter_credentials(store, reporter: str, *, now: float, rotate: bool = False) -> tuple[MqttAccount, str]:
+def issue_reporter_credentials(store: TwinStore, reporter: str, *, now: float,
+                               rotate: bool = False) -> tuple[MqttAccount, str]:
     """MQTT credentials of a mobile reporter (a user with the reporter or grid_worker role), who may then
     publish only on `{prefix}/reports/<name>`."""
     user = store.get_user(reporter)
@@ -170,7 +176,8 @@ def issue_reporter_credentials(store, reporter: str, *, now: float, rotate: bool
     return account, password
 
 
-def ensure_service_accounts(store, settings, *, now: float, rotate: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+def ensure_service_accounts(store: TwinStore, settings, *, now: float,
+                            rotate: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
     """Create the gateway's and the web app's broker accounts when missing (or when named in `rotate`):
     service -> (user name, password) of those created now. The passwords are shown once."""
     p = settings.provisioning

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from twin.devices.device import Device, DeviceKind, DeviceStatus, check_device_i
 from twin.errors import DeviceError, OutsideGrid, TwinError
 from twin.grid.cells import Grid
 from twin.sensing.catalog import MetricCatalog
+
+if TYPE_CHECKING:
+    from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ def _check(device: Device, catalog: MetricCatalog | None) -> Device:
 
 
 def register_devices(
-    store,
+    store: TwinStore,
     grid: Grid,
     devices: Iterable[Device],
     *,
@@ -194,11 +197,11 @@ def register_devices(
     return report
 
 
-def _existing(store, ids: list[str]) -> dict[str, Device]:
+def _existing(store: TwinStore, ids: list[str]) -> dict[str, Device]:
     return {d.id: d for d in store.get_devices(ids)}
 
 
-def relocate_devices(store, grid: Grid) -> tuple[int, list[str]]:
+def relocate_devices(store: TwinStore, grid: Grid) -> tuple[int, list[str]]:
     """Re-resolve the cells of every registered device with a location against `grid`
     (after a new grid was stored). Returns (devices whose cell changed, ids of fixed
     devices now outside every cell, whose cell becomes None)."""

@@ -7,11 +7,15 @@ actor: a user name, or `cli:<login>` for the command line.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
 from twin.people.audit import AuditEntry
 from twin.people.users import (DUMMY_HASH, BearerToken, Role, User, check_user_name, digest, hash_password, new_secret,
                                verify_password)
+
+if TYPE_CHECKING:
+    from twin.store.base import TwinStore
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ def _entry(now: float, actor: str, action: str, name: str, note: str = "", detai
                       details=details or {})
 
 
-def create_user(store, name: str, role: str | Role, *, now: float, actor: str, password: str | None = None,
+def create_user(store: TwinStore, name: str, role: str | Role, *, now: float, actor: str, password: str | None = None,
                 display_name: str = "", cost: tuple[int, int, int] | None = None) -> User:
     """A new user; TwinError when the name is taken or invalid, or the role unknown.
     Without a password the user can only use bearer tokens (an integrator)."""
@@ -45,7 +49,7 @@ def create_user(store, name: str, role: str | Role, *, now: float, actor: str, p
     return user
 
 
-def issue_token(store, name: str, *, now: float, actor: str, label: str = "") -> str:
+def issue_token(store: TwinStore, name: str, *, now: float, actor: str, label: str = "") -> str:
     """A new bearer token for user `name`; only its digest is stored, so it is shown this once."""
     if store.get_user(name) is None:
         raise TwinError(f"user {name} does not exist; create it with `gridtwin users add {name} --role ROLE`")
@@ -55,7 +59,7 @@ def issue_token(store, name: str, *, now: float, actor: str, label: str = "") ->
     return token
 
 
-def login(store, name: str, password: str, *, now: float, hours: float) -> tuple[str, User] | None:
+def login(store: TwinStore, name: str, password: str, *, now: float, hours: float) -> tuple[str, User] | None:
     """A new session for a correct name and password: (session id, user); None otherwise.
     An unknown name costs as much time as a wrong password."""
     user = store.get_user(name) if isinstance(name, str) else None
@@ -72,13 +76,13 @@ def login(store, name: str, password: str, *, now: float, hours: float) -> tuple
     return session, user
 
 
-def logout(store, session: str, user: User, *, now: float) -> bool:
+def logout(store: TwinStore, session: str, user: User, *, now: float) -> bool:
     return store.delete_credential(digest(session), _entry(now, user.name, "logout", user.name))
 
 
-def user_for_token(store, token: str, now: float) -> User | None:
+def user_for_token(store: TwinStore, token: str, now: float) -> User | None:
     return store.credential_user(digest(token), "token", now)
 
 
-def user_for_session(store, session: str, now: float) -> User | None:
+def user_for_session(store: TwinStore, session: str, now: float) -> User | None:
     return store.credential_user(digest(session), "session", now)
