@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 from gateway.messages import Inbound
 

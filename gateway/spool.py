@@ -336,7 +336,7 @@ class SpooledWriter:
                                 time.monotonic() - self.down_since)
                     self.down_since = None
                 continue
-            item = heads[0][1] if len(heads) == 1 else self.merge([i for _, i in heads])
+            item = heads[0][1] if len(heads) == 1 or self.merge is None else self.merge([i for _, i in heads])
             try:
                 await asyncio.to_thread(self.write, item)
             except StoreUnavailable as exc:

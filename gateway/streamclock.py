@@ -39,10 +39,10 @@ class StreamClock:
             if ts is not None and ts > latest.get(obs.device_id, float("-inf")):
                 latest[obs.device_id] = ts
                 moved = True
-        for obs in decoded.camera:
-            ts = obs.ts
-            if ts is not None and ts > latest.get(obs.camera_id, float("-inf")):
-                latest[obs.camera_id] = ts
+        for event in decoded.camera:
+            ts = event.ts
+            if ts is not None and ts > latest.get(event.camera_id, float("-inf")):
+                latest[event.camera_id] = ts
                 moved = True
         if moved:
             self._advance()

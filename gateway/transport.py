@@ -158,7 +158,8 @@ class MqttTransport(InboxTransport):
         except UnicodeDecodeError:
             # paho keeps the topic's bytes only privately; Mosquitto refuses such a topic from a publisher.
             topic = NOT_UTF8_TOPIC
-        self.inbox.append(Inbound(topic, message.payload, time.time(), message.mid, message.qos, message.retain))
+        self.inbox.append(Inbound(topic, bytes(message.payload), time.time(), message.mid, message.qos,
+                                  message.retain))
         self._arrived()
 
     # -- used from the asyncio side --------------------------------------------

@@ -74,9 +74,18 @@ class Adapter(Protocol):
     """One payload format. `match` routes a topic (None: not this adapter's); `decode` appends what
     a message holds to `out`. The rest say what the pipeline needs to know beyond decoding."""
 
-    name: str
-    creates_pending: bool  # devices it reports that the registry does not know become pending ones
-    zone_cells: Mapping[tuple[str, str], str]  # (camera id, zone) -> cell code, from its options
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def creates_pending(self) -> bool:
+        """Whether devices it reports that the registry does not know become pending ones."""
+        ...
+
+    @property
+    def zone_cells(self) -> Mapping[tuple[str, str], str]:
+        """(camera id, zone) -> cell code, from its options."""
+        ...
 
     @property
     def filters(self) -> tuple[str, ...]: ...

@@ -66,7 +66,7 @@ class NativeTransport(InboxTransport):
         self._connect_subscription: int | None = None
         self._sock: socket.socket | None = None
         self._reader: PacketReader | None = None
-        self._queue: collections.deque[bytes] = collections.deque()  # packets other threads want sent
+        self._queue: collections.deque[bytes | bytearray] = collections.deque()  # packets other threads want sent
         self._signal_r, self._signal_w = socket.socketpair()
         self._signal_r.setblocking(False)
         self._signal_w.setblocking(False)
@@ -118,7 +118,7 @@ class NativeTransport(InboxTransport):
             raise ConnectError(f"cannot reach MQTT broker {s.host}:{s.port}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if s.tls:
+            if self._tls is not None:  # made from mqtt.tls
                 try:
                     sock = self._tls.wrap_socket(sock, server_hostname=s.host)
                 except (ssl.SSLError, ssl.CertificateError) as exc:
@@ -207,8 +207,9 @@ class NativeTransport(InboxTransport):
     def _serve(self) -> None:
         """Read, write and ping until the connection breaks or the transport stops."""
         sock, reader, inbox = self._sock, self._reader, self.inbox
+        assert sock is not None and reader is not None  # _open made them
         keepalive = float(self.settings.keepalive or 0)
-        tls = isinstance(sock, ssl.SSLSocket)
+        pending = sock.pending if isinstance(sock, ssl.SSLSocket) else None  # TLS: decrypted bytes not read yet
         selector = selectors.DefaultSelector()
         selector.register(self._signal_r, selectors.EVENT_READ)
         selector.register(sock, selectors.EVENT_READ)
@@ -236,7 +237,7 @@ class NativeTransport(InboxTransport):
                     else:
                         selector.unregister(sock)
                     interest = want
-                if tls and not paused and sock.pending():
+                if pending is not None and not paused and pending():
                     timeout = 0
                 if closing:
                     timeout = 0.5 if timeout is None else min(timeout, 0.5)
@@ -252,7 +253,7 @@ class NativeTransport(InboxTransport):
                         self._read(sock, reader, inbox)
                     if mask & selectors.EVENT_WRITE and out:
                         self._write(sock, out)
-                if tls and not paused and sock.pending():
+                if pending is not None and not paused and pending():
                     self._read(sock, reader, inbox)
                 if out and not events:
                     self._write(sock, out)
@@ -334,7 +335,7 @@ class NativeTransport(InboxTransport):
             except (BlockingIOError, OSError):
                 pass
 
-    def _send(self, packet: bytes) -> None:
+    def _send(self, packet: bytes | bytearray) -> None:
         self._queue.append(packet)
         self._signal()
 

@@ -12,7 +12,7 @@ options each). A new format is one module here and one line in `ADAPTERS`.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from gateway.adapters._common import IGNORE, AdapterRoute, ThirdPartyAdapter
 from gateway.adapters.alink import AlinkAdapter
@@ -31,12 +31,12 @@ from twin.errors import ConfigError
 
 __all__ = [
     "ADAPTERS",
+    "IGNORE",
     "AdapterRoute",
     "AlinkAdapter",
     "EsphomeAdapter",
     "FrigateAdapter",
     "HomeAssistantAdapter",
-    "IGNORE",
     "NativeAdapter",
     "SenmlAdapter",
     "TasmotaAdapter",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any, ClassVar
 
 import orjson
 
@@ -197,12 +198,12 @@ def time_zone(where: str, name: str) -> tzinfo:
         sign = 1 if match.group(1) == "+" else -1
         return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
     if name.strip().upper() in ("UTC", "Z"):
-        return timezone.utc
-    try:
-        from zoneinfo import ZoneInfo
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    try:
         return ZoneInfo(name)
-    except Exception:
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed ("../x"), unreadable
         raise ConfigError(f"{where}: time zone {name!r} is unknown; use UTC, +08:00 or a name like Asia/Shanghai") from None
 
 
@@ -280,7 +281,7 @@ class ThirdPartyAdapter:
 
     name = "third-party"
     creates_pending = True
-    DEFAULTS: dict[str, Any] = {}
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
     zone_cells: Mapping[tuple[str, str], str] = {}  # (camera id, zone) -> cell code; Frigate's cameras have them
 
     def __init__(self, settings: Settings, topics: Topics, table: Mapping[str, Any] | None = None):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -251,7 +251,7 @@ class FieldMapper:
             return self.fields[normalized]
         if device_class:
             metric_name = DEVICE_CLASSES.get(device_class)
-            if metric_name in self.catalog:
+            if metric_name is not None and metric_name in self.catalog:
                 return Field(self.catalog[metric_name], unit_text)
         ipso = _IPSO.match(name)
         if ipso and IPSO_OBJECTS.get(ipso.group(1)) in self.catalog:
@@ -280,7 +280,7 @@ class FieldMapper:
             if spelled in ("dba", "db(a)", "dbspl", "db spl"):  # plain "dB" is as often a signal-to-noise ratio
                 by_family["sound"] = "noise_db"
             metric_name = by_family.get(family)
-            if metric_name in self.catalog:
+            if metric_name is not None and metric_name in self.catalog:
                 return Field(self.catalog[metric_name], unit_text)
         return None
 

@@ -16,6 +16,8 @@ ignored. The device id is `alink-{productKey}-{deviceName}`. The standard
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, position
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -34,7 +36,7 @@ class AlinkAdapter(ThirdPartyAdapter):
     """Alink JSON property posts; `product_keys` narrows the products subscribed to (default all)."""
 
     name = "alink"
-    DEFAULTS = {"product_keys": ("+",), "device_prefix": "alink", "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"product_keys": ("+",), "device_prefix": "alink", "fields": {}}
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)

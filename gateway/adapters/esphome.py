@@ -9,6 +9,8 @@ its name, in the metric's unit; the time is when the gateway received it.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, text, topic_matches
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -24,8 +26,9 @@ class EsphomeAdapter(ThirdPartyAdapter):
     own `homeassistant/status` birth message)."""
 
     name = "esphome"
-    DEFAULTS = {"topic_prefixes": ("+",), "ignore_nodes": ("homeassistant",), "device_prefix": "esphome",
-                "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "topic_prefixes": ("+",), "ignore_nodes": ("homeassistant",), "device_prefix": "esphome", "fields": {}
+    }
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)

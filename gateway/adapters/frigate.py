@@ -10,6 +10,7 @@ read as JSON.
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads
 from gateway.adapters.native import CONTROL, PayloadError
@@ -31,7 +32,9 @@ class FrigateAdapter(ThirdPartyAdapter):
     "" drops the label) and `url` (Frigate's address, for snapshot links)."""
 
     name = "frigate"
-    DEFAULTS = {"topic_prefix": "frigate", "device_prefix": "frigate", "cameras": {}, "labels": {}, "url": ""}
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "topic_prefix": "frigate", "device_prefix": "frigate", "cameras": {}, "labels": {}, "url": ""
+    }
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)

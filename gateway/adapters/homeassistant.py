@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from gateway.adapters._common import (IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, covers_prefix, loads,
-                                      text)
+from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, covers_prefix, loads, text
 from gateway.adapters._units import Field
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -53,7 +53,7 @@ class Template:
     filters: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, source: str | None) -> "Template":
+    def parse(cls, source: str | None) -> Template:
         """`{{ value_json.a['b'] | float }}` -> path ("a", "b"), filters (("float", ""),).
 
         >>> Template.parse("{{ value_json.temperature }}").path, Template.parse("{{value}}").path
@@ -92,7 +92,7 @@ class Template:
         if self.path is not None:
             value = doc
             for step in self.path:
-                if isinstance(value, dict) and isinstance(step, str) and step in value:
+                if isinstance(value, dict) and isinstance(step, str) and step in value:  # noqa: SIM114 (typed apart)
                     value = value[step]
                 elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
                     value = value[step]
@@ -162,8 +162,10 @@ class HomeAssistantAdapter(ThirdPartyAdapter):
     """Devices that announce themselves with Home Assistant's MQTT discovery."""
 
     name = "homeassistant"
-    DEFAULTS = {"discovery_prefix": "homeassistant", "device_prefix": "ha", "state_filters": (),
-                "subscribe_state_topics": True, "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "discovery_prefix": "homeassistant", "device_prefix": "ha", "state_filters": (), "subscribe_state_topics": True,
+        "fields": {}
+    }
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)
@@ -239,7 +241,7 @@ class HomeAssistantAdapter(ThirdPartyAdapter):
         for name, spec in components.items():
             if not isinstance(spec, dict):
                 raise PayloadError(Reason.SCHEMA, f"components.{name[:40]} must be an object")
-            spec = _with_base({**{"~": config.get("~")}, **_expand(spec, ABBREVIATIONS)})
+            spec = _with_base({"~": config.get("~"), **_expand(spec, ABBREVIATIONS)})
             platform = spec.get("platform")
             key = ("device", "", object_id, name)
             if set(spec) - {"platform", "~"} == set():
@@ -252,8 +254,8 @@ class HomeAssistantAdapter(ThirdPartyAdapter):
         if not isinstance(state_topic, str) or not state_topic or "+" in state_topic or "#" in state_topic:
             raise PayloadError(Reason.SCHEMA, f"{component} {key[2][:40]}: state_topic must be a topic")
         template = Template.parse(config.get("value_template"))
-        device = config.get("device") if isinstance(config.get("device"), dict) else {}
-        device = _expand(device, DEVICE_ABBREVIATIONS)
+        given = config.get("device")
+        device = _expand(given if isinstance(given, dict) else {}, DEVICE_ABBREVIATIONS)
         identifiers = device.get("identifiers")
         if isinstance(identifiers, list):
             identifiers = identifiers[0] if identifiers else None

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Literal, overload
 
 import orjson
 
@@ -63,12 +64,15 @@ def parse_loc(value: object) -> tuple[float | None, float | None]:
     if not isinstance(value, dict):
         raise PayloadError(Reason.SCHEMA, "loc must be an object with lat and lon")
     lat, lon = value.get("lat"), value.get("lon")
+    numbers = []
     for name, v in (("lat", lat), ("lon", lon)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise PayloadError(Reason.SCHEMA, f"loc.{name} must be a finite number")
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        numbers.append(float(v))
+    la, lo = numbers
+    if not (-90.0 <= la <= 90.0 and -180.0 <= lo <= 180.0):
         raise PayloadError(Reason.OUT_OF_AREA, f"loc lat {lat}, lon {lon} is outside WGS84")
-    return float(lat), float(lon)
+    return la, lo
 
 
 def _reading(item: object, device_id: str, topic: str, raw: bytes, received_at: float) -> Observation:
@@ -81,9 +85,9 @@ def _reading(item: object, device_id: str, topic: str, raw: bytes, received_at: 
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise PayloadError(Reason.SCHEMA, "seq must be a non-negative integer")
     battery = item.get("battery")
-    if battery is not None:
-        if isinstance(battery, bool) or not isinstance(battery, (int, float)) or not 0.0 <= battery <= 1.0:
-            raise PayloadError(Reason.SCHEMA, "battery must be a number from 0 to 1")
+    if battery is not None and (isinstance(battery, bool) or not isinstance(battery, (int, float))
+                                or not 0.0 <= battery <= 1.0):
+        raise PayloadError(Reason.SCHEMA, "battery must be a number from 0 to 1")
     lat, lon = parse_loc(item.get("loc"))
     return Observation(
         device_id=device_id,
@@ -97,6 +101,14 @@ def _reading(item: object, device_id: str, topic: str, raw: bytes, received_at: 
         lat=lat,
         lon=lon,
     )
+
+
+@overload
+def _text(item: dict, key: str, required: Literal[True] = True, limit: int = 200) -> str: ...
+
+
+@overload
+def _text(item: dict, key: str, required: bool, limit: int = 200) -> str | None: ...
 
 
 def _text(item: dict, key: str, required: bool = True, limit: int = 200) -> str | None:

@@ -17,9 +17,17 @@ fields of the wrong JSON type.
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
-from gateway.adapters._common import (AdapterRoute, ThirdPartyAdapter, check_filters, loads, position, topic_matches,
-                                      wildcard_levels)
+from gateway.adapters._common import (
+    AdapterRoute,
+    ThirdPartyAdapter,
+    check_filters,
+    loads,
+    position,
+    topic_matches,
+    wildcard_levels,
+)
 from gateway.adapters._units import LATITUDE, LONGITUDE, normalize
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -113,7 +121,7 @@ class SenmlAdapter(ThirdPartyAdapter):
     """SenML packs; `topics` are the MQTT filters they arrive on."""
 
     name = "senml"
-    DEFAULTS = {"topics": ("senml/#",), "device_prefix": "senml", "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"topics": ("senml/#",), "device_prefix": "senml", "fields": {}}
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)
@@ -139,8 +147,8 @@ class SenmlAdapter(ThirdPartyAdapter):
             base = first.get("bn") if isinstance(first.get("bn"), str) and first.get("n") else None
             self.reject(out, message, exc.reason, str(exc), self._device(base.rstrip(SEPARATORS) if base else route.key))
             return
-        groups: dict[tuple[str, float | None], list] = {}
-        places: dict[str, dict] = {}
+        groups: dict[tuple[str | None, float | None], list] = {}
+        places: dict[str | None, dict] = {}  # None: a record whose name gives no device
         for record in records:
             unit = record["unit"] if isinstance(record["unit"], str) else None
             source, measurement = self._split(record, route.key)
@@ -154,6 +162,9 @@ class SenmlAdapter(ThirdPartyAdapter):
                 groups.setdefault((device_id, record["time"]), []).append((measurement, record["value"], unit))
         before, observed = len(out.rejections), False
         for (device_id, ts), fields in groups.items():
+            if device_id is None:  # not reached: resolve() admits only names with a letter or digit
+                self.reject(out, message, Reason.SCHEMA, "a record's name (bn + n) names no device")
+                continue
             try:
                 place = places.get(device_id)
                 loc = None if place is None else position(place.get("lat"), place.get("lon"))

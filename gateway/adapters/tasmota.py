@@ -9,9 +9,18 @@ Tasmota's `Time` is the device's local time, without an offset unless
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
-from gateway.adapters._common import (IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, text,
-                                      time_zone)
+from gateway.adapters._common import (
+    IGNORED,
+    AdapterRoute,
+    ThirdPartyAdapter,
+    check_filters,
+    epoch,
+    loads,
+    text,
+    time_zone,
+)
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound
@@ -26,8 +35,10 @@ class TasmotaAdapter(ThirdPartyAdapter):
     the level that `%topic%` (or `%hostname%`, `%id%`) fills names the device."""
 
     name = "tasmota"
-    DEFAULTS = {"full_topic": "%prefix%/%topic%/", "telemetry_prefix": "tele", "device_prefix": "tasmota",
-                "timezone": "UTC", "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "full_topic": "%prefix%/%topic%/", "telemetry_prefix": "tele", "device_prefix": "tasmota", "timezone": "UTC",
+        "fields": {}
+    }
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)

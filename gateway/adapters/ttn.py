@@ -8,10 +8,19 @@ JSON): a missing `f_cnt` is frame 0, a missing `latitude` is 0 degrees.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
-from gateway.adapters._common import (IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, number,
-                                      position)
+from gateway.adapters._common import (
+    IGNORED,
+    AdapterRoute,
+    ThirdPartyAdapter,
+    check_filters,
+    epoch,
+    loads,
+    number,
+    position,
+)
 from gateway.adapters._units import LATITUDE, LONGITUDE, normalize
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -43,7 +52,9 @@ class TheThingsStackAdapter(ThirdPartyAdapter):
     """Uplink messages of The Things Stack's MQTT server (or an MQTT bridge of its integrations)."""
 
     name = "ttn"
-    DEFAULTS = {"applications": ("+",), "device_prefix": "ttn", "accept_simulated": True, "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "applications": ("+",), "device_prefix": "ttn", "accept_simulated": True, "fields": {}
+    }
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)
@@ -109,19 +120,19 @@ class TheThingsStackAdapter(ThirdPartyAdapter):
     @staticmethod
     def _signal(rx_metadata) -> dict | None:
         """RSSI and SNR at the gateway that heard the uplink best (`rx_metadata`, one entry per gateway)."""
-        best = None
+        best, best_rssi = None, float("-inf")
         for rx in rx_metadata if isinstance(rx_metadata, list) else ():
             if not isinstance(rx, dict):
                 continue
             rssi = number(rx.get("rssi", rx.get("channel_rssi")))
-            if rssi is not None and (best is None or rssi > best["rssi"]):
-                best = {"rssi": rssi, "snr": number(rx.get("snr"))}
+            if rssi is not None and (best is None or rssi > best_rssi):
+                best, best_rssi = {"rssi": rssi, "snr": number(rx.get("snr"))}, rssi
         return best
 
     @staticmethod
     def _payload_position(fields) -> tuple[float, float] | None:
         """A GPS tracker's own position in its decoded payload (`latitude`/`longitude`, `lat`/`lon`)."""
-        found = {}
+        found: dict[str, float] = {}
         for name, value, _ in fields:
             key = normalize(name).rsplit("_", 1)[-1]
             if key in LATITUDE:

@@ -3,6 +3,8 @@ on `.../{friendly name}/availability` as plain `online`/`offline` or JSON `{"sta
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, number, text
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
@@ -18,7 +20,7 @@ class Zigbee2MqttAdapter(ThirdPartyAdapter):
     """Zigbee2MQTT's MQTT API with `output: json` (its default): one JSON object per state change."""
 
     name = "zigbee2mqtt"
-    DEFAULTS = {"base_topic": "zigbee2mqtt", "device_prefix": "z2m", "fields": {}}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"base_topic": "zigbee2mqtt", "device_prefix": "z2m", "fields": {}}
 
     def __init__(self, settings, topics, table=None):
         super().__init__(settings, topics, table)
@@ -57,8 +59,8 @@ class Zigbee2MqttAdapter(ThirdPartyAdapter):
     def _availability(self, message: Inbound, route: AdapterRoute, out: Decoded) -> None:
         if not message.payload:
             return  # an empty retained message clears the retained availability: nothing to record
-        state = text(message.payload)
-        if state.startswith("{"):
+        state: object = text(message.payload)
+        if isinstance(state, str) and state.startswith("{"):
             doc = loads(message.payload)
             state = doc.get("state") if isinstance(doc, dict) else None
         if not isinstance(state, str) or state.strip('"').lower() not in ("online", "offline"):
