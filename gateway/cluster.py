@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 
 from gateway import handoff
 from gateway.handoff import AnyRecord, Handoff, HandoffError, HandoffVersionError
+from gateway.judge import Recorder
 from gateway.merge import Merge
 from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
@@ -110,6 +111,9 @@ class GroupLink:
                  clock: DataClock):
         self.membership = membership
         self.pipeline = pipeline
+        if not isinstance(pipeline.judge, Recorder):
+            raise TypeError("in a group every member's pipeline records its judge calls (Pipeline(records=True))")
+        self.recorder = pipeline.judge
         self.publish = publish
         self.watermark = watermark
         self.clock = clock
@@ -160,7 +164,7 @@ class GroupLink:
     def recorded(self, messages: int, now: float) -> None:
         """This member's records of a batch: into the merge (the judge), or kept for the next
         hand-off, which goes with the next heartbeat or at once when it is large."""
-        calls = self.pipeline.judge.take()  # type: ignore[attr-defined]  # a Recorder in every member of a group
+        calls = self.recorder.take()
         if self.merge is not None:
             self.merge.add(self.membership.index, self.watermark(), calls, messages, [], now)
             self._arrived.set()

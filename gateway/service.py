@@ -101,11 +101,6 @@ class Gateway:
                                 if shared else LocalLink(self.clock))
         # Claims and field reports: answered by the field desk, never seen by the pipeline.
         self.field = FieldDesk(self.settings, self.store, self.grid, self.publish, self.ack, source=self.source)
-        filters = dict.fromkeys([*(f for a in self.pipeline.adapters for f in a.filters), *self.field.filters])
-        self.transport: Transport = open_transport(
-            self.settings.mqtt, self.membership.filters(filters) + self.link.filters, client_id=self._client_id,
-            wake=self._wake.set)
-        await self._exits.enter_async_context(self.transport)
         # Only the member that judges has anomalies, so only it runs the case desk (one per store).
         case_settings = self.settings if self.membership.judges else self.settings.replace(cases={"enabled": False})
         self.cases = CaseDesk(case_settings, self.store, self.grid, self.publish, source=self.source)
@@ -115,6 +110,12 @@ class Gateway:
         spool = await asyncio.to_thread(Spool, Path(g.spool_dir) / g.instance, int(g.spool_max_mb * 1e6), StoreBatch)
         self.writer = SpooledWriter(spool, self.outcomes.write, merge=StoreBatch.merged)
         self.status = StatusDesk(self.settings.mqtt.prefix, g.instance, self.publish, self.figures)
+        # Connected last: a gateway that cannot start (a spool it refuses) never takes messages.
+        filters = dict.fromkeys([*(f for a in self.pipeline.adapters for f in a.filters), *self.field.filters])
+        self.transport: Transport = open_transport(
+            self.settings.mqtt, self.membership.filters(filters) + self.link.filters, client_id=self._client_id,
+            wake=self._wake.set)
+        await self._exits.enter_async_context(self.transport)
         log.info("gateway %s up: %d devices, %d cells, MQTT %s", g.instance, len(devices), len(self.grid),
                  "5" if self.transport.protocol == 5 else "3.1.1")
         return self
