@@ -4,12 +4,14 @@ tests/test_scaleout.py)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import build_world, loads_scenario
 from gateway import handoff
-from gateway.cluster import Membership
+from gateway.cluster import GroupLink, Membership
 from gateway.handoff import (
     HANDOFF_VERSION,
     Handoff,
@@ -21,9 +23,11 @@ from gateway.handoff import (
 )
 from gateway.judge import Recorder
 from gateway.merge import Merge
+from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
 from gateway.streamclock import StreamClock
 from gridtwin.evaluation.run import DirectLink
+from tests.gateway.conftest import small_grid
 from twin.config import GatewaySettings, Settings
 from twin.errors import ConfigError
 
@@ -73,6 +77,21 @@ def test_a_hand_off_of_another_version_is_refused_naming_both_versions_and_the_m
         handoff.decode(payload)
     assert (refused.value.member, refused.value.version) == (3, version)
     assert f"version {version} from member 3; this gateway reads version {HANDOFF_VERSION}" in str(refused.value)
+
+
+async def test_the_judge_drops_a_hand_off_of_another_version_acks_it_and_says_so_once_per_member(caplog):
+    settings = Settings().replace(gateway={"group": "g", "members": 2})
+    membership = Membership(settings.gateway, "p/v1")
+    pipeline = Pipeline(settings, small_grid(), judges=True, records=True)
+    link = GroupLink(membership, pipeline, lambda *a, **k: None, lambda: 100.0, StreamClock())
+    old = b'{"v": 1, "member": 1, "messages": 1, "watermark": 99.0, "calls": [["o", 99.0, "aq-1"]]}'
+    messages = [Inbound(membership.handoff_topic, old, 99.0 + i, mid=i + 1, qos=1) for i in range(3)]
+    reading = Inbound("p/v1/readings/aq-1", b"{}", 99.5)
+    with caplog.at_level(logging.ERROR):
+        assert link.take([messages[0], reading, messages[1]], now=100.0) == [reading]
+        link.take([messages[2]], now=100.0)
+    assert caplog.text.count("version 1 from member 1; this gateway reads version 2") == 1
+    assert link.merge.release(now=100.0).acks == messages  # acknowledged: sending them again would not help
 
 
 def _obs(at, device, ts):
