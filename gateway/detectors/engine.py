@@ -17,7 +17,7 @@ For each reading of a device's metric (a track):
    neighbours and it is a device-health alert, not an incident;
 6. device health: stuck values (flatline), repeated spikes, drift (a slow departure from its
    own baseline), offline and silent devices, low battery, skewed clocks, duplicated and
-   out-of-order messages (gateway/detectors/health.py).
+   out-of-order messages (gateway/detectors/devicefaults.py).
 
 Every anomaly says which detectors agreed (`details.detectors`), with their figures and the
 devices consulted, in `explanation` and in `details`. Decisions depend on payload timestamps
@@ -31,7 +31,7 @@ import math
 from gateway.detectors.camera import CAMERA_SEVERITY
 from gateway.detectors.context import CrossSection
 from gateway.detectors.explain import amount, clock, listing, num, span
-from gateway.detectors.health import DeviceMonitor, HealthAlerts
+from gateway.detectors.devicefaults import DeviceMonitor, HealthAlerts
 from gateway.detectors.signatures import kinds_of_camera
 from gateway.detectors.spatial import Evidence, SpatialIndex
 from gateway.detectors.state import HISTORY, Candidate, DeviceState, Phase, Track
