@@ -37,7 +37,7 @@ class Ring:
     small server keep tens of thousands of baselines. Seven significant digits are more than any
     sensor reading carries. Order is not kept: only the numbers matter (medians)."""
 
-    __slots__ = ("values", "size", "next")
+    __slots__ = ("next", "size", "values")
 
     def __init__(self, size: int):
         self.values = array("f")
@@ -68,8 +68,8 @@ class HourlyBaseline:
     readings from `min_days` different days: one day shows how a value moves within the hour, not
     how much it differs from one day to the next."""
 
-    __slots__ = ("buckets", "ready", "fresh", "size", "days", "last_day", "pooled", "pooled_spread",
-                 "pooled_fresh", "min_samples", "min_days", "slots", "filled")
+    __slots__ = ("buckets", "days", "filled", "fresh", "last_day", "min_days", "min_samples", "pooled",
+                 "pooled_fresh", "pooled_spread", "ready", "size", "slots")
 
     def __init__(self, size: int, min_samples: int = 1, min_days: int = 1):
         self.size, self.min_samples, self.min_days = size, min_samples, min_days
@@ -97,7 +97,8 @@ class HourlyBaseline:
         self.filled[hour] |= slot
         bucket = self.buckets[hour]
         if bucket is None:
-            bucket = self.buckets[hour] = Ring(self.size)
+            bucket = Ring(self.size)
+            self.buckets[hour] = bucket
         ready = self.ready[hour]
         if ready is not None:
             self.pooled.append(value - self.expected(hour, frac))
@@ -108,7 +109,7 @@ class HourlyBaseline:
             self.last_day[hour] = day
             self.days[hour] += 1
         if ready is None or fresh * 4 >= len(bucket):
-            self.ready[hour] = self._compute(hour)
+            self.ready[hour] = self._compute(hour, bucket)
 
     def get(self, hour: int) -> tuple[float, float, int] | None:
         """(median, spread, samples) of the hour, or None before `min_samples` readings from
@@ -119,15 +120,17 @@ class HourlyBaseline:
         """The usual value at `frac` (0..1) into `hour` (which must be ready): the hour's median,
         leaning towards the next or previous hour's away from the middle of the hour, so a value
         rising through the hour (the morning rush) is compared with the right part of the curve."""
-        median = self.ready[hour][0]
+        ready = self.ready[hour]
+        if ready is None:
+            raise ValueError(f"hour {hour} has no baseline yet")
+        median = ready[0]
         other = self.ready[(hour + 1) % 24 if frac >= 0.5 else (hour - 1) % 24]
         if other is None:
             return median
         weight = frac - 0.5 if frac >= 0.5 else 0.5 - frac
         return median + (other[0] - median) * weight
 
-    def _compute(self, hour: int) -> tuple[float, float, int] | None:
-        bucket = self.buckets[hour]
+    def _compute(self, hour: int, bucket: Ring) -> tuple[float, float, int] | None:
         if len(bucket) < self.min_samples or self.days[hour] < self.min_days:
             return None
         self.fresh[hour] = 0
@@ -153,7 +156,7 @@ class CrossSection:
     own baseline, summarized (median, spread) at most every `refresh_s` of stream time. The
     summaries are read on every reading; they are computed once a minute."""
 
-    __slots__ = ("tracks", "window", "refresh", "common_min", "summary", "common", "at")
+    __slots__ = ("at", "common", "common_min", "refresh", "summary", "tracks", "window")
 
     def __init__(self, window_s: float, common_min: int = 3, refresh_s: float = 60.0):
         self.tracks: list = []  # Track objects of the metric: last_ts, judged, residual_ts, residual

@@ -13,8 +13,8 @@ cell where something happens. Each alert is opened once and cleared once, with t
     sensor_disagrees       (spatial) past a threshold while the same cell's sensors read normal
     sensor_out_of_range    (range) values outside the metric's valid range, refused, again and again
 
-`DeviceMonitor` watches the first five from the messages themselves; the detection engine
-raises the sensor_* alerts, which need the values.
+`HealthAlerts` keeps the open ones, whoever raised them. `DeviceMonitor` watches the first six
+from the messages themselves; sensorfaults.py raises the sensor_* alerts, which need the values.
 """
 
 from __future__ import annotations
@@ -28,20 +28,19 @@ from twin.sensing.anomalies import DEVICE_HEALTH, Anomaly
 from twin.sensing.catalog import Level
 from twin.sensing.detection import DetectionSettings
 
-
 SILENCE_SCAN_S = 30.0
 
 
 class HealthAlerts:
     """The open device-health alerts, keyed by (device, type, metric)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.open: dict[tuple[str, str, str | None], tuple[str, float, str, str, str]] = {}
         self.of_device: dict[str, set[str]] = {}  # device -> types open (any metric): most have none
 
     def is_open(self, device_id: str, type_: str, metric: str | None = None) -> bool:
         types = self.of_device.get(device_id)
-        return bool(types) and type_ in types and (device_id, type_, metric) in self.open
+        return types is not None and type_ in types and (device_id, type_, metric) in self.open
 
     def raise_(self, *, device_id: str, type_: str, detector: str, cell: str | None, ts: float, explanation: str,
                details: dict, metric: str | None = None, value: float | None = None, threshold: float | None = None,
@@ -124,7 +123,7 @@ class DeviceMonitor:
                     if len(gaps) >= s.interval_samples and (dev.interval is None or dev.gap_count % 8 == 0):
                         dev.interval = sorted(gaps)[len(gaps) // 2]
             dev.last_ts = ts
-            self._heard(dev, ts, ts if ts > now else now, out)
+            self._heard(dev, ts, max(now, ts), out)
         if battery is not None:
             self._battery(dev, battery, ts, out)
         # The clock is judged once per message, by its newest reading: a buffered upload after an
@@ -266,8 +265,10 @@ class DeviceMonitor:
         for (device_id, type_, _metric) in [k for k in self.alerts.open
                                             if k[1] in ("duplicate_messages", "out_of_order_messages")]:
             dev = devices.get(device_id)
+            if dev is None:
+                continue
             times = dev.duplicates if type_ == "duplicate_messages" else dev.out_of_order
-            if dev is not None and times and now - times[-1] > window:
+            if times and now - times[-1] > window:
                 cleared = self.alerts.clear(device_id, type_, now, f"no more such messages from {device_id} for "
                                             f"{span(window)}")
                 if cleared:

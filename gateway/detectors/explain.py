@@ -1,8 +1,11 @@
-"""Plain-language pieces of explanations: values with their units, times, and the devices a
-detector consulted."""
+"""Plain-language explanations: values with their units, times and lists, the evidence that
+confirmed an incident, the devices a detector consulted, and the text of an incident anomaly.
+The one-line texts of device-health alerts stay beside the check that raises them."""
 
 from __future__ import annotations
 
+from gateway.detectors.spatial import Evidence, SpatialIndex
+from gateway.detectors.state import Candidate, Track
 from twin.sensing.catalog import Metric
 
 
@@ -52,3 +55,62 @@ def listing(items: list[str], most: int = 3) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def confirmed_by(support: list[tuple[Evidence, str]]) -> str:
+    """'confirmed by ns-0003 (Noise 91 dB(A)) in the same cell and camera cam-0001 (...) in the
+    neighbouring cell': the evidence that agreed, with where it is."""
+    parts = []
+    for e, relation in support:
+        where = "" if relation == "same device" else f" in the {relation}"
+        parts.append(f"{'camera ' if e.camera else ''}{e.device_id} ({e.label}){where}")
+    return f"confirmed by {listing(parts)}"
+
+
+def neighbours(space: SpatialIndex, tr: Track, most: int = 8) -> list[dict]:
+    """The devices of the same metric a detector consulted: same cell first, then neighbouring cells."""
+    out = []
+    for code in space.near(tr.cell):
+        for other in space.same_metric(tr, (code,)):
+            if other.last_value is None:
+                continue
+            out.append({"device_id": other.device_id, "cell": code,
+                        "relation": "same cell" if code == tr.cell else "neighbouring cell",
+                        "metric": other.metric.name, "value": other.last_value, "ts": other.last_ts,
+                        "deviating": other.deviating})
+            if len(out) >= most:
+                return out
+    return out
+
+
+def incident(tr: Track, cand: Candidate, baseline_only: bool, threshold: float | None,
+             support: list[tuple[Evidence, str]], reason: str) -> str:
+    """Why a deviation of `tr` is an incident: the value against its threshold or its usual value,
+    how fast it rose, what agreed, and what confirmed it."""
+    metric = tr.metric
+    value = cand.onset_value
+    ctx = cand.context
+    if metric.kind == "bool":
+        text = f"{metric.label} reported by {tr.device_id}"
+    elif baseline_only:
+        usual = (f"about {amount(metric, ctx['baseline'])} here at {ctx['hour']:02d}:00"
+                 if ctx.get("context") == "baseline" else
+                 f"its {ctx['samples']} peers read {amount(metric, ctx['baseline'])}")
+        text = (f"{metric.label} at {tr.device_id} is {amount(metric, value)}, far from what is usual "
+                f"({usual}; robust z {ctx['z']:.1f})")
+    else:
+        assert threshold is not None  # it reached a level: the metric has its threshold
+        word = "above" if metric.direction == "above" else "below"
+        text = (f"{metric.label} at {tr.device_id} is {amount(metric, value)}, {word} the {cand.level.label} "
+                f"threshold of {amount(metric, threshold)}")
+        if ctx.get("context") == "baseline":
+            text += f" (usually {amount(metric, ctx['baseline'])} here at {ctx['hour']:02d}:00)"
+        elif ctx.get("context") == "peers":
+            text += f" (its {ctx['samples']} peers read {amount(metric, ctx['baseline'])})"
+    if cand.rate:
+        text += f"; it rose {num(abs(cand.rate) * 60)} {metric.unit}/min".rstrip()
+    if support:
+        text += f"; {confirmed_by(support)}"
+    if reason:
+        text += f"; {reason}"
+    return text

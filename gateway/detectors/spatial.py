@@ -5,17 +5,21 @@ of the same metric in the same cell read normal: the one that deviates is suspec
 from __future__ import annotations
 
 from gateway.detectors.state import Track
+from twin.grid import Grid
+
+EvidenceKey = tuple[str, str, str]  # ("track", device, metric) or ("camera", camera, event)
 
 
 class Evidence:
     """Something nearby that points to an incident: a deviating sensor or a camera detection."""
 
-    __slots__ = ("key", "device_id", "cell", "kinds", "ts", "until", "label", "camera", "track", "confidence")
+    __slots__ = ("camera", "cell", "confidence", "device_id", "key", "kinds", "label", "track", "ts", "until")
 
-    def __init__(self, key, device_id: str, cell: str, kinds: frozenset, ts: float, label: str, *,
-                 camera: bool = False, track: Track | None = None, confidence: float | None = None):
+    def __init__(self, key: EvidenceKey, device_id: str, cell: str, kinds: frozenset[str], ts: float, label: str,
+                 *, camera: bool = False, track: Track | None = None, confidence: float | None = None):
         self.key, self.device_id, self.cell, self.kinds = key, device_id, cell, kinds
-        self.ts, self.until = ts, None  # None: still going on
+        self.ts = ts
+        self.until: float | None = None  # None: still going on
         self.label, self.camera, self.track, self.confidence = label, camera, track, confidence
 
     def as_dict(self, relation: str) -> dict:
@@ -29,10 +33,10 @@ class Evidence:
 class SpatialIndex:
     """Tracks per cell and metric, and current or recent evidence per cell."""
 
-    def __init__(self, grid):
+    def __init__(self, grid: Grid):
         self.grid = grid
         self.tracks: dict[str, dict[str, set[Track]]] = {}  # cell -> metric -> tracks
-        self.evidence: dict[str, dict[object, Evidence]] = {}  # cell -> key -> evidence
+        self.evidence: dict[str, dict[EvidenceKey, Evidence]] = {}  # cell -> key -> evidence
         self._near: dict[str, tuple[str, ...]] = {}
 
     def near(self, cell: str) -> tuple[str, ...]:
@@ -49,12 +53,12 @@ class SpatialIndex:
     def place(self, track: Track, cell: str) -> None:
         if track.cell == cell:
             return
-        if track.cell is not None:
+        if track.cell:
             self.tracks.get(track.cell, {}).get(track.metric.name, set()).discard(track)
         track.cell = cell
         self.tracks.setdefault(cell, {}).setdefault(track.metric.name, set()).add(track)
 
-    def same_metric(self, track: Track, cells=None) -> list[Track]:
+    def same_metric(self, track: Track, cells: tuple[str, ...] | None = None) -> list[Track]:
         """Other devices' tracks of the same metric in `cells` (default: the track's own cell)."""
         out = []
         for cell in cells or (track.cell,):
@@ -67,16 +71,17 @@ class SpatialIndex:
     def add(self, evidence: Evidence) -> None:
         self.evidence.setdefault(evidence.cell, {})[evidence.key] = evidence
 
-    def end(self, cell: str | None, key, ts: float) -> None:
+    def end(self, cell: str | None, key: EvidenceKey, ts: float) -> None:
         found = self.evidence.get(cell, {}).get(key) if cell is not None else None
         if found is not None and found.until is None:
             found.until = ts
 
-    def drop(self, cell: str | None, key) -> None:
+    def drop(self, cell: str | None, key: EvidenceKey) -> None:
         if cell is not None:
             self.evidence.get(cell, {}).pop(key, None)
 
-    def around(self, cell: str, kinds: frozenset, ts: float, window: float, exclude=None) -> list[tuple[Evidence, str]]:
+    def around(self, cell: str, kinds: frozenset[str], ts: float, window: float,
+               exclude: EvidenceKey | None = None) -> list[tuple[Evidence, str]]:
         """Evidence in the cell and its neighbours pointing to any of `kinds`, going on at `ts` or
         within `window` of it; with the relation ("same cell" or "neighbouring cell")."""
         out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-from gateway.detectors.context import HourlyBaseline
+from gateway.detectors.context import CrossSection, HourlyBaseline
 from gateway.detectors.signatures import SIGNATURES, kinds_of_metric
 from twin.sensing.catalog import Level, Metric
 
@@ -20,11 +20,11 @@ class Phase(enum.Enum):
 class Candidate:
     """A deviation waiting to be confirmed."""
 
-    __slots__ = ("onset_ts", "onset_value", "level", "detectors", "deadline", "readings", "context", "rate",
-                 "before")
+    __slots__ = ("before", "context", "deadline", "detectors", "level", "onset_ts", "onset_value", "rate",
+                 "readings")
 
-    def __init__(self, onset_ts: float, onset_value: float, level: Level, detectors: set, deadline: float | None,
-                 context: dict, rate: float | None, before: float | None):
+    def __init__(self, onset_ts: float, onset_value: float, level: Level, detectors: set[str],
+                 deadline: float | None, context: dict, rate: float | None, before: float | None):
         self.onset_ts, self.onset_value, self.level = onset_ts, onset_value, level
         self.detectors = detectors
         self.deadline = deadline  # None: no reporting interval known, decide at once
@@ -41,19 +41,21 @@ GAPS = 9  # times between readings a device remembers, for its reporting interva
 class Track:
     """One device's one metric: its level, last value, runs, baseline, and incident phase."""
 
-    __slots__ = ("device_id", "metric", "kinds", "cell", "lat", "lon", "level", "last_ts", "last_value",
-                 "run", "run_start", "changes", "baseline", "elevated", "phase", "candidate", "anomaly_id",
-                 "severity", "open_type", "open_threshold", "spikes", "cooldown_until", "deviating_ts",
-                 "deviating", "history", "log", "signals", "opened_from", "section", "floor", "sign", "rate_limit",
-                 "boolean", "below", "ctx_kind", "own", "peer", "hour", "stuck", "drifting", "judged", "residual",
-                 "residual_ts", "repeat", "pairs", "repeats")
+    __slots__ = ("anomaly_id", "baseline", "below", "boolean", "candidate", "cell", "changes", "cooldown_until",
+                 "ctx_kind", "deviating", "device_id", "drifting", "elevated", "floor", "history", "hour", "judged",
+                 "kinds", "last_ts", "last_value", "lat", "level", "log", "lon", "metric", "open_threshold",
+                 "open_type", "opened_from", "own", "pairs", "peer", "phase", "rate_limit", "repeat", "repeats",
+                 "residual", "residual_ts", "run", "run_start", "section", "severity", "sign", "signals", "spikes",
+                 "stuck")
 
-    def __init__(self, device_id: str, metric: Metric, baseline_size: int, min_samples: int = 1, min_days: int = 1):
+    def __init__(self, device_id: str, metric: Metric, section: CrossSection, baseline_size: int,
+                 min_samples: int = 1, min_days: int = 1):
         self.device_id, self.metric = device_id, metric
         self.kinds = kinds_of_metric(metric.name)
         self.signals = bool(self.kinds & SIGNATURES.keys())  # it points to a kind of incident
-        self.cell: str | None = None
-        self.lat = self.lon = None
+        self.cell = ""  # "" until the first reading places it
+        self.lat: float | None = None
+        self.lon: float | None = None
         self.level = Level.NORMAL
         self.last_ts = float("-inf")
         self.last_value: float | None = None
@@ -66,7 +68,7 @@ class Track:
         self.candidate: Candidate | None = None
         self.anomaly_id: str | None = None
         self.opened_from: Candidate | None = None  # the deviation the open anomaly came from
-        self.section = None  # the metric's CrossSection
+        self.section = section  # what every device of the metric shows now
         self.floor = 0.0  # least robust spread
         self.sign = 1.0 if metric.direction == "above" else -1.0
         self.rate_limit: float | None = None  # units per second past which a rise is sudden
@@ -83,13 +85,12 @@ class Track:
         self.severity = Level.NORMAL
         self.open_type = ""
         self.open_threshold: float | None = None
-        self.spikes: deque[float] | tuple = ()  # times it spiked (a deque once it has: most never do)
+        self.spikes: deque[float] | tuple[()] = ()  # times it spiked (a deque once it has: most never do)
         self.cooldown_until = float("-inf")
         self.deviating = False  # the last reading deviated
-        self.deviating_ts = float("-inf")  # when it last deviated
         # The last HISTORY readings: (ts, value, deviating, z against its own baseline). A list kept short
         # by hand: a deque's first block alone is 600 bytes, times every device and metric.
-        self.history: list[tuple] = []
+        self.history: list[tuple[float, float, bool, float | None]] = []
         self.log = False  # context on log(1 + value): concentrations vary by factors, not by amounts
 
     @property
@@ -97,22 +98,24 @@ class Track:
         return self.device_id, self.metric.name
 
     def spiked(self, ts: float) -> None:
-        if not self.spikes:
-            self.spikes = deque(maxlen=16)
-        self.spikes.append(ts)
+        spikes = self.spikes
+        if not isinstance(spikes, deque):
+            spikes = self.spikes = deque(maxlen=16)
+        spikes.append(ts)
 
 
 class DeviceState:
     """One device: reporting interval, sequence numbers, clock, battery, connection."""
 
-    __slots__ = ("id", "cell", "lat", "lon", "last_ts", "gaps", "interval", "max_seq", "seen", "duplicates",
-                 "out_of_order", "skew_run", "ok_run", "message_key", "message_newest", "message_now",
-                 "battery", "online", "tracks", "silent_deadline", "out_of_range", "gap_count")
+    __slots__ = ("battery", "cell", "duplicates", "gap_count", "gaps", "id", "interval", "last_ts", "lat", "lon",
+                 "max_seq", "message_key", "message_newest", "message_now", "ok_run", "online", "out_of_order",
+                 "out_of_range", "seen", "silent_deadline", "skew_run", "tracks")
 
     def __init__(self, device_id: str):
         self.id = device_id
         self.cell: str | None = None
-        self.lat = self.lon = None
+        self.lat: float | None = None
+        self.lon: float | None = None
         self.last_ts = float("-inf")
         self.gaps: list[float] = []  # the last GAPS times between readings (a short list, as Track.history)
         self.gap_count = 0
@@ -120,8 +123,8 @@ class DeviceState:
         self.max_seq: int | None = None
         self.seen: deque[tuple[int | None, float]] = deque(maxlen=32)  # recent (seq, ts)
         # Times of repeated and of late messages: deques once there are any (most devices never send one).
-        self.duplicates: deque[float] | tuple = ()
-        self.out_of_order: deque[float] | tuple = ()
+        self.duplicates: deque[float] | tuple[()] = ()
+        self.out_of_order: deque[float] | tuple[()] = ()
         self.skew_run = 0
         self.ok_run = 0
         self.message_key: float | None = None  # receive time of the message being read

@@ -8,11 +8,11 @@ confirmation. `ThresholdDetector` applies them alone: an anomaly on every change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from twin.ids import new_id
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level, Metric, MetricCatalog
-
 
 _NORMAL, _WARNING, _CRITICAL = Level.NORMAL, Level.WARNING, Level.CRITICAL  # enum lookups are slow
 
@@ -49,6 +49,27 @@ def next_level(metric: Metric, current: Level, value: float) -> Level:
     return min(current, max(raw, raw_level(metric, shifted)))
 
 
+def incident_type(metric: Metric) -> str:
+    """The anomaly type of a metric past its thresholds: `pm25_high`, `temperature_c_low`, or the
+    boolean metric's own name (`smoke`)."""
+    if metric.kind == "bool":
+        return metric.name
+    return f"{metric.name}_{'high' if metric.direction == 'above' else 'low'}"
+
+
+def threshold_at(metric: Metric, level: Level) -> float | None:
+    """The threshold of a level (None for a boolean metric)."""
+    if metric.kind == "bool":
+        return None
+    return metric.critical if level == _CRITICAL else metric.warning
+
+
+def threshold_figures(metric: Metric) -> dict[str, Any]:
+    """A metric's thresholds as an anomaly's details give them."""
+    return {"warning": metric.warning, "critical": metric.critical, "hysteresis": metric.hysteresis,
+            "direction": metric.direction, "unit": metric.unit}
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -82,8 +103,8 @@ class ThresholdDetector:
             return []
         self.levels[key] = new
         out: list[Anomaly] = []
-        base = dict(cell_code=cell_code, device_id=device_id, detector=self.name, ts=ts, metric=metric_name,
-                    value=value, lat=lat, lon=lon)
+        base: dict[str, Any] = {"cell_code": cell_code, "device_id": device_id, "detector": self.name, "ts": ts,
+                                "metric": metric_name, "value": value, "lat": lat, "lon": lon}
         previous = self.open.pop(key, None)
         if previous is not None:
             back = "below" if metric.direction == "above" else "above"
@@ -91,14 +112,15 @@ class ThresholdDetector:
                 f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}".rstrip()
                 + (f", back {back} the {previous.level.label} band" if new == Level.NORMAL else f", now {new.label}")
             )
-            out.append(Anomaly(id=previous.anomaly_id, type=self._type(metric), status="cleared",
-                               severity=previous.level, threshold=self._threshold(metric, previous.level),
-                               explanation=explanation, details=self._details(metric, previous.level), **base))
+            out.append(Anomaly(id=previous.anomaly_id, type=incident_type(metric), status="cleared",
+                               severity=previous.level, threshold=threshold_at(metric, previous.level),
+                               explanation=explanation, details={**threshold_figures(metric), "level": previous.level.label}, **base))
         if new > Level.NORMAL:
-            threshold = self._threshold(metric, new)
+            threshold = threshold_at(metric, new)
             if metric.kind == "bool":
                 explanation = f"{metric.label} reported by {device_id}"
             else:
+                assert threshold is not None  # it reached a level: the metric has its threshold
                 word = "above" if metric.direction == "above" else "below"
                 explanation = (
                     f"{metric.label} at {device_id} is {_fmt(value)} {metric.unit}, {word} the {new.label} "
@@ -106,24 +128,7 @@ class ThresholdDetector:
                 ).replace("  ", " ")
             anomaly_id = new_id()
             self.open[key] = _Open(anomaly_id, new)
-            out.append(Anomaly(id=anomaly_id, type=self._type(metric), status="opened", severity=new,
+            out.append(Anomaly(id=anomaly_id, type=incident_type(metric), status="opened", severity=new,
                                threshold=threshold, explanation=explanation,
-                               details=self._details(metric, new), **base))
+                               details={**threshold_figures(metric), "level": new.label}, **base))
         return out
-
-    @staticmethod
-    def _type(metric: Metric) -> str:
-        if metric.kind == "bool":
-            return metric.name
-        return f"{metric.name}_{'high' if metric.direction == 'above' else 'low'}"
-
-    @staticmethod
-    def _threshold(metric: Metric, level: Level) -> float | None:
-        if metric.kind == "bool":
-            return None
-        return metric.critical if level == Level.CRITICAL else metric.warning
-
-    @staticmethod
-    def _details(metric: Metric, level: Level) -> dict:
-        return {"warning": metric.warning, "critical": metric.critical, "hysteresis": metric.hysteresis,
-                "direction": metric.direction, "unit": metric.unit, "level": level.label}
