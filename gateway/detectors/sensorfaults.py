@@ -69,7 +69,7 @@ class SensorFaults:
         found = self.alerts.raise_(
             device_id=dev.id, type_="sensor_out_of_range", detector="range", cell=dev.cell, ts=now,
             explanation=f"{metric.label} at {dev.id} read {amount(metric, value)}, outside the valid "
-                        f"{num(metric.valid_min)}..{num(metric.valid_max)} {metric.unit}, {len(times)} times "
+                        f"{_bound(metric.valid_min)}..{_bound(metric.valid_max)} {metric.unit}, {len(times)} times "
                         f"within {span(now - times[0])}: the readings are refused; check the sensor",
             details={"figures": {"value": value, "valid_min": metric.valid_min, "valid_max": metric.valid_max,
                                  "count": len(times)}},
@@ -295,3 +295,8 @@ def at_bound(metric: Metric, value: float) -> bool:
     if metric.direction == "above":
         return value == metric.valid_max and metric.critical is not None and metric.critical <= value
     return value == metric.valid_min and metric.critical is not None and metric.critical >= value
+
+
+def _bound(value: float | None) -> str:
+    """One end of a valid range; nothing for an open end (`..500`)."""
+    return num(value) if value is not None else ""

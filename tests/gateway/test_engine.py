@@ -8,7 +8,7 @@ import pytest
 from gateway.detectors import DetectionEngine
 from tests.gateway.conftest import A, B, C, D, small_grid
 from twin.sensing.anomalies import DEVICE_HEALTH, INCIDENT
-from twin.sensing.catalog import Level, MetricCatalog
+from twin.sensing.catalog import Level, Metric, MetricCatalog
 from twin.sensing.detection import DetectionSettings
 
 T0 = 1_795_939_200.0  # 2026-11-29T08:00:00Z, 16:00 in Kaifeng
@@ -258,6 +258,17 @@ def test_values_refused_as_out_of_range_make_a_health_alert(value, readings):
         feed.engine.out_of_range("wl-1", A, "water_level_cm", value * 2, T0 + i * STEP, feed.out)
     (alert,) = feed.opened(DEVICE_HEALTH)
     assert alert.type == "sensor_out_of_range" and alert.detector == "range"
+
+
+def test_a_metric_valid_only_up_to_a_bound_says_so_when_its_values_are_refused():
+    # A metric configured with a maximum and no minimum: the alert shows the open end.
+    catalog = MetricCatalog({"level_pct": Metric("level_pct", "%", "Tank level", valid_max=100.0)})
+    engine = DetectionEngine(DetectionSettings(), catalog, small_grid())
+    out: list = []
+    for i in range(3):
+        engine.out_of_range("tk-1", A, "level_pct", 130.0, T0 + i * STEP, out)
+    (alert,) = out
+    assert alert.type == "sensor_out_of_range" and "outside the valid ..100 %" in alert.explanation
 
 
 def test_rain_raising_every_water_level_is_no_incident():
