@@ -49,9 +49,11 @@ def opened(anomalies, start):
     return sorted((a.ts, a.type, a.device_id, a.category) for a in anomalies if a.status == "opened" and a.ts >= start)
 
 
-async def test_evaluate_through_mosquitto_and_the_gateway(scenario_file, capsys):
+async def test_evaluate_through_mosquitto_and_the_gateway(scenario_file, tmp_path, capsys):
     # Steps of five minutes: fewer round trips to the gateway, so the test stays quick.
-    code = await asyncio.to_thread(main, ["evaluate", str(scenario_file), "--json", "--step", "300"])
+    listing = tmp_path / "anomalies.jsonl"
+    code = await asyncio.to_thread(main, ["evaluate", str(scenario_file), "--json", "--step", "300",
+                                          "--anomalies", str(listing)])
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
     assert code == 0, result["acceptance"]
@@ -65,6 +67,16 @@ async def test_evaluate_through_mosquitto_and_the_gateway(scenario_file, capsys)
     assert "sensor_stuck" in faults["stuck"]["health_alerts"] and "device_offline" in faults["offline"]["health_alerts"]
     assert result["cases"]["total"] >= 2 and result["cases"]["from_health_alerts"] == 0
     assert result["run"]["messages"] > 3000 and result["run"]["speedup"] > 100
+
+    # --anomalies: every anomaly scored, one a line in time order, numbered in place of its random id.
+    lines = [json.loads(line) for line in listing.read_text().splitlines()]
+    assert [x["ts"] for x in lines] == sorted(x["ts"] for x in lines)
+    incidents = [x for x in lines if x["category"] == "incident" and x["status"] == "opened"]
+    assert len(incidents) >= figures["overall"]["anomalies"] > 0  # the warm-up's too, which are not scored
+    assert {x["type"] for x in lines} >= {"sensor_stuck", "device_offline"}
+    cleared = [x for x in lines if x["status"] == "cleared"]
+    assert cleared and all(any(o["anomaly"] == c["anomaly"] and o["status"] == "opened" for o in lines)
+                           for c in cleared)
 
     # The same scenario fed straight into a pipeline: the same anomalies at the same simulated times.
     world = build_world(loads_scenario(SCENARIO))
@@ -82,6 +94,8 @@ def test_evaluate_says_what_is_wrong_with_a_scenario(tmp_path, capsys):
     assert main(["evaluate", "no-such-scenario"]) == 2
     assert "no shipped scenario of that name" in capsys.readouterr().err
     assert main(["evaluate", str(bad), "--random", "3"]) == 2
+    assert main(["evaluate", "--random", "3", "--anomalies", str(tmp_path / "no-such-dir" / "a.jsonl")]) == 2
+    assert "--anomalies" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("seed", [101, 102])  # two generated worlds: areas, fleets and timings of their own

@@ -34,12 +34,20 @@ def register(sub) -> None:
     p.add_argument("--hours", type=float, metavar="H", help="with --random: the scored span (default random)")
     p.add_argument("--truth", action="store_true", help="print the scenario's resolved ground truth and stop")
     p.add_argument("--keep", metavar="DIR", help="keep the SQLite store in DIR (default: a temporary directory)")
+    p.add_argument("--anomalies", metavar="FILE",
+                   help="write every anomaly of the run to FILE, one JSON object a line in time order, to compare runs")
     p.set_defaults(func=run)
 
 
 def run(args, console) -> int:
-    from firmware_sim.scenarios import ScenarioError, build_world, load_scenario, loads_scenario, random_scenario, \
-        scenario_path
+    from firmware_sim.scenarios import (
+        ScenarioError,
+        build_world,
+        load_scenario,
+        loads_scenario,
+        random_scenario,
+        scenario_path,
+    )
     from twin.config import load_settings
 
     if (args.scenario is None) == (args.random is None):
@@ -47,6 +55,9 @@ def run(args, console) -> int:
         return 2
     if args.step <= 0 or args.speed < 0 or args.grace < 0:
         console.error("--step must be positive; --speed and --grace must not be negative")
+        return 2
+    if args.anomalies and not Path(args.anomalies).resolve().parent.is_dir():
+        console.error(f"--anomalies {args.anomalies}: its directory does not exist")
         return 2
     try:
         if args.random is not None:
@@ -103,6 +114,10 @@ async def _evaluate(world, settings, args, console) -> dict:
                                                 progress=progress)
             finally:
                 store.close()
+    if args.anomalies:
+        from gridtwin.evaluation.report import anomaly_lines
+
+        Path(args.anomalies).write_text("".join(f"{line}\n" for line in anomaly_lines(run.anomalies)))
     figures = score(world, run.anomalies, grace_s=args.grace)
     return {
         "scenario": {"name": scenario.name, "path": str(scenario.path) if scenario.path else None,

@@ -1,7 +1,28 @@
 """The human-readable report of `gridtwin evaluate`: tables per incident type and per detector,
-how the injected device faults were classified, and the acceptance figures."""
+how the injected device faults were classified, and the acceptance figures; and the anomalies of
+a run as lines to compare with another run's."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from twin.sensing.anomalies import Anomaly
+
+
+def anomaly_lines(anomalies: Iterable[Anomaly]) -> list[str]:
+    """Every anomaly as a JSON object, in time order. Ids are random, so `anomaly` numbers them
+    instead, in the order they first appear (an anomaly opened and cleared has one number): two
+    runs of a scenario give lines that compare one by one."""
+    ordered = sorted(anomalies, key=lambda a: (a.ts, a.device_id, a.metric or "", a.type, a.status, a.cell_code))
+    numbers: dict[str, int] = {}
+    for a in ordered:
+        numbers.setdefault(a.id, len(numbers) + 1)
+    return [json.dumps({"anomaly": numbers[a.id], "ts": a.ts, "status": a.status, "category": a.category,
+                        "type": a.type, "severity": a.severity.label, "device_id": a.device_id, "metric": a.metric,
+                        "cell_code": a.cell_code, "detector": a.detector, "value": a.value, "threshold": a.threshold,
+                        "explanation": a.explanation, "details": a.details}, ensure_ascii=False, default=str)
+            for a in ordered]
 
 
 def _pct(value) -> str:
@@ -27,12 +48,12 @@ def render(result: dict) -> str:
     s = result["scenario"]
     score = result["score"]
     lines = [
-        f"scenario {s['name']}: {s['devices']} devices on {s['cells']} cells, {s['hours']:.1f} h scored "
-        f"after {s['warmup_hours']:.1f} h of warm-up; {result['run']['messages']} messages, "
-        f"{result['run']['readings']} readings in {result['run']['wall_s']:.0f} s "
-        f"({result['run']['speedup']:.0f}x real time)",
-        f"matching: same or neighbouring cell, open from {score['matching']['early_s']:.0f} s before the start "
-        f"to {score['matching']['grace_s']:.0f} s after the end",
+        (f"scenario {s['name']}: {s['devices']} devices on {s['cells']} cells, {s['hours']:.1f} h scored "
+         f"after {s['warmup_hours']:.1f} h of warm-up; {result['run']['messages']} messages, "
+         f"{result['run']['readings']} readings in {result['run']['wall_s']:.0f} s "
+         f"({result['run']['speedup']:.0f}x real time)"),
+        (f"matching: same or neighbouring cell, open from {score['matching']['early_s']:.0f} s before the start "
+         f"to {score['matching']['grace_s']:.0f} s after the end"),
         "",
         "per incident type",
         HEADER,
@@ -44,9 +65,9 @@ def render(result: dict) -> str:
     for name, block in score["per_detector"].items():
         lines.append(_row(name, block))
     f = score["faults"]
-    lines += ["", f"device faults: {f['total']} injected; {f['health_alert']} became device-health alerts, "
-                  f"{f['incident']} became incident anomalies, {f['missed']} went unnoticed; "
-                  f"{f['health_alerts_on_healthy_devices']} health alerts on devices without a fault"]
+    lines += ["", (f"device faults: {f['total']} injected; {f['health_alert']} became device-health alerts, "
+                   f"{f['incident']} became incident anomalies, {f['missed']} went unnoticed; "
+                   f"{f['health_alerts_on_healthy_devices']} health alerts on devices without a fault")]
     for d in score["fault_details"]:
         lines.append(f"  {d['id']:<16} {d['kind']:<13} {d['device_id']:<10} {d['classified_as']:<13} "
                      f"{', '.join(d['health_alerts']) or '-'}")
