@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from twin.basemap import BasemapSettings, TileLayer, basemap_from_config
 from twin.cases.autodispatch import DEFAULT_RULES, DispatchRule, rules_from_config
 from twin.cases.deadlines import TimeLimits
 from twin.cases.responsibility import Responsibility
@@ -153,7 +154,7 @@ class AdapterSettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    # Basemap tile URL template, or "none" for cells on a plain background.
+    # One basemap tile URL template (XYZ, WGS-84), or "none"; [basemap] (twin/basemap.py) says more.
     tiles: str = "none"
     tiles_attribution: str = ""
     title: str = "GridTwin"
@@ -259,6 +260,16 @@ class Settings:
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
     metrics: MetricCatalog = field(default_factory=MetricCatalog.default)
+    basemap: BasemapSettings = field(default_factory=BasemapSettings)
+
+    def __post_init__(self) -> None:
+        if self.basemap.tiles and self.web.tiles.lower() != "none":
+            raise ConfigError("web.tiles and [[basemap.tiles]] both name tiles: keep the [[basemap.tiles]]")
+        self.tile_layers()  # a bad web.tiles template is refused here, not on the first page
+
+    def tile_layers(self) -> tuple[TileLayer, ...]:
+        """The basemap's tile layers (`[[basemap.tiles]]`, or the one of `[web] tiles`)."""
+        return self.basemap.tile_layers(self.web.tiles, self.web.tiles_attribution)
 
     def replace(self, **sections: Any) -> "Settings":
         """Copy with some keys of some sections changed: `s.replace(mqtt={"port": 1884})`."""
@@ -315,13 +326,14 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             raise ConfigError(f"configuration file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
-    unknown = set(data) - set(_SECTIONS) - {"metrics", "adapters"}
+    unknown = set(data) - set(_SECTIONS) - {"metrics", "adapters", "basemap"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     classes = {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name in _SECTIONS}
     sections = {name: _section(classes[name], name, data.get(name, {}), env) for name in _SECTIONS}
     return Settings(**sections, adapters=_adapters(data.get("adapters", {}), env),
-                    metrics=MetricCatalog.from_config(data.get("metrics")))
+                    metrics=MetricCatalog.from_config(data.get("metrics")),
+                    basemap=basemap_from_config(data.get("basemap", {}), env))
 
 
 def _adapters(table: Mapping[str, Any], env: Mapping[str, str]) -> AdapterSettings:
