@@ -101,6 +101,53 @@ class CellCollection(Struct):
     features: list[CellFeature]
 
 
+class TileLayerAnswer(Struct):
+    url: Annotated[str, Meta(description="Leaflet URL template: {z}, {x}, {y}, and {s} for one of the subdomains")]
+    attribution: str
+    subdomains: list[str]
+    minZoom: int | None
+    maxZoom: Annotated[int | None, Meta(description="the deepest zoom with tiles; past it they are scaled")]
+    tms: Annotated[bool, Meta(description="rows counted from the south")]
+    opacity: float
+
+
+class VectorLayerAnswer(Struct):
+    name: str
+    url: Annotated[str, Meta(description="the layer's GeoJSON, in the basemap's coordinate system")]
+    attribution: str
+
+
+class BasemapAnswer(Struct):
+    """What every map page draws under its cells."""
+
+    crs: Annotated[str, Meta(description="the tiles' coordinate system: wgs84 (also CGCS2000) or gcj02; over "
+                                         "gcj02 tiles the pages load geometry with ?crs=gcj02"),
+                   one_of(("wgs84", "gcj02"))]
+    tiles: Annotated[list[TileLayerAnswer], Meta(description="drawn in order, the first at the bottom")]
+    vectors: list[VectorLayerAnswer]
+    minZoom: int | None
+    maxZoom: int | None
+
+
+class VectorFeatureProperties(Struct):
+    kind: Annotated[str, Meta(description="road, wall, water, park, building, area, landmark, gate or district")]
+    name_zh: str
+    name_en: str
+    road_class: str | None = None
+
+
+class VectorFeature(Struct):
+    type: Literal["Feature"]
+    geometry: dict[str, Any]
+    properties: VectorFeatureProperties
+
+
+class VectorCollection(Struct):
+    type: Literal["FeatureCollection"]
+    name: str
+    features: list[VectorFeature]
+
+
 class RawPoint(Struct):
     ts: Time
     value: float

@@ -18,7 +18,8 @@ from maps.errors import BadRequest, Conflict, NotFound, Unprocessable
 from maps.field_api import device_health
 from maps.openapi import GEOJSON, NOT_FOUND, Answer, operation, path_param, query
 from maps.params import check_known, parse_bool, parse_bucket, parse_limit, parse_time
-from maps.payloads import anomaly_json, device_json
+from maps.basemap import CRS, parse_crs
+from maps.payloads import anomaly_json, device_json, shift_devices
 from twin.devices.device import Device, DeviceStatus
 from twin.devices.registry import register_devices
 from twin.grid.cells import Cell
@@ -54,25 +55,29 @@ def _cell(ctx: Context, code: str) -> Cell:
 
 # -- cells --------------------------------------------------------------------
 @operation("get", "Every cell with its geometry and current state",
-           params=[query("geometry", "false leaves out geometries (state only)", {"type": "boolean", "default": True})],
+           params=[query("geometry", "false leaves out geometries (state only)", {"type": "boolean", "default": True}),
+                   CRS],
            answers={200: Answer(answers.CellCollection, "GeoJSON FeatureCollection", GEOJSON)})
 async def list_cells(request: Request) -> Response:
-    check_known(request.query_params, ("geometry",))
+    check_known(request.query_params, ("geometry", "crs"))
     geometry = parse_bool("geometry", request.query_params.get("geometry", "true"))
+    crs = parse_crs(request.query_params)
     ctx = context(request)
     states = await current_states(ctx)
-    body = await run_in_threadpool(lambda: ctx.features.collection(states, geometry=geometry))  # ~0.1 s at 10k cells
+    body = await run_in_threadpool(lambda: ctx.features.collection(states, geometry=geometry, crs=crs))  # ~0.1 s at 10k cells
     return Response(body, media_type=GEOJSON)
 
 
-@operation("get", "One cell", params=[_CODE],
+@operation("get", "One cell", params=[_CODE, CRS],
            answers={200: Answer(answers.CellFeature, "GeoJSON Feature", GEOJSON), 404: NOT_FOUND})
 async def get_cell(request: Request) -> Response:
-    check_known(request.query_params, ())
+    check_known(request.query_params, ("crs",))
+    crs = parse_crs(request.query_params)
     ctx = context(request)
     cell = _cell(ctx, request.path_params["code"])
     states = await current_states(ctx)
-    return Response(ctx.features.feature(cell, states.get(cell.code)), media_type=GEOJSON)
+    body = await run_in_threadpool(lambda: ctx.features.feature(cell, states.get(cell.code), crs=crs))
+    return Response(body, media_type=GEOJSON)
 
 
 @operation("get", "History of one metric in one cell: raw readings, or buckets with count/mean/min/max", params=[
@@ -137,6 +142,7 @@ def _metric(name: str | None, catalog: MetricCatalog) -> str:
 @operation("get", "Registered devices", params=[
     query("cell", "only devices in this cell"),
     query("status", "only devices with this status", {"type": "string", "enum": [s.value for s in DeviceStatus]}),
+    CRS,
 ], answers={200: Answer(answers.DeviceList, "Devices")})
 @operation("post", "Register a device (roles: technician, admin); its cell is resolved from lat/lon", body=DeviceInput,
            answers={201: Answer(answers.Device, "The registered device with its cell; Location names it"),
@@ -148,7 +154,8 @@ async def devices(request: Request) -> Response:
 
 async def list_devices(request: Request) -> Response:
     query = request.query_params
-    check_known(query, ("cell", "status"))
+    check_known(query, ("cell", "status", "crs"))
+    crs = parse_crs(query)
     status = None
     if "status" in query:
         try:
@@ -160,7 +167,8 @@ async def list_devices(request: Request) -> Response:
             ) from None
     ctx = context(request)
     devices = await run_in_threadpool(ctx.store.list_devices, query.get("cell"), status)
-    return JSONResponse({"devices": [device_json(d, ctx.grid) for d in devices]})
+    body = [device_json(d, ctx.grid) for d in devices]
+    return JSONResponse({"devices": shift_devices(body) if crs == "gcj02" else body})
 
 
 @operation("get", "One device, with its health", params=[path_param("id", "device id", "aq-0012")],

@@ -27,9 +27,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from maps import answers, api, cases_api, field_api, field_pages, history, login, pages
+from maps import answers, api, basemap, cases_api, field_api, field_pages, history, login, pages
 from maps.assets import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL
 from maps.auth import Auth, AuthMiddleware
+from maps.basemap import Basemap
 from maps.context import Context, context
 from maps.errors import ApiError
 from maps.headers import SecurityHeaders, content_security_policy, inline_script_hashes, security_headers
@@ -58,7 +59,7 @@ async def page(request: Request) -> Response:
     ctx = context(request)
 
     def render() -> tuple[str, str]:
-        html = render_page(ctx.grid, ctx.settings)
+        html = render_page(ctx.grid, ctx.settings, ctx.basemap)
         # folium writes the map's set-up as inline scripts: allowed by their hashes, and nothing else inline.
         return html, content_security_policy(ctx.settings, inline_script_hashes(html))
 
@@ -160,6 +161,7 @@ ROUTES = [
     *cases_api.ROUTES,
     *field_api.ROUTES,
     *field_pages.ROUTES,
+    *basemap.ROUTES,
     Route("/api/stream", stream, methods=["GET"]),
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
@@ -203,6 +205,7 @@ def create_app(
         book=CaseBook(store, grid, settings.cases, settings.responsibility),
         metrics=WebMetrics(hub, feed),
         security_headers=security_headers(settings),
+        basemap=Basemap(settings, grid),
         own_store=own_store,
         heartbeat=heartbeat,
     )

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +27,9 @@ from twin.config import Settings
 from twin.grid.cells import Grid
 from twin.store import redact
 from twin.store.base import TwinStore
+
+if TYPE_CHECKING:  # maps.basemap's routes reach the app through this module
+    from maps.basemap import Basemap
 
 __all__ = ["Context", "PageCache", "context"]
 
@@ -61,6 +64,7 @@ class Context:
     book: CaseBook  # the case loop; its clock is the app's clock
     metrics: WebMetrics  # the Prometheus registry of this app
     security_headers: dict[str, str]  # what every answer carries (see maps/headers.py)
+    basemap: Basemap  # what the maps draw under their cells (maps/basemap.py)
     own_store: bool = False  # opened by the app, so closed by it
     heartbeat: float = 15.0  # seconds of silence after which a stream gets a comment line
     pages: PageCache = field(default_factory=PageCache)

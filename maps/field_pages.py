@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from maps import i18n
 from maps.assets import STATIC_URL, leaflet_tags, module_tags
+from maps.basemap import Basemap
 from maps.context import context
 from maps.openapi import HTML, operation
 from maps.render import leaflet_bounds
@@ -23,9 +24,8 @@ REPORT_TYPES = ("pothole", "litter", "illegal_parking", "street_vendor", "broken
                 "blocked_drain", "graffiti", "other")
 
 
-def _config(settings, grid, **extra) -> str:
-    data = {"bounds": leaflet_bounds(grid), "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
-            "attribution": settings.web.tiles_attribution,
+def _config(settings, grid, basemap: Basemap | None, **extra) -> str:
+    data = {"bounds": leaflet_bounds(grid), "basemap": (basemap or Basemap(settings)).page_config(),
             "lang": "en", "strings": i18n.catalog("en"),  # English words for now, looked up like every page's
             **extra}
     return orjson.dumps(data).decode().replace("</", "<\\/")
@@ -47,6 +47,7 @@ def _page(title: str, body: str, module: str, config: str, *, leaflet: bool) -> 
 <title>{html.escape(title)}</title><link rel="icon" href="data:,">
 {leaflet_tags() if leaflet else ""}
 <link rel="stylesheet" href="{STATIC_URL}/css/field.css">
+{f'<link rel="stylesheet" href="{STATIC_URL}/css/basemap.css">' if leaflet else ""}
 <script type="application/json" id="gridtwin-config">{config}</script>
 {module_tags(module)}
 </head><body>
@@ -55,7 +56,7 @@ def _page(title: str, body: str, module: str, config: str, *, leaflet: bool) -> 
 """
 
 
-def render_technician_page(settings, grid) -> str:
+def render_technician_page(settings, grid, basemap: Basemap | None = None) -> str:
     title = f"{settings.web.title}: technician"
     body = f"""<header class="gt-bar"><h1>{html.escape(title)}</h1><span id="gt-who"></span></header>
 <main class="gt-tech">
@@ -81,10 +82,10 @@ def render_technician_page(settings, grid) -> str:
     </section>
   </aside>
 </main>"""
-    return _page(title, body, "technician.js", _config(settings, grid), leaflet=True)
+    return _page(title, body, "technician.js", _config(settings, grid, basemap), leaflet=True)
 
 
-def render_report_page(settings, grid) -> str:
+def render_report_page(settings, grid, basemap: Basemap | None = None) -> str:
     title = f"{settings.web.title}: report a problem"
     options = "".join(f'<option value="{t}">{t.replace("_", " ")}</option>' for t in REPORT_TYPES)
     body = f"""<header class="gt-bar"><h1>{html.escape(title)}</h1><span id="gt-who"></span></header>
@@ -105,12 +106,12 @@ def render_report_page(settings, grid) -> str:
   <section class="gt-card" id="gt-mine" hidden><h2>My reports</h2><ul id="gt-my-reports" class="gt-list"></ul>
     <h2>Leaderboard</h2><ol id="gt-board" class="gt-list"></ol></section>
 </main>"""
-    return _page(title, body, "report.js", _config(settings, grid), leaflet=False)
+    return _page(title, body, "report.js", _config(settings, grid, basemap), leaflet=False)
 
 
 async def _cached(request: Request, name: str, render) -> Response:
     ctx = context(request)
-    html = await ctx.pages.get((name,), lambda: render(ctx.settings, ctx.grid))
+    html = await ctx.pages.get((name,), lambda: render(ctx.settings, ctx.grid, ctx.basemap))
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 

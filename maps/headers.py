@@ -1,8 +1,9 @@
 """Security headers on every response of the web app, and the Content-Security-Policy the pages live by.
 
 Scripts run only from the app itself (plus, for the folium map page, its own inline scripts by
-hash); images only from the app, `data:` URLs (Leaflet's and the pages' icons) and the operator's
-tile server (`web.tiles`); the pages may be framed by no one. Styles allow inline `style`
+hash); images only from the app, `data:` URLs (Leaflet's and the pages' icons) and the origins of
+the configured tile layers, named one by one, one per subdomain (`[basemap]`, twin/basemap.py);
+the pages may be framed by no one. Styles allow inline `style`
 attributes, which Leaflet and the pages' markup use; nothing can inject markup to use them.
 """
 
@@ -11,31 +12,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from urllib.parse import urlsplit
 
 from twin.config import Settings
 
-__all__ = ["SecurityHeaders", "content_security_policy", "inline_script_hashes", "security_headers", "tile_source"]
+__all__ = ["SecurityHeaders", "content_security_policy", "inline_script_hashes", "security_headers", "tile_sources"]
 
 _INLINE_SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 
-def tile_source(tiles: str) -> str | None:
-    """The CSP source that lets the pages load basemap tiles from `web.tiles`; None for none or our own.
+def tile_sources(settings: Settings) -> tuple[str, ...]:
+    """The CSP sources that let the pages load basemap tiles: the origin of every configured tile layer,
+    for each of its subdomains; none for tiles served by the app itself.
 
-    >>> tile_source("https://{s}.tile.example.org/{z}/{x}/{y}.png")
-    'https://*.tile.example.org'
-    >>> tile_source("/tiles/{z}/{x}/{y}.png") is None, tile_source("none") is None
-    (True, True)
+    >>> tile_sources(Settings().replace(web={"tiles": "https://{s}.tile.example.org/{z}/{x}/{y}.png"}))
+    ('https://a.tile.example.org', 'https://b.tile.example.org', 'https://c.tile.example.org')
+    >>> tile_sources(Settings().replace(web={"tiles": "/tiles/{z}/{x}/{y}.png"})), tile_sources(Settings())
+    ((), ())
     """
-    if not tiles or tiles.lower() == "none" or tiles.startswith("/"):
-        return None
-    parts = urlsplit(tiles)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    # A placeholder in the host ({s}, {switch:a,b}) stands for subdomains.
-    host = ".".join("*" if "{" in label else label for label in parts.netloc.split("."))
-    return f"{parts.scheme}://{host}"
+    return tuple(dict.fromkeys(source for layer in settings.tile_layers() for source in layer.sources()))
 
 
 def inline_script_hashes(page: str) -> tuple[str, ...]:
@@ -51,8 +45,7 @@ def inline_script_hashes(page: str) -> tuple[str, ...]:
 
 
 def content_security_policy(settings: Settings, script_hashes: tuple[str, ...] = ()) -> str:
-    tiles = tile_source(settings.web.tiles)
-    images = " ".join(filter(None, ("'self'", "data:", tiles)))
+    images = " ".join(("'self'", "data:", *tile_sources(settings)))
     scripts = " ".join(("'self'", *script_hashes))
     return "; ".join((
         "default-src 'self'",

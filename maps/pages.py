@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from maps import i18n
 from maps.assets import STATIC_URL, leaflet_tags, module_tags
+from maps.basemap import Basemap
 from maps.context import context
 from maps.openapi import HTML, operation, query
 from maps.render import LEVEL_STYLE, leaflet_bounds
@@ -45,7 +46,7 @@ PAGES: dict[str, tuple[str, str, bool, str]] = {
 }
 
 
-def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
+def _config(page: str, lang: str, settings: Settings, grid: Grid, basemap: Basemap) -> dict:
     metrics = {
         m.name: {"label": m.label, "unit": m.unit, "kind": m.kind, "warning": m.warning, "critical": m.critical,
                  "direction": m.direction}
@@ -62,8 +63,7 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
                  "bounds": leaflet_bounds(grid)},
         # district, street and community names by code: a street's name alone is not unique
         "units": {**grid.districts(), **grid.streets(), **grid.communities()},
-        "tiles": None if settings.web.tiles.lower() == "none" else settings.web.tiles,
-        "tilesAttribution": settings.web.tiles_attribution,
+        "basemap": basemap.page_config(),
         "levels": {level: style["color"] for level, style in LEVEL_STYLE.items()},
         "metrics": metrics,
         "statuses": [s.value for s in Status],
@@ -74,12 +74,14 @@ def _config(page: str, lang: str, settings: Settings, grid: Grid) -> dict:
     }
 
 
-def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str:
-    """The HTML of one operations room page (a key of PAGES) in `lang`."""
+def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid, basemap: Basemap | None = None) -> str:
+    """The HTML of one operations room page (a key of PAGES) in `lang`, over `basemap` (by default the
+    settings' tiles alone)."""
     title_key, module, leaflet, scheme = PAGES[page]
     esc = html.escape
     title = f"{i18n.translate(lang, title_key)} · {settings.web.title}"
-    config = orjson.dumps(_config(page, lang, settings, grid)).decode().replace("</", "<\\/")
+    data = _config(page, lang, settings, grid, basemap or Basemap(settings))
+    config = orjson.dumps(data).decode().replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="{i18n.HTML_LANG[lang]}">
 <head>
@@ -89,6 +91,7 @@ def render_ops_page(page: str, lang: str, settings: Settings, grid: Grid) -> str
 <link rel="icon" href="data:,">
 {leaflet_tags() if leaflet else ""}
 <link rel="stylesheet" href="{STATIC_URL}/css/ops.css">
+{f'<link rel="stylesheet" href="{STATIC_URL}/css/basemap.css">' if leaflet else ""}
 <script type="application/json" id="gridtwin-config">{config}</script>
 {module_tags(module)}
 </head>
@@ -117,7 +120,7 @@ def _handler(page: str):
         ctx = context(request)
         query_lang = request.query_params.get("lang")
         lang = i18n.choose(query_lang, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-        html = await ctx.pages.get((page, lang), lambda: render_ops_page(page, lang, ctx.settings, ctx.grid))
+        html = await ctx.pages.get((page, lang), lambda: render_ops_page(page, lang, ctx.settings, ctx.grid, ctx.basemap))
         response = HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
         if query_lang in i18n.LANGUAGES:  # a link with ?lang= keeps the choice for the other pages
             response.set_cookie(i18n.COOKIE, query_lang, max_age=365 * 86400, samesite="lax")

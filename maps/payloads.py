@@ -6,11 +6,13 @@ Anomalies have exactly the `data` shape of the `org.gridtwin.anomaly.*` CloudEve
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import shapely
 
 from twin.contract.cloudevents import anomaly_event
 from twin.devices.device import Device
+from twin.gcj02 import shift_geometry, to_gcj02
 from twin.grid.cells import Cell, Grid
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
@@ -50,22 +52,42 @@ def cell_properties(cell: Cell, state: CellState | None) -> dict:
 
 
 class CellFeatures:
-    """GeoJSON of a grid's cells. Geometry never changes for a grid, so its JSON is written once
-    (vectorized) and only the properties are serialized per request."""
+    """GeoJSON of a grid's cells. Geometry never changes for a grid, so its JSON is written once per
+    coordinate system (vectorized: WGS-84, and GCJ-02 when a page over such a basemap first asks) and
+    only the properties are serialized per request."""
 
     def __init__(self, grid: Grid):
         self.grid = grid
-        geometry = shapely.to_geojson([c.geometry for c in grid.cells]) if len(grid) else []
-        self._geometry: dict[str, bytes] = {c.code: g.encode() for c, g in zip(grid.cells, geometry)}
+        self._geometry: dict[str, dict[str, bytes]] = {}
 
-    def feature(self, cell: Cell, state: CellState | None, *, geometry: bool = True) -> bytes:
-        geom = self._geometry[cell.code] if geometry else b"null"
+    def geometry(self, crs: str = "wgs84") -> dict[str, bytes]:
+        """Cell code -> its geometry's GeoJSON in `crs` ("wgs84" or "gcj02")."""
+        if crs not in self._geometry:
+            geoms = self.grid.geometries if len(self.grid) else np.empty(0, dtype=object)
+            if crs == "gcj02":
+                geoms = shift_geometry(geoms)
+            texts = shapely.to_geojson(geoms) if len(geoms) else []
+            self._geometry[crs] = {c.code: g.encode() for c, g in zip(self.grid.cells, texts)}
+        return self._geometry[crs]
+
+    def feature(self, cell: Cell, state: CellState | None, *, geometry: bool = True, crs: str = "wgs84") -> bytes:
+        geom = self.geometry(crs)[cell.code] if geometry else b"null"
         props = orjson.dumps(cell_properties(cell, state))
         return b'{"type":"Feature","id":' + orjson.dumps(cell.code) + b',"geometry":' + geom + b',"properties":' + props + b"}"
 
-    def collection(self, states: dict[str, CellState], *, geometry: bool = True) -> bytes:
-        features = b",".join(self.feature(c, states.get(c.code), geometry=geometry) for c in self.grid.cells)
+    def collection(self, states: dict[str, CellState], *, geometry: bool = True, crs: str = "wgs84") -> bytes:
+        features = b",".join(self.feature(c, states.get(c.code), geometry=geometry, crs=crs) for c in self.grid.cells)
         return b'{"type":"FeatureCollection","features":[' + features + b"]}"
+
+
+def shift_devices(devices: list[dict]) -> list[dict]:
+    """Device JSON with fixed places shifted to GCJ-02 (for a page over such a basemap), all at once."""
+    placed = [d for d in devices if d["lat"] is not None and d["lon"] is not None]
+    if placed:
+        lon, lat = to_gcj02([d["lon"] for d in placed], [d["lat"] for d in placed])
+        for d, x, y in zip(placed, lon.tolist(), lat.tolist()):
+            d["lon"], d["lat"] = x, y
+    return devices
 
 
 def device_json(device: Device, grid: Grid) -> dict:

@@ -20,9 +20,11 @@ from branca.element import Element, Figure
 
 from maps import i18n
 from maps.assets import LEAFLET_DIR, LEAFLET_URL, STATIC_DIR, STATIC_URL, inline_module, module_tags
-from maps.payloads import CellFeatures, device_json
+from maps.basemap import Basemap
+from maps.payloads import CellFeatures, device_json, shift_devices
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind
+from twin.gcj02 import to_gcj02
 from twin.grid.cells import Grid
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
@@ -110,10 +112,15 @@ def leaflet_bounds(grid: Grid) -> list[list[float]] | None:
 
 
 def _build(grid: Grid, settings: Settings, *, assets: Sequence[Element], config: dict) -> Figure:
+    """folium's map (no tiles: the page module draws the basemap, as on every other map page), our assets,
+    the configuration and the overlays."""
     figure = Figure(title=html.escape(settings.web.title))
     # Without an icon link browsers ask for /favicon.ico and log the 404 as a console error.
     figure.header.add_child(RawHtml('<link rel="icon" href="data:,"/>'), name="gridtwin_icon")
     bounds = leaflet_bounds(grid)
+    if bounds and settings.basemap.crs == "gcj02":  # where the grid is drawn over GCJ-02 tiles
+        (lon0, lon1), (lat0, lat1) = to_gcj02([bounds[0][1], bounds[1][1]], [bounds[0][0], bounds[1][0]])
+        bounds = [[float(lat0), float(lon0)], [float(lat1), float(lon1)]]
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2] if bounds else [0.0, 0.0]
     fmap = folium.Map(
         location=center,
@@ -126,10 +133,6 @@ def _build(grid: Grid, settings: Settings, *, assets: Sequence[Element], config:
     # folium's defaults come from public CDNs; the page must work on an intranet.
     fmap.default_js = []
     fmap.default_css = []
-    if settings.web.tiles.lower() != "none":
-        folium.TileLayer(
-            tiles=settings.web.tiles, attr=settings.web.tiles_attribution or "Basemap", name="Basemap"
-        ).add_to(fmap)
     if bounds:
         # Keep the grid clear of the title and legend (left) and the anomaly list (right).
         fmap.fit_bounds(bounds, padding_top_left=(210, 24), padding_bottom_right=(310, 24))
@@ -142,11 +145,13 @@ def _build(grid: Grid, settings: Settings, *, assets: Sequence[Element], config:
     return figure
 
 
-def render_page(grid: Grid, settings: Settings) -> str:
-    """The web app's page at `/`: assets from the app's /static, data from /api, live from /api/stream."""
+def render_page(grid: Grid, settings: Settings, basemap: Basemap | None = None) -> str:
+    """The web app's page at `/`: assets from the app's /static, data from /api, live from /api/stream,
+    over `basemap` (by default the settings' tiles alone)."""
     assets = [
         RawHtml(f'<link rel="stylesheet" href="{LEAFLET_URL}/leaflet.css"/>'),
         RawHtml(f'<link rel="stylesheet" href="{STATIC_URL}/css/map.css"/>'),
+        RawHtml(f'<link rel="stylesheet" href="{STATIC_URL}/css/basemap.css"/>'),
         RawHtml(f'<script src="{LEAFLET_URL}/leaflet.js"></script>'),  # classic, before folium's set-up
         RawHtml(module_tags("map.js")),
     ]
@@ -157,6 +162,7 @@ def render_page(grid: Grid, settings: Settings) -> str:
         devicesUrl="/api/devices",
         eventsUrl="/api/events?open=true&limit=6",
         streamUrl="/api/stream",
+        basemap=(basemap or Basemap(settings)).page_config(),
     )
     return _build(grid, settings, assets=assets, config=config).render()
 
@@ -164,14 +170,18 @@ def render_page(grid: Grid, settings: Settings) -> str:
 def render_map(
     grid: Grid, states: dict[str, CellState], devices: Iterable[Device], settings: Settings
 ) -> str:
-    """A standalone HTML snapshot of the map (no server needed, nothing fetched from any host
-    except basemap tiles when `settings.web.tiles` names them)."""
+    """A standalone HTML snapshot of the map (no server needed, nothing fetched from any host except
+    the configured basemap tiles), with the basemap's vector layers in it."""
     inline = [
         RawHtml(f"<style>{(LEAFLET_DIR / 'leaflet.css').read_text()}</style>"),
         RawHtml(f"<style>{(STATIC_DIR / 'css' / 'map.css').read_text()}</style>"),
+        RawHtml(f"<style>{(STATIC_DIR / 'css' / 'basemap.css').read_text()}</style>"),
         RawHtml(f"<script>{_script_safe((LEAFLET_DIR / 'leaflet.js').read_text())}</script>"),
         RawHtml(f'<script type="module">import "{inline_module("map.js")}";</script>'),
     ]
-    cells = orjson.loads(CellFeatures(grid).collection(states))
-    config = _page_config(settings, "", cells=cells, devices=[device_json(d, grid) for d in devices])
+    basemap = Basemap(settings, grid)
+    cells = orjson.loads(CellFeatures(grid).collection(states, crs=basemap.crs))
+    shown = [device_json(d, grid) for d in devices]
+    config = _page_config(settings, "", cells=cells, devices=shift_devices(shown) if basemap.crs == "gcj02" else shown,
+                          basemap=basemap.page_config(inline=True))
     return _build(grid, settings, assets=inline, config=config).render()

@@ -20,8 +20,10 @@ from twin.sensing.catalog import Level
 
 JS = i18n.CATALOG_DIR.parent / "js"
 SCRIPTS = {path.relative_to(JS).as_posix(): path.read_text(encoding="utf-8") for path in sorted(JS.rglob("*.js"))}
-# The common layer's modules and the charts have no words of their own (lib/i18n.js holds the catalogue).
-WORDLESS = {"ops/charts.js", "lib/api.js", "lib/config.js", "lib/dom.js", "lib/leaflet.js", "lib/live.js"}
+# The common layer's modules, the charts and vendored libraries have no words of their own (lib/i18n.js
+# holds the catalogue; the basemap's labels come with its data).
+WORDLESS = {"ops/charts.js", "lib/api.js", "lib/basemap.js", "lib/config.js", "lib/dom.js", "lib/leaflet.js",
+            "lib/live.js", "vendor/gcoord/gcoord.esm-browser.prod.js"}
 EN, ZH = i18n.catalog("en"), i18n.catalog("zh")
 CAMERA_TYPES = ("fire", "smoke", "crowding", "illegal_parking", "street_vendor", "waterlogging")
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 
 import orjson
+import pytest
 from shapely.geometry import box
 
 from maps.render import render_map, render_page
 from tests.maps.common import A, DEVICES, E, T0, small_grid
+from twin.basemap import basemap_from_config
 from twin.config import Settings
+from twin.gcj02 import to_gcj02
+from twin.grid.demo import demo_grid
 from twin.grid.cells import Cell, Grid
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
@@ -59,8 +63,25 @@ def test_names_cannot_break_out_of_the_page():
 
 def test_tiles_come_from_the_configured_template_only():
     plain = render_page(small_grid(), Settings())
-    assert "L.tileLayer" not in plain
+    assert "L.tileLayer" not in plain and config_of(plain)["basemap"]["tiles"] == []
     template = "http://tiles.intranet.local/{z}/{x}/{y}.png"
     tiled = render_page(small_grid(), Settings().replace(web={"tiles": template, "tiles_attribution": "City GIS"}))
-    assert "L.tileLayer" in tiled and template in tiled and "City GIS" in tiled
+    # The page module draws them, as on every map page (lib/basemap.js); folium's set-up adds none.
+    assert "L.tileLayer" not in tiled
+    (layer,) = config_of(tiled)["basemap"]["tiles"]
+    assert (layer["url"], layer["attribution"]) == (template, "City GIS")
     assert "openstreetmap" not in tiled.lower()
+
+
+def test_the_snapshot_carries_the_demo_map_and_shifts_for_gcj02_tiles():
+    grid = demo_grid()
+    plain = config_of(render_map(grid, {}, DEVICES, Settings()))
+    (demo,) = plain["basemap"]["vectors"]
+    assert demo["name"] == "demo" and "url" not in demo  # inlined: the file needs no server
+    assert {f["properties"]["kind"] for f in demo["data"]["features"]} >= {"road", "water", "landmark"}
+    shifted = config_of(render_map(grid, {}, DEVICES, Settings(basemap=basemap_from_config({"crs": "gcj02"}, {}))))
+    assert shifted["basemap"]["crs"] == "gcj02"
+    before = plain["cells"]["features"][0]["geometry"]["coordinates"][0][0]
+    after = shifted["cells"]["features"][0]["geometry"]["coordinates"][0][0]
+    assert after == pytest.approx(list(to_gcj02(*before)), abs=1e-12)
+    assert shifted["devices"][0]["lon"] - plain["devices"][0]["lon"] == pytest.approx(0.0059, abs=3e-4)

@@ -7,10 +7,12 @@ import httpx
 import pytest
 
 from maps.app import create_app
-from maps.headers import inline_script_hashes, tile_source
+from maps.headers import inline_script_hashes, tile_sources
 from maps.ratelimit import LoginLimiter
 from tests.maps.common import A, T0
-from twin.config import AuthSettings
+from twin.basemap import basemap_from_config
+from twin.config import AuthSettings, Settings
+from twin.errors import ConfigError
 from twin.people.accounts import create_user, issue_token
 
 PASSWORD = "correct horse battery"
@@ -103,19 +105,29 @@ async def test_tiles_and_hsts_follow_the_settings(settings, store, grid):
     app = create_app(settings, store=store, grid=grid)
     async with web_client(app) as c:
         response = await c.get("/wall")
-    assert "img-src 'self' data: https://*.tiles.city.example;" in response.headers["content-security-policy"]
+    hosts = " ".join(f"https://{s}.tiles.city.example" for s in "abc")  # each subdomain by name, no wildcard
+    assert f"img-src 'self' data: {hosts};" in response.headers["content-security-policy"]
     assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
-@pytest.mark.parametrize("tiles, source", [
-    ("none", None),  # no basemap
-    ("/tiles/{z}/{x}/{y}.png", None),  # served by this host: 'self'
-    ("https://tiles.example.org/{z}/{x}/{y}.png", "https://tiles.example.org"),
-    ("http://{s}.tile.example.org:8080/{z}/{x}/{y}.png", "http://*.tile.example.org:8080"),
-    ("OpenStreetMap", None),  # a folium name, not a URL: nothing to allow
+@pytest.mark.parametrize("basemap, sources", [
+    ({}, ()),  # no basemap
+    ({"tiles": [{"url": "/tiles/{z}/{x}/{y}.png"}]}, ()),  # served by this host: 'self'
+    ({"tiles": [{"url": "https://tiles.example.org/{z}/{x}/{y}.png"}]}, ("https://tiles.example.org",)),
+    ({"tiles": [{"url": "http://{s}.tile.example.org:8080/{z}/{x}/{y}.png", "subdomains": ["t1", "t2"]}]},
+     ("http://t1.tile.example.org:8080", "http://t2.tile.example.org:8080")),
+    ({"tiles": [{"url": "https://t{s}.tianditu.intranet/vec_w/wmts", "subdomains": "01", "layer": "vec",
+                 "tile_matrix_set": "w"},  # a street map and its label layer from the same hosts: listed once
+                {"url": "https://t{s}.tianditu.intranet/cva_w/wmts", "subdomains": "01", "layer": "cva",
+                 "tile_matrix_set": "w"}]}, ("https://t0.tianditu.intranet", "https://t1.tianditu.intranet")),
 ])
-def test_tile_source(tiles, source):
-    assert tile_source(tiles) == source
+def test_tile_sources(basemap, sources):
+    assert tile_sources(Settings(basemap=basemap_from_config(basemap, {}))) == sources
+
+
+def test_a_tile_template_that_is_no_url_is_refused():
+    with pytest.raises(ConfigError, match=r"needs \{z\}"):
+        Settings().replace(web={"tiles": "OpenStreetMap"})  # a folium name, not a URL: never a source
 
 
 # -- CSRF ----------------------------------------------------------------------------------------

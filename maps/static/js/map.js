@@ -2,13 +2,16 @@
    from the server's event stream.
 
    The page carries its configuration in <script id="gridtwin-config">: either URLs to fetch (cellsUrl,
-   devicesUrl, eventsUrl, streamUrl) or the data itself (cells, devices) for a standalone snapshot.
+   devicesUrl, eventsUrl, streamUrl) or the data itself (cells, devices) for a standalone snapshot, and
+   the basemap it draws under the cells (lib/basemap.js; over GCJ-02 tiles the server shifts the cells
+   and devices it sends).
    `view` is the page's state: the map and a code -> layer index (the tests and the map benchmark read
    it by importing this module). */
 import { get } from "./lib/api.js";
 import { config } from "./lib/config.js";
 import { byId, h } from "./lib/dom.js";
 import { clockSeconds, day, t } from "./lib/i18n.js";
+import { addBasemap, withCrs } from "./lib/basemap.js";
 import { L } from "./lib/leaflet.js";
 import { connect, isStale } from "./lib/live.js";
 
@@ -203,20 +206,21 @@ async function resync() {
 
 async function load() {
   const started = performance.now();
-  const collection = await get(config.cellsUrl);
+  const collection = await get(withCrs(config.cellsUrl));
   view.timings = { cellsLoaded: performance.now() - started };
   drawCells(collection);
   view.timings.cellsDrawn = performance.now() - started;
   const queued = pending;
   pending = null;
   queued.forEach(applyState);
-  drawDevices((await get(config.devicesUrl)).devices);
+  drawDevices((await get(withCrs(config.devicesUrl))).devices);
 }
 
 function start() {
   view.map = window[config.mapName]; // folium's set-up script names the map with a global of its own
   renderer = L.canvas({ padding: 0.5, tolerance: 4 });
   view.map.attributionControl.setPrefix(false);
+  view.basemap = addBasemap(view.map);
   L.control.scale({ position: "bottomright", imperial: false }).addTo(view.map);
   if (config.cells) {
     drawCells(config.cells);

@@ -5,7 +5,8 @@ import { del, get, post } from "./lib/api.js";
 import { config } from "./lib/config.js";
 import { byId, h } from "./lib/dom.js";
 import { t } from "./lib/i18n.js";
-import { L, addTiles } from "./lib/leaflet.js";
+import { addBasemap, fromMap, mapBounds, toMap, withCrs } from "./lib/basemap.js";
+import { L } from "./lib/leaflet.js";
 
 export const tech = { map: null, cells: {}, armed: null, devices: {}, me: null, marker: null, ready: false };
 
@@ -32,12 +33,12 @@ byId("gt-login").addEventListener("submit", (event) => {
 
 // -- the map ---------------------------------------------------------------------------------
 const map = (tech.map = L.map("gt-map", { zoomSnap: 0.25, zoomControl: true }));
-addTiles(map, config.tiles, config.attribution);
-if (config.bounds) map.fitBounds(config.bounds, { padding: [12, 12] });
+addBasemap(map);
+if (config.bounds) map.fitBounds(mapBounds(config.bounds), { padding: [12, 12] });
 else map.setView([0, 0], 2);
 const deviceLayer = L.layerGroup().addTo(map);
 
-get("/api/cells").then((collection) => {
+get(withCrs("/api/cells")).then((collection) => {
   L.geoJSON(collection, {
     style: () => ({ color: "#4b5563", weight: 1, fillColor: "#cbd5e1", fillOpacity: 0.25 }),
     onEachFeature: (feature, layer) => { tech.cells[feature.properties.code] = layer; },
@@ -47,7 +48,7 @@ get("/api/cells").then((collection) => {
 });
 
 map.on("click", (event) => {
-  const lat = event.latlng.lat, lon = event.latlng.lng;
+  const { lat, lon } = fromMap(event.latlng); // WGS-84, whatever the basemap draws in
   if (tech.marker) tech.marker.remove();
   tech.marker = L.circleMarker(event.latlng, { radius: 6, color: "#111827", fillColor: "#f59e0b", fillOpacity: 1 })
     .addTo(map);
@@ -90,7 +91,7 @@ async function refreshDevices() {
     tech.devices[device.id] = device;
     select.appendChild(h("option", { value: device.id }, device.id + " (" + device.status + ")"));
     if (device.lat !== null && device.lon !== null) {
-      L.circleMarker([device.lat, device.lon], { radius: 4, color: "#1d2733", fillColor: "#ffffff", fillOpacity: 1 })
+      L.circleMarker(toMap(device.lat, device.lon), { radius: 4, color: "#1d2733", fillColor: "#ffffff", fillOpacity: 1 })
         .bindTooltip(device.id).addTo(deviceLayer);
     }
     if (device.status !== "pending") continue;

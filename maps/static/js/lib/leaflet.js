@@ -4,8 +4,3 @@
    the one place that reads the global, and says so when it is missing. */
 export const L = window.L;
 if (!L) throw new Error("Leaflet is not loaded: the page must load leaflet.js before its modules");
-
-/* The basemap tiles when the server names a tile server (never a public one by default). */
-export function addTiles(map, tiles, attribution) {
-  if (tiles) L.tileLayer(tiles, { attribution: attribution || "" }).addTo(map);
-}

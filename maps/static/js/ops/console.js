@@ -8,7 +8,8 @@ import { config } from "../lib/config.js";
 import { clear, h } from "../lib/dom.js";
 import * as i18n from "../lib/i18n.js";
 import { t } from "../lib/i18n.js";
-import { L, addTiles } from "../lib/leaflet.js";
+import { addBasemap, hasAttribution, mapBounds, toMap, withCrs } from "../lib/basemap.js";
+import { L } from "../lib/leaflet.js";
 import { connect } from "../lib/live.js";
 import * as ops from "./common.js";
 
@@ -335,18 +336,18 @@ desk.act = function (action, fields) { return act(action, fields).then(function 
 
 // -- the small map ----------------------------------------------------------------------
 function cells() {
-  cellsPromise = cellsPromise || api.get("/api/cells");
+  cellsPromise = cellsPromise || api.get(withCrs("/api/cells"));
   return cellsPromise;
 }
 function drawMiniMap(box, c, key) {
   if (miniMap) { miniMap.remove(); miniMap = null; }
-  const map = (miniMap = L.map(box, { zoomControl: true, attributionControl: !!config.tiles, zoomSnap: 0.25 }));
+  const map = (miniMap = L.map(box, { zoomControl: true, attributionControl: hasAttribution, zoomSnap: 0.25 }));
   map.caseKey = key;
   const b = config.grid.bounds;
-  if (c.location) map.setView([c.location.lat, c.location.lon], 16);
-  else if (b) map.fitBounds(b);
+  if (c.location) map.setView(toMap(c.location.lat, c.location.lon), 16);
+  else if (b) map.fitBounds(mapBounds(b));
   else map.setView([0, 0], 2);
-  addTiles(map, config.tiles, config.tilesAttribution);
+  addBasemap(map);
   const color = ops.levelColor(c.severity);
   cells().then(function (collection) {
     if (miniMap !== map) return;
@@ -361,7 +362,7 @@ function drawMiniMap(box, c, key) {
                       interactive: false }).addTo(map);
     const target = L.geoJSON(own, { style: { color: color, weight: 3, fillColor: color, fillOpacity: 0.45 } })
       .bindTooltip(h("span", null, c.cell.name || c.cell.code)).addTo(map); // an element: names are text, not HTML
-    if (c.location) L.circleMarker([c.location.lat, c.location.lon], { radius: 6, color: "#1d2733", weight: 2,
+    if (c.location) L.circleMarker(toMap(c.location.lat, c.location.lon), { radius: 6, color: "#1d2733", weight: 2,
       fillColor: "#ffffff", fillOpacity: 1 }).addTo(map);
     if (own.length) map.fitBounds(target.getBounds().pad(0.8), { maxZoom: 17 });
   }, function (e) { console.warn("console: loading cells failed:", e.message); });

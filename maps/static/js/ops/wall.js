@@ -11,7 +11,8 @@ import { config } from "../lib/config.js";
 import { clear, h } from "../lib/dom.js";
 import * as i18n from "../lib/i18n.js";
 import { t } from "../lib/i18n.js";
-import { L, addTiles } from "../lib/leaflet.js";
+import { addBasemap, hasAttribution, mapBounds, withCrs } from "../lib/basemap.js";
+import { L } from "../lib/leaflet.js";
 import { connect, isStale } from "../lib/live.js";
 import * as ops from "./common.js";
 import * as colors from "./wall-colors.js";
@@ -332,7 +333,7 @@ function scopeName(code) {
   return unit ? unit.name : code;
 }
 function scopeBounds(code) {
-  if (!code && config.grid.bounds) return L.latLngBounds(config.grid.bounds);
+  if (!code && config.grid.bounds) return L.latLngBounds(mapBounds(config.grid.bounds));
   const codes = code ? (wall.hierarchy.units[code] || { cells: [] }).cells : Object.keys(wall.cells);
   let bounds = null;
   codes.forEach(function (c) {
@@ -503,9 +504,9 @@ function start() {
   tickClock();
   setInterval(tickClock, 1000);
   renderer = L.canvas({ padding: 0.2, tolerance: 2 });
-  wall.map = L.map("w-map", { zoomControl: false, attributionControl: !!config.tiles, zoomSnap: 0.25,
+  wall.map = L.map("w-map", { zoomControl: false, attributionControl: hasAttribution, zoomSnap: 0.25,
                               preferCanvas: true, renderer: renderer, minZoom: 3 });
-  addTiles(wall.map, config.tiles, config.tilesAttribution);
+  wall.basemap = addBasemap(wall.map, { scheme: "dark" });
   renderLegend();
   // The view is set once before the cells come: fitting it again later would draw them all twice.
   if (config.grid.bounds) fitScope(false);
@@ -517,7 +518,7 @@ function start() {
   const t0 = performance.now();
   const cases = loadCases().then(function () { wall.timings.casesLoaded = performance.now() - t0; });
   const kpi = loadKpi().then(function () { wall.timings.kpiLoaded = performance.now() - t0; });
-  const cells = api.get("/api/cells").then(function (collection) {
+  const cells = api.get(withCrs("/api/cells")).then(function (collection) {
     wall.timings.cellsLoaded = performance.now() - t0;
     drawCells(collection);
     wall.timings.cellsDrawn = performance.now() - t0;
