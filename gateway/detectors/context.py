@@ -74,7 +74,8 @@ class HourlyBaseline:
     def __init__(self, size: int, min_samples: int = 1, min_days: int = 1):
         self.size, self.min_samples, self.min_days = size, min_samples, min_days
         self.buckets: list[Ring | None] = [None] * 24
-        self.ready: list[tuple[float, float, int] | None] = [None] * 24  # (median, spread, samples)
+        # (median, spread, samples) per hour; None before `min_samples` readings from `min_days` days
+        self.ready: list[tuple[float, float, int] | None] = [None] * 24
         self.fresh = [0] * 24  # readings added since the hour's figures were computed
         self.days = [0] * 24  # different days the hour has readings from
         self.last_day = [-1] * 24
@@ -110,11 +111,6 @@ class HourlyBaseline:
             self.days[hour] += 1
         if ready is None or fresh * 4 >= len(bucket):
             self.ready[hour] = self._compute(hour, bucket)
-
-    def get(self, hour: int) -> tuple[float, float, int] | None:
-        """(median, spread, samples) of the hour, or None before `min_samples` readings from
-        `min_days` days."""
-        return self.ready[hour]
 
     def expected(self, hour: int, frac: float) -> float:
         """The usual value at `frac` (0..1) into `hour` (which must be ready): the hour's median,
