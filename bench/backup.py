@@ -120,10 +120,10 @@ def _prune(url: str) -> float:
 def _delete(url: str) -> float:
     """Seconds of deleting the same readings row by row, as a prune without roll-up or partitions would."""
     from twin.store import open_store
-    from twin.store.retention import _backend, cutoff
+    from twin.store.retention import backend_of, cutoff
 
-    with open_store(url) as store, store._write_transaction("bench delete") as cur:
-        backend = _backend(store)
+    with open_store(url) as store, store.write_transaction("bench delete") as cur:
+        backend = backend_of(store)
         limit = backend.time_in(cutoff(T0 + 30 * 86_400, 1))
         return _timed(lambda: cur.execute(f"DELETE FROM readings WHERE ts < {backend.param}", [limit]))
 

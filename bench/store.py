@@ -108,7 +108,7 @@ def median_ms(fn, runs: int) -> tuple[float, object]:
 def sqlite_writes(readings: list[Reading], repeat: int) -> dict:
     import sqlite3
 
-    from twin.store import _codec as codec
+    from twin.store import codec
     from twin.store.sqlite import SqliteStore
 
     rows = [(r.device_id, r.metric, codec.to_us(r.ts), r.value, r.cell_code, r.seq, r.lat, r.lon, r.ts_estimated) for r in readings]
@@ -186,7 +186,7 @@ def _csv(readings: list[Reading], path: Path) -> None:
 
 
 def postgres_writes(readings: list[Reading], repeat: int, cluster) -> dict:
-    from twin.store import _codec as codec
+    from twin.store import codec
     from twin.store.postgres import PostgresStore
 
     columns = ", ".join(codec.READING_COLUMNS)

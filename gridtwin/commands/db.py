@@ -69,7 +69,7 @@ def register(sub) -> None:
 
 def run_migrate(args, console) -> int:
     from twin.store import open_store
-    from twin.store._codec import redact
+    from twin.store import redact
 
     url = args.store or load_settings(args.config).store.url
     with open_store(url) as store:

@@ -13,7 +13,7 @@ import logging
 from twin.errors import StoreError
 from twin.grid.cells import Grid
 from twin.grid.files import configured_grid
-from twin.store._codec import redact
+from twin.store.codec import redact
 from twin.store.base import TwinStore
 from twin.store.sqlite import SqliteStore
 

@@ -1,10 +1,12 @@
-"""Cases, the audit log, users and credentials in the store: written once for both backends.
+"""Cases, the audit log and the governance figures in the store: written once for both backends.
 
 `CaseTables` is mixed into SqliteStore and PostgresStore. It needs from each backend
 its `_dialect`, `_fetch(operation, (sql, params))`, an `_audit_transaction(operation)`
 yielding a DB-API cursor in a write transaction that holds the audit log's lock (so
 hash-chained appends happen one at a time, and `seq` order is commit order), and
 `_epoch_sql(column)`, the SQL of a time column in epoch seconds for arithmetic.
+`append_entries` chains audit rows in such a transaction; the people's tables
+(twin/store/_people.py) record their changes with it too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from twin.cases.figures import GROUPS, KpiCounts
 from twin.cases.workflow import OPEN_STATUSES, Case, CaseQuery, Status, Tier
 from twin.errors import StaleCase
 from twin.people.audit import GENESIS, AuditEntry, AuditRecord, chain
-from twin.people.users import BearerToken, Role, User
 from twin.sensing.catalog import Level
 from twin.store import _sql as sql
 
@@ -29,8 +30,6 @@ CASE_TIMES = (
 )  # fmt: skip
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "subject", "subject_id", "from_status", "to_status", "note",
                  "details", "snapshot", "hash")
-USER_COLUMNS = ("name", "role", "password_hash", "display_name", "created_at", "disabled")
-CREDENTIAL_COLUMNS = ("digest", "kind", "user_name", "created_at", "expires_at", "label")
 _OPEN = tuple(str(s) for s in OPEN_STATUSES)
 _RESOLVED = (str(Status.CLOSED), str(Status.EVALUATED))
 
@@ -68,9 +67,18 @@ def audit_from_row(row: Sequence) -> AuditRecord:
     return AuditRecord(*row)
 
 
-def user_from_row(row: Sequence) -> User:
-    name, role, password_hash, display_name, created_at, disabled = row
-    return User(name, Role(role), password_hash, display_name, created_at, bool(disabled))
+def append_entries(cur, d: sql.Dialect, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    """Chain `entries` after the last row of the audit log and insert them; the caller holds the audit lock."""
+    if not entries:
+        return []
+    last = cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    records = chain(last[1] if last else GENESIS, last[0] if last else 0, entries)
+    cur.executemany(
+        sql.insert(d, "audit_log", AUDIT_COLUMNS),
+        [(r.seq, d.time_in(r.at), r.actor, r.action, r.subject, r.subject_id, r.from_status, r.to_status,
+          r.note, r.details, r.snapshot, r.hash) for r in records],
+    )
+    return records
 
 
 def _markers(d: sql.Dialect, values: Sequence) -> str:
@@ -78,7 +86,7 @@ def _markers(d: sql.Dialect, values: Sequence) -> str:
 
 
 class CaseTables:
-    """The case, audit and people methods of TwinStore (see twin/store/base.py for their contracts)."""
+    """The case, audit and figures methods of TwinStore (see twin/store/base.py for their contracts)."""
 
     _dialect: sql.Dialect
 
@@ -92,20 +100,6 @@ class CaseTables:
         raise NotImplementedError
 
     # -- writing ------------------------------------------------------------------
-    def _append(self, cur, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        """Chain `entries` after the last row and insert them; the caller holds the audit lock."""
-        if not entries:
-            return []
-        d = self._dialect
-        last = cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        records = chain(last[1] if last else GENESIS, last[0] if last else 0, entries)
-        cur.executemany(
-            sql.insert(d, "audit_log", AUDIT_COLUMNS),
-            [(r.seq, d.time_in(r.at), r.actor, r.action, r.subject, r.subject_id, r.from_status, r.to_status,
-              r.note, r.details, r.snapshot, r.hash) for r in records],
-        )
-        return records
-
     def save_case(self, case: Case, entries: Sequence[AuditEntry], *,
                   anomalies: Sequence[tuple[str, float]] = ()) -> tuple[Case, list[AuditRecord]]:
         d = self._dialect
@@ -136,12 +130,12 @@ class CaseTables:
                     sql.insert_new(d, "case_anomalies", ("anomaly_id", "case_id", "ts")),
                     [(anomaly_id, case.id, d.time_in(ts)) for anomaly_id, ts in anomalies],
                 )
-            records = self._append(cur, entries)
+            records = append_entries(cur, d, entries)
         return case, records
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         with self._audit_transaction("append_audit") as cur:
-            return self._append(cur, entries)
+            return append_entries(cur, self._dialect, entries)
 
     # -- reading cases ----------------------------------------------------------------
     def _case_select(self) -> str:
@@ -251,64 +245,6 @@ class CaseTables:
     def last_audit_seq(self) -> int:
         rows = self._fetch("last_audit_seq", ("SELECT coalesce(max(seq), 0) FROM audit_log", []))
         return int(rows[0][0])
-
-    # -- people -------------------------------------------------------------------------
-    def put_user(self, user: User, entry: AuditEntry) -> AuditRecord:
-        d = self._dialect
-        row = [user.name, str(user.role), user.password_hash, user.display_name, d.time_in(user.created_at),
-               bool(user.disabled)]
-        with self._audit_transaction("put_user") as cur:
-            cur.execute(sql.upsert(d, "users", USER_COLUMNS, "name"), row)
-            return self._append(cur, [entry])[0]
-
-    def get_user(self, name: str) -> User | None:
-        d = self._dialect
-        rows = self._fetch("get_user", (f"SELECT {sql.select_list(d, USER_COLUMNS, ('created_at',))} FROM users "
-                                        f"WHERE name = {d.param}", [name]))
-        return user_from_row(rows[0]) if rows else None
-
-    def list_users(self) -> list[User]:
-        d = self._dialect
-        rows = self._fetch("list_users", (f"SELECT {sql.select_list(d, USER_COLUMNS, ('created_at',))} FROM users "
-                                          "ORDER BY name", []))
-        return [user_from_row(r) for r in rows]
-
-    def add_credential(self, credential: BearerToken, entry: AuditEntry | None = None) -> None:
-        d = self._dialect
-        c = credential
-        row = [c.digest, c.kind, c.user_name, d.time_in(c.created_at),
-               None if c.expires_at is None else d.time_in(c.expires_at), c.label]
-        with self._audit_transaction("add_credential") as cur:
-            if c.kind == "session":  # sweep ended sessions now and then: at every login
-                cur.execute(f"DELETE FROM credentials WHERE kind = 'session' AND expires_at < {d.param}",
-                            [d.time_in(c.created_at)])
-            cur.execute(sql.insert(d, "credentials", CREDENTIAL_COLUMNS), row)
-            if entry is not None:
-                self._append(cur, [entry])
-
-    def credential_user(self, digest: str, kind: str, now: float) -> User | None:
-        d = self._dialect
-        p = d.param
-        columns = sql.select_list(d, USER_COLUMNS, ("created_at",), table="u")
-        query = (f"SELECT {columns} FROM credentials c JOIN users u ON u.name = c.user_name WHERE c.digest = {p} "
-                 f"AND c.kind = {p} AND (c.expires_at IS NULL OR c.expires_at > {p}) AND NOT u.disabled")
-        rows = self._fetch("credential_user", (query, [digest, kind, d.time_in(now)]))
-        return user_from_row(rows[0]) if rows else None
-
-    def delete_credential(self, digest: str, entry: AuditEntry | None = None) -> bool:
-        with self._audit_transaction("delete_credential") as cur:
-            cur.execute(f"DELETE FROM credentials WHERE digest = {self._dialect.param}", [digest])
-            found = cur.rowcount > 0
-            if found and entry is not None:
-                self._append(cur, [entry])
-        return found
-
-    def list_credentials(self, user_name: str | None = None) -> list[BearerToken]:
-        d = self._dialect
-        clause, params = sql.where(d, [("user_name = {}", user_name)])
-        columns = sql.select_list(d, CREDENTIAL_COLUMNS, ("created_at", "expires_at"))
-        rows = self._fetch("list_credentials", (f"SELECT {columns} FROM credentials{clause} ORDER BY created_at, digest", params))
-        return [BearerToken(*r) for r in rows]
 
     # -- governance figures -------------------------------------------------------------
     def kpi_counts(self, group: str, start: float, end: float, now: float) -> list[KpiCounts]:

@@ -2,7 +2,7 @@
 once for both backends.
 
 `FieldTables` is mixed into SqliteStore and PostgresStore. It needs from each backend its
-`_dialect`, `_fetch(operation, (sql, params))` and `_write_transaction(operation)`, a context
+`_dialect`, `_fetch(operation, (sql, params))` and `write_transaction(operation)`, a context
 manager yielding a DB-API cursor in a write transaction.
 """
 
@@ -51,7 +51,7 @@ class FieldTables:
 
     _dialect: sql.Dialect
 
-    def _write_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
+    def write_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
         raise NotImplementedError
 
     def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:  # pragma: no cover - per backend
@@ -64,7 +64,7 @@ class FieldTables:
                 *(None if v is None else t(v) for v in (a.revoked_at, a.applied_at, a.expires_at))]
 
     def put_mqtt_account(self, account: MqttAccount) -> None:
-        with self._write_transaction("put_mqtt_account") as cur:
+        with self.write_transaction("put_mqtt_account") as cur:
             cur.execute(sql.upsert(self._dialect, "mqtt_accounts", ACCOUNT_COLUMNS, "username"),
                         self._account_row(account))
 
@@ -95,14 +95,14 @@ class FieldTables:
             params += kinds
         before = [a.username for a in self.list_mqtt_accounts(subject=subject)
                   if not kinds or str(a.kind) in kinds]
-        with self._write_transaction("revoke_mqtt_accounts") as cur:
+        with self.write_transaction("revoke_mqtt_accounts") as cur:
             cur.execute(query, params)
         return before
 
     def redeem_claim(self, claim_username: str, account: MqttAccount, now: float) -> bool:
         d = self._dialect
         p = d.param
-        with self._write_transaction("redeem_claim") as cur:
+        with self.write_transaction("redeem_claim") as cur:
             cur.execute(
                 f"UPDATE mqtt_accounts SET revoked_at = {p} WHERE username = {p} AND kind = {p} "
                 f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})",
@@ -115,7 +115,7 @@ class FieldTables:
 
     def mark_mqtt_accounts_applied(self, usernames: Sequence[str], now: float) -> None:
         d = self._dialect
-        with self._write_transaction("mark_mqtt_accounts_applied") as cur:
+        with self.write_transaction("mark_mqtt_accounts_applied") as cur:
             cur.executemany(f"UPDATE mqtt_accounts SET applied_at = {d.param} WHERE username = {d.param}",
                             [(d.time_in(now), u) for u in usernames])
 
@@ -135,7 +135,7 @@ class FieldTables:
         traffic = sql.insert(d, "device_traffic", ("device_id", "hour", "messages")) + (
             " ON CONFLICT (device_id, hour) DO UPDATE SET messages = device_traffic.messages + excluded.messages")
         rows = sorted(merged.values(), key=lambda v: v.device_id)  # one lock order for concurrent writers
-        with self._write_transaction("record_vitals") as cur:
+        with self.write_transaction("record_vitals") as cur:
             cur.executemany(latest, [(v.device_id, d.time_in(v.at), v.battery, v.rssi, v.snr, v.linkquality,
                                       v.clock_skew_s, int(v.messages)) for v in rows])
             cur.executemany(traffic, [(v.device_id, int(v.at // HOUR), int(v.messages)) for v in rows])
@@ -171,13 +171,13 @@ class FieldTables:
         r = report
         row = [r.id, r.reporter_id, r.type, r.lat, r.lon, r.cell_code, t(r.received_at), r.channel, r.note,
                r.photo_url, r.client_ref, None if r.ts is None else t(r.ts), r.case_id]
-        with self._write_transaction("put_report") as cur:
+        with self.write_transaction("put_report") as cur:
             cur.execute(sql.insert_new(d, "reports", REPORT_COLUMNS), row)
             return cur.rowcount == 1
 
     def set_report_case(self, report_id: str, case_id: str) -> None:
         p = self._dialect.param
-        with self._write_transaction("set_report_case") as cur:
+        with self.write_transaction("set_report_case") as cur:
             cur.execute(f"UPDATE reports SET case_id = {p} WHERE id = {p}", [case_id, report_id])
 
     def _reports(self, operation: str, conditions: list, limit: int = 1000) -> list[ReportView]:
@@ -212,7 +212,7 @@ class FieldTables:
             "FROM reports r JOIN cases c ON c.id = r.case_id "
             "WHERE c.filed_at IS NOT NULL AND coalesce(c.cancel_reason, '') <> 'false_alarm' "
             "ON CONFLICT DO NOTHING")
-        with self._write_transaction("settle_reports") as cur:
+        with self.write_transaction("settle_reports") as cur:
             cur.execute(query, [int(points), d.time_in(now)])
             return max(cur.rowcount, 0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from twin.store import _codec as codec
+from twin.store import codec
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from twin.errors import StoreError
-from twin.store._codec import redact
+from twin.store.codec import redact
+from twin.store.migrations import postgres as pg_schema
+from twin.store.migrations import sqlite as sqlite_schema
+from twin.store.sqlite import SqliteStore, sqlite_path
 
 __all__ = ["BackupReport", "backup", "restore", "store_tables_with_rows"]
 
@@ -125,8 +128,6 @@ def _check_migrations(names: set[str], known: list[str], path: Path) -> None:
 def store_tables_with_rows(url: str) -> list[str]:
     """The store's data tables that hold at least one row (bookkeeping tables left out)."""
     if url.startswith("sqlite:"):
-        from twin.store.sqlite import sqlite_path
-
         file = sqlite_path(url)
         if file != ":memory:" and not Path(file).exists():
             return []
@@ -157,8 +158,6 @@ def _sqlite_facts(conn: sqlite3.Connection) -> tuple[int, set[str]]:
 
 
 def _sqlite_backup(url: str, path: Path) -> tuple[int, int]:
-    from twin.store.sqlite import sqlite_path
-
     file = sqlite_path(url)
     if file == ":memory:" or not Path(file).exists():
         raise StoreError(f"there is no SQLite store at {url} to back up")
@@ -187,9 +186,6 @@ def _sqlite_backup(url: str, path: Path) -> tuple[int, int]:
 
 
 def _sqlite_restore(url: str, path: Path, force: bool) -> tuple[int, int]:
-    from twin.store.migrations.sqlite import MIGRATIONS
-    from twin.store.sqlite import SqliteStore, sqlite_path
-
     file = sqlite_path(url)
     if file == ":memory:":
         raise StoreError("cannot restore into an in-memory store")
@@ -205,7 +201,7 @@ def _sqlite_restore(url: str, path: Path, force: bool) -> tuple[int, int]:
             readings, names = _sqlite_facts(src)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a readable backup: {exc}") from exc
-        _check_migrations(names, [m.name for m in MIGRATIONS], path)
+        _check_migrations(names, [m.name for m in sqlite_schema.MIGRATIONS], path)
         busy = store_tables_with_rows(url)
         if busy and not force:
             raise StoreError(f"the store at {url} holds data ({', '.join(busy[:6])}{' ...' if len(busy) > 6 else ''}); "
@@ -296,13 +292,11 @@ def _pg_layout(conn) -> str | None:
 
 
 def _pg_backup(url: str, path: Path) -> tuple[int, int]:
-    from twin.store.migrations.postgres import HYPERTABLE
-
     with _pg_connect(url) as conn:
         layout = _pg_layout(conn)
         if layout is None:
             raise StoreError(f"the database at {redact(url)} is not a GridTwin store (run `gridtwin db migrate` first)")
-        if layout == HYPERTABLE:
+        if layout == pg_schema.HYPERTABLE:
             raise StoreError("this store keeps readings in a TimescaleDB hypertable: back it up with TimescaleDB's own "
                              "procedure (pg_dump with timescaledb_pre_restore/post_restore), see docs/operations.md")
     conninfo, env = _pg_env(url)
@@ -339,15 +333,14 @@ def _pg_archive_migrations(path: Path, env: dict[str, str]) -> set[str]:
 
 
 def _pg_restore(url: str, path: Path, force: bool) -> tuple[int, int]:
-    from twin.store.migrations.postgres import MIGRATIONS
-    from twin.store.postgres import PostgresStore
+    from twin.store.postgres import PostgresStore  # psycopg is loaded only for a PostgreSQL store
 
     conninfo, env = _pg_env(url)
     listing = _run([_pg_tool("pg_restore"), "--list", str(path)], env, f"reading {path} (pg_restore --list)")
     if "TABLE DATA public readings" not in listing and " TABLE public readings " not in listing:
         raise StoreError(f"{path} is a PostgreSQL dump but not of a GridTwin store (it has no readings table)")
     names = _pg_archive_migrations(path, env)
-    _check_migrations(names, [m.name for m in MIGRATIONS], path)
+    _check_migrations(names, [m.name for m in pg_schema.MIGRATIONS], path)
     busy = _pg_tables_with_rows(url)
     if busy and not force:
         raise StoreError(f"the store at {redact(url)} holds data ({', '.join(busy[:6])}{' ...' if len(busy) > 6 else ''}); "

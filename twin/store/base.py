@@ -8,6 +8,7 @@ seconds (float, UTC) at this interface.
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager
 from typing import Iterable, Sequence
 
 from twin.cases.figures import KpiCounts
@@ -38,6 +39,13 @@ class TwinStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def write_transaction(self, operation: str) -> AbstractContextManager:
+        """A write transaction: a context manager yielding a DB-API cursor, committed when the block
+        ends and rolled back when it raises; `operation` names it in errors. The SQL is the backend's
+        own (parameter marker, time columns): this is for the store's maintenance (retention) and
+        for tools beside it (benchmarks); everything else goes through the methods of this class."""
 
     def __enter__(self) -> "TwinStore":
         return self

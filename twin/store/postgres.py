@@ -31,9 +31,10 @@ from twin.errors import StoreError, StoreUnavailable
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
 from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import _codec as codec, _sql as sql
+from twin.store import codec, _sql as sql
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
+from twin.store._people import PeopleTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending, postgres as schema
 
@@ -90,7 +91,7 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET temp_buffers = '32MB'")
 
 
-class PostgresStore(CaseTables, FieldTables, TwinStore):
+class PostgresStore(CaseTables, PeopleTables, FieldTables, TwinStore):
     """TwinStore on PostgreSQL + PostGIS (`postgresql://user@host:port/db`).
 
     The pool opens on construction (StoreError when the server cannot be reached) and
@@ -196,7 +197,7 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
     def _epoch_sql(self, column: str) -> str:
         return f"CAST(extract(epoch from {column}) AS DOUBLE PRECISION)"
 
-    def _write_transaction(self, operation: str):
+    def write_transaction(self, operation: str):
         return self._cursor(operation)
 
     def readings_layout(self) -> str:
@@ -365,6 +366,11 @@ class PostgresStore(CaseTables, FieldTables, TwinStore):
                 log.info("store %s: created %d reading partition(s) %s..%s", codec.redact(self.url), len(new),
                          schema.partition_name(new[0]), schema.partition_name(new[-1]))  # fmt: skip
         self._partitions = existing | set(new)
+
+    def forget_partitions(self, days: set[int]) -> None:
+        """The day partitions in `days` were dropped (by retention): a later write for one of these days
+        creates it again."""
+        self._partitions -= days
 
     def readings(
         self,

@@ -21,9 +21,12 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from twin.errors import StoreError
-from twin.store import _codec as codec
+from twin.store import codec
+from twin.store.migrations import postgres as schema
+from twin.store.sqlite import SqliteStore
+from twin.times import rfc3339
 
-__all__ = ["PruneReport", "prune", "cutoff"]
+__all__ = ["PruneReport", "prune", "cutoff", "backend_of"]
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,11 @@ def prune(store, *, readings_days: float, hourly_days: float, now: float, dry_ru
         raise StoreError(f"hourly figures ({hourly_days} days) must be kept at least as long as raw readings "
                          f"({readings_days} days)")
     report = PruneReport(cutoff(now, readings_days), cutoff(now, hourly_days), dry_run=dry_run)
-    backend = _backend(store)
+    backend = backend_of(store)
     if report.readings_cutoff is not None:
         backend.prune_readings(store, report)
     if report.hourly_cutoff is not None:
-        with store._write_transaction("prune") as cur:
+        with store.write_transaction("prune") as cur:
             backend.prune_hourly(cur, report)
     if not dry_run and (report.readings_removed or report.hourly_removed):
         log.info("store %s: pruned %d readings before %s into %d hourly rows (%d partitions dropped), "
@@ -87,17 +90,14 @@ def prune(store, *, readings_days: float, hourly_days: float, now: float, dry_ru
 
 
 def _when(ts: float | None) -> str:
-    from twin.times import rfc3339
-
     return rfc3339(ts) if ts is not None else "-"
 
 
-def _backend(store) -> "_Backend":
-    from twin.store.sqlite import SqliteStore
-
+def backend_of(store) -> "_Backend":
+    """The SQL of retention for the store's backend (parameter marker, time of a cutoff, roll-up)."""
     if isinstance(store, SqliteStore):
         return _Sqlite()
-    from twin.store.postgres import PostgresStore
+    from twin.store.postgres import PostgresStore  # psycopg is loaded only for a PostgreSQL store
 
     if isinstance(store, PostgresStore):
         return _Postgres(store.readings_layout())
@@ -129,7 +129,7 @@ class _Backend:
                 f" GROUP BY cell_code, metric, {self.hour_sql}) AS hours")
 
     def prune_readings(self, store, report: PruneReport) -> None:
-        with store._write_transaction("prune") as cur:
+        with store.write_transaction("prune") as cur:
             self._count_rollup_delete(cur, report)
 
     def _count_rollup_delete(self, cur, report: PruneReport) -> None:
@@ -174,7 +174,7 @@ class _Sqlite(_Backend):
             return
         limit = self.time_in(report.readings_cutoff)
         while True:
-            with store._write_transaction("prune") as cur:
+            with store.write_transaction("prune") as cur:
                 # Found in rowid order: old readings mostly went in first, so the scan ends early.
                 cur.execute("CREATE TEMP TABLE IF NOT EXISTS prune_chunk "
                             "(rid INTEGER PRIMARY KEY, cell_code TEXT, metric TEXT, ts INTEGER, value REAL)")
@@ -203,7 +203,7 @@ class _Postgres(_Backend):
         self.layout = layout
 
     def time_in(self, ts: float):
-        from twin.store.postgres import pg_time
+        from twin.store.postgres import pg_time  # psycopg is loaded only for a PostgreSQL store
 
         return pg_time(ts)
 
@@ -216,16 +216,14 @@ class _Postgres(_Backend):
         roll-up, and taking the locks in the order writers take them leaves no deadlock. The rest
         goes in one statement that deletes readings and rolls up exactly what it deleted, under the
         same advisory lock, since partition creation moves rows out of the default partition."""
-        from twin.store.migrations import postgres as schema
-
-        with store._write_transaction("prune") as cur:
+        with store.write_transaction("prune") as cur:
             if report.dry_run:
                 self._count_rollup_delete(cur, report)
                 report.partitions_dropped = self.expired_partitions(cur, report.readings_cutoff)
                 return
             expired = self.expired_partitions(cur, report.readings_cutoff)
         for name in expired:
-            with store._write_transaction("prune") as cur:
+            with store.write_transaction("prune") as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.PARTITION_LOCK])
                 cur.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
                 removed, hours = cur.execute(
@@ -236,7 +234,7 @@ class _Postgres(_Backend):
             report.readings_removed += removed
             report.hourly_written += hours
         limit = self.time_in(report.readings_cutoff)
-        with store._write_transaction("prune") as cur:
+        with store.write_transaction("prune") as cur:
             # Creating a partition moves rows out of the default partition, then needs it exclusively:
             # deleting from it at the same time would deadlock, so wait for partition creation to end.
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [schema.PARTITION_LOCK])
@@ -251,8 +249,6 @@ class _Postgres(_Backend):
                 report.partitions_dropped += [str(row[0]) for row in cur.fetchall()]
 
     def expired_partitions(self, cur, before: float) -> list[str]:
-        from twin.store.migrations import postgres as schema
-
         if self.layout != schema.PARTITIONED:
             return []
         last_day = int(before // DAY_S)  # partitions of days before this one end at or before the cutoff
@@ -262,8 +258,5 @@ class _Postgres(_Backend):
                       if (day := schema.partition_day(name)) is not None and day < last_day)
 
     def after(self, store, report: PruneReport) -> None:
-        from twin.store.migrations import postgres as schema
-
         if report.partitions_dropped and not report.dry_run and self.layout == schema.PARTITIONED:
-            # A later write for one of these days creates its partition again.
-            store._partitions -= {schema.partition_day(name) for name in report.partitions_dropped}
+            store.forget_partitions({schema.partition_day(name) for name in report.partitions_dropped})

@@ -22,9 +22,10 @@ from twin.errors import StoreError
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
 from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import _codec as codec, _sql as sql
+from twin.store import codec, _sql as sql
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
+from twin.store._people import PeopleTables
 from twin.store.base import TwinStore
 from twin.store.migrations import pending
 from twin.store.migrations.sqlite import MIGRATIONS, SCHEMA_MIGRATIONS
@@ -70,7 +71,7 @@ def _unavailable(exc: BaseException) -> bool:
     return name.startswith(_UNAVAILABLE_CODES)
 
 
-class SqliteStore(CaseTables, FieldTables, TwinStore):
+class SqliteStore(CaseTables, PeopleTables, FieldTables, TwinStore):
     """TwinStore on SQLite (`sqlite:///path` or `sqlite:///:memory:`)."""
 
     _dialect = DIALECT
@@ -137,7 +138,7 @@ class SqliteStore(CaseTables, FieldTables, TwinStore):
     def _audit_transaction(self, operation: str):
         return self._transaction(operation)  # IMMEDIATE: one writer at a time already
 
-    def _write_transaction(self, operation: str):
+    def write_transaction(self, operation: str):
         return self._transaction(operation)
 
     def _epoch_sql(self, column: str) -> str:

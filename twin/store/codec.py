@@ -1,5 +1,6 @@
-"""What both store backends share: time and JSON encodings, the column order of every table,
-rows <-> domain objects, and the translation of driver errors into StoreError.
+"""The storage format both backends share: time and JSON encodings, the column order of every
+table, rows <-> domain objects, the translation of driver errors into StoreError, and `redact`
+for store URLs in messages. Public, for tools that write beside the store (the benchmarks).
 
 Both backends select columns in the order given here and hand the row tuples to the
 `*_from_row` builders; times arrive as Unix epoch floats (SQLite converts its integer
