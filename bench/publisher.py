@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 
-from twin.mqttpackets import connect_packet, publish_packet
+from mqttwire.packets import connect_packet, publish_packet
 
 
 def reading_payload(seq: int, ts: float, trigger: bool = False) -> bytes:

@@ -10,9 +10,9 @@ from typing import Iterable
 from firmware_sim.errors import ConnectError
 from firmware_sim.mqtt import MqttClient, Will
 from firmware_sim.simulator import raise_open_files_limit
+from mqttwire.tls import client_context
 from twin.config import MqttSettings
 from twin.devices.device import Device
-from twin.tls import client_context
 
 
 class MqttLink:

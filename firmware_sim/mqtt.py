@@ -25,9 +25,9 @@ import ssl as _ssl
 import struct
 
 from firmware_sim.errors import ConnectError, ConnectRefused, MqttError, NotConnected, ProtocolError
-from twin.mqttpackets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, Will,
-                               connect_packet, publish_packet)
-from twin.tls import describe_tls_error
+from mqttwire.packets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, Will, connect_packet,
+                              publish_packet)
+from mqttwire.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from firmware_sim.errors import ConnectError, SimError
 from firmware_sim.incidents import Incident
 from firmware_sim.movement import RandomWalk, grid_area
 from firmware_sim.mqtt import MqttClient, Will
+from mqttwire.tls import client_context
 from twin.config import MqttSettings
 from twin.devices.device import Device, DeviceKind
 from twin.sensing.catalog import MetricCatalog
-from twin.tls import client_context
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """MQTT ingest: connection, payload adapters, validation, batching, dead letters, detectors, outbound.
 
 Public names: Gateway (the service), Pipeline (batch processing without I/O),
-Topics, Reason (dead-letter reasons), GatewayError and ConnectError.
+Reason (dead-letter reasons), GatewayError and ConnectError. The contract's topics
+are mqttwire.topics.Topics.
 """
 
 from gateway.deadletters import Reason
@@ -9,6 +10,5 @@ from gateway.errors import ConnectError, GatewayError
 from gateway.outcome import Outcome
 from gateway.pipeline import Pipeline
 from gateway.service import Gateway
-from gateway.topics import Topics
 
-__all__ = ["ConnectError", "Gateway", "GatewayError", "Outcome", "Pipeline", "Reason", "Topics"]
+__all__ = ["ConnectError", "Gateway", "GatewayError", "Outcome", "Pipeline", "Reason"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gateway.clock import Clock, SystemClock
-from gateway.topics import Topics
+from mqttwire.topics import Topics
 from twin.cases.book import CaseBook
 from twin.contract.cloudevents import case_update_event
 from twin.sensing.anomalies import Anomaly

@@ -134,7 +134,7 @@ class FieldDesk:
         return True
 
     def _write_broker_files(self) -> None:
-        from twin.brokerfiles import reload_broker, write_broker_files
+        from mqttwire.mosquitto import reload_broker, write_broker_files
 
         p = self.settings.provisioning
         if not p.password_file:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gateway.outcome import Outcome
-from gateway.topics import Topics
 from gateway.types import Publish
+from mqttwire.topics import Topics
 from twin.contract.cloudevents import anomaly_event, cell_state_event, dead_letter_event
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """MQTT 3.1.1 packets as the gateway's own client (gateway/wire.py) reads them (it builds the
-ones it sends with twin/mqttpackets.py).
+ones it sends with mqttwire/packets.py).
 
 `PacketReader` frames whatever a read returned (part of a packet, many packets, a piece of one larger than a
 read) and turns every complete PUBLISH into an `Inbound` in one tight loop.

@@ -24,8 +24,8 @@ from gateway.messages import Decoded, Inbound, Observation, Rejection
 from gateway.outcome import Draft, Outcome
 from gateway.registry import RegistryCache
 from gateway.seqgaps import SeqGaps
-from gateway.topics import Topics
 from gateway.types import Adapter, Judging
+from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.errors import ConfigError

@@ -40,10 +40,10 @@ from gateway.spool import Spool, SpooledWriter
 from gateway.status import StatusDesk
 from gateway.storing import OutcomeWriter, StoreBatch
 from gateway.streamclock import StreamClock, WallClock
-from gateway.topics import Topics
 from gateway.types import DataClock, JudgeLink, Transport
 from gateway.vitals import VitalsBook
 from gateway.wire import open_transport
+from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import Device
 from twin.errors import StoreError

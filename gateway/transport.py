@@ -23,8 +23,8 @@ from gateway.errors import ConnectError
 from gateway.inbox import InboxTransport
 from gateway.messages import Inbound
 from gateway.types import ConnectionState
+from mqttwire.tls import client_context, describe_tls_error
 from twin.config import MqttSettings
-from twin.tls import client_context, describe_tls_error
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class MqttTransport(InboxTransport):
         self.protocol = version
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context of `mqtt.tls`/`ca_file`/`cert_file`/`key_file` (twin.tls), made once per transport."""
+        """The TLS context of `mqtt.tls`/`ca_file`/`cert_file`/`key_file` (mqttwire.tls), made once per transport."""
         if self._ssl is None and self.settings.tls:
             self._ssl = client_context(self.settings)
         return self._ssl

@@ -18,7 +18,7 @@ not acknowledged before a crash or a lost connection is sent again. The
 network thread owns the socket: it reads, writes what other threads queued,
 keeps the connection alive with PINGREQ, and reconnects with backoff (1 s to
 30 s), subscribing again and sending unacknowledged QoS 1 publishes again
-with DUP. TLS (`mqtt.tls` and its files, twin/tls.py) wraps the same socket.
+with DUP. TLS (`mqtt.tls` and its files, mqttwire/tls.py) wraps the same socket.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from gateway.messages import Inbound
 from gateway.packets import CONNACK_CODES, PUBACK, MalformedPacket, PacketReader
 from gateway.transport import MqttTransport
 from gateway.types import ConnectionState
+from mqttwire.packets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
+from mqttwire.tls import client_context, describe_tls_error
 from twin.config import MqttSettings
-from twin.mqttpackets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
-from twin.tls import client_context, describe_tls_error
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from twin.brokerfiles import TlsListener, listener_config
+from mqttwire.mosquitto import TlsListener, listener_config
 
 log = logging.getLogger(__name__)
 

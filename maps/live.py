@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from maps.hub import Hub
 from maps.payloads import anomaly_json, state_json
+from mqttwire.tls import client_context
 from twin.config import MqttSettings
 from twin.contract.cloudevents import case_update_event
 from twin.grid.cells import Grid
@@ -29,7 +30,6 @@ from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
 from twin.store import redact
 from twin.store.base import TwinStore
-from twin.tls import client_context
 
 log = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ from gridtwin.commands import sim as sim_command
 from gridtwin.console import Console
 from maps.hub import Hub
 from maps.live import CellBoard, LiveFeed
+from mqttwire.mosquitto import TlsListener, write_broker_files
+from mqttwire.tls import client_context
 from tests.fixtures.tls import Pki
 from tests.gateway.conftest import DEVICES, gateway_running, small_grid, wait_until
-from twin.brokerfiles import TlsListener, write_broker_files
 from twin.config import MqttSettings, Settings, load_settings
 from twin.devices.provisioning import ensure_service_accounts, issue_device_credentials
 from twin.errors import ConfigError, TwinError
 from twin.store import open_store
-from twin.tls import client_context
 
 SENSORS = [d for d in DEVICES if d.id in ("aq-1", "aq-2")]
 

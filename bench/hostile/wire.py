@@ -10,7 +10,7 @@ import struct
 import time
 from pathlib import Path
 
-from twin.mqttpackets import connect_packet, publish_packet, subscribe_packet
+from mqttwire.packets import connect_packet, publish_packet, subscribe_packet
 
 
 async def _connect(host: str, port: int, client_id: str):

@@ -24,8 +24,8 @@ from gateway.adapters.senml import SenmlAdapter
 from gateway.adapters.tasmota import TasmotaAdapter
 from gateway.adapters.ttn import TheThingsStackAdapter
 from gateway.adapters.zigbee2mqtt import Zigbee2MqttAdapter
-from gateway.topics import Topics
 from gateway.types import Adapter
+from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.errors import ConfigError
 

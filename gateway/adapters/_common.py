@@ -21,7 +21,7 @@ from gateway.adapters._units import FieldMapper
 from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound, Observation, Rejection, StatusObservation
-from gateway.topics import Topics
+from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import DeviceKind
 from twin.errors import ConfigError

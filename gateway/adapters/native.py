@@ -12,7 +12,7 @@ import orjson
 
 from gateway.deadletters import Reason
 from gateway.messages import CameraObservation, Decoded, Inbound, Observation, Rejection, StatusObservation
-from gateway.topics import Route, Topics
+from mqttwire.topics import Route, Topics
 
 CAMERA_STATES = ("start", "end")
 # An event type becomes the last level of the event topic: no '/', '+', '#' or spaces.

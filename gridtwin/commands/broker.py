@@ -59,7 +59,7 @@ LISTENER_FILE = "listener.conf"
 
 def _tls_listener(args) -> str | None:
     """DIR/listener.conf's text, checked before anything is written; None without --tls-port."""
-    from twin.brokerfiles import TlsListener, listener_config
+    from mqttwire.mosquitto import TlsListener, listener_config
     from twin.errors import ConfigError
 
     tls_args = (args.certfile, args.keyfile, args.cafile, args.require_certificate)
@@ -78,7 +78,7 @@ def _tls_listener(args) -> str | None:
 
 
 def run_config(args, console) -> int:
-    from twin.brokerfiles import reload_broker, write_broker_files
+    from mqttwire.mosquitto import reload_broker, write_broker_files
     from twin.devices.provisioning import ensure_service_accounts
     from twin.store import open_twin
 

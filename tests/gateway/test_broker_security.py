@@ -13,8 +13,8 @@ import time
 import pytest
 
 from gridtwin.broker import MosquittoBroker
+from mqttwire.mosquitto import write_broker_files
 from tests.mqttclients import LoggedIn, Refused, refused, wait_refused
-from twin.brokerfiles import write_broker_files
 from twin.config import Settings
 from twin.devices.provisioning import ensure_service_accounts, issue_device_credentials, revoke_device_credentials
 

@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from gridtwin.broker import MosquittoBroker
+from mqttwire.mosquitto import write_broker_files
 from tests.gateway.conftest import Publisher, Recorder, gateway_running, running_gateway, wait_until
 from tests.mqttclients import LoggedIn, wait_refused
-from twin.brokerfiles import write_broker_files
 from twin.config import Settings
 from twin.devices.provisioning import ensure_service_accounts, issue_claim_code
 from twin.people.accounts import create_user

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from gateway.adapters.native import NativeAdapter, parse_ts
 from gateway.deadletters import Reason
 from gateway.messages import Decoded, Inbound
-from gateway.topics import Topics
+from mqttwire.topics import Topics
 
 T = Topics()
 

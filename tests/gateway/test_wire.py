@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 import gateway.wire as wire
 from gateway.errors import ConnectError, TransportError
 from gateway.messages import Inbound
-from gateway.transport import MqttTransport
 from gateway.packets import MalformedPacket, PacketReader
+from gateway.transport import MqttTransport
 from gateway.wire import NativeTransport, open_transport
 from gridtwin.broker import MosquittoBroker
+from mqttwire.packets import publish_packet
 from tests.gateway.conftest import Publisher, Recorder
 from twin.config import MqttSettings, Settings
 from twin.errors import ConfigError
-from twin.mqttpackets import publish_packet
 
 # -- framing ------------------------------------------------------------------
 
@@ -406,7 +406,7 @@ async def test_the_gateway_stores_acks_and_publishes_through_either_client(mosqu
 
 
 async def test_over_tls_reads_cut_into_pieces_and_a_large_packet_arrive_whole(tmp_path, pki, monkeypatch):
-    from twin.brokerfiles import TlsListener
+    from mqttwire.mosquitto import TlsListener
 
     with MosquittoBroker(workdir=tmp_path / "m", tls=TlsListener(pki.server_cert, pki.server_key)) as broker:
         async with Receiver(broker, tls=True, ca_file=str(pki.ca)) as r:
@@ -433,7 +433,7 @@ async def test_over_tls_reads_cut_into_pieces_and_a_large_packet_arrive_whole(tm
 
 
 async def test_tls_mistakes_name_the_setting_to_fix(tmp_path, pki):
-    from twin.brokerfiles import TlsListener
+    from mqttwire.mosquitto import TlsListener
 
     with MosquittoBroker(workdir=tmp_path / "m", tls=TlsListener(pki.server_cert, pki.server_key)) as broker:
         with pytest.raises(ConnectError, match=r"was not accepted: .*; check mqtt\.ca_file"):

@@ -8,7 +8,7 @@ so the password file is written from the store alone and a password is never kep
 
     account, password = issue_device_account(store, "aq-0012", now=now)   # shown once
     accounts = store.list_mqtt_accounts()                                  # active ones
-    twin.brokerfiles.password_file(accounts)                               # Mosquitto's format
+    mqttwire.mosquitto.password_file(accounts)                             # Mosquitto's format
 """
 
 from __future__ import annotations

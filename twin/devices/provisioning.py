@@ -7,7 +7,7 @@
     revoke_device_credentials(store, "aq-0012", now=now)
 
 Nothing here touches the broker: a new, rotated or revoked password takes effect at the broker
-once its password file is written again and Mosquitto reloaded (twin/brokerfiles.py,
+once its password file is written again and Mosquitto reloaded (mqttwire/mosquitto.py,
 `gridtwin broker config`), which the gateway does by itself after a claim when it is told
 where the files are (`[provisioning]`).
 """

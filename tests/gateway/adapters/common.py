@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from gateway.messages import Decoded, Inbound
-from gateway.topics import Topics
+from mqttwire.topics import Topics
 from twin.config import Settings
 
 NOW = 1_795_939_200.0  # 2026-11-29T08:00:00Z

@@ -4,7 +4,7 @@ import pytest
 
 from gateway.adapters import ADAPTERS, FrigateAdapter, NativeAdapter, build_adapters
 from gateway.pipeline import Pipeline
-from gateway.topics import Topics
+from mqttwire.topics import Topics
 from tests.gateway.conftest import small_grid
 from twin.config import ALL_ADAPTERS, Settings, load_settings
 from twin.errors import ConfigError

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from mqttwire.mosquitto import acl_file, password_file
 from tests.gateway.conftest import DEVICES, small_grid
-from twin.brokerfiles import acl_file, password_file
 from twin.cases.deadlines import Limits
 from twin.cases.reports import REPORT_ACTOR, file_report, parse_report, settle
 from twin.cases.workflow import transition

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+__all__ = ["Will", "connect_packet", "publish_packet", "subscribe_packet", "remaining_length", "string"]
+
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE = 0x10, 0x20, 0x30, 0x40, 0x82
 PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
 PINGREQ_PACKET = b"\xc0\x00"

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.topics import Route, Topics
+from mqttwire.topics import Route, Topics
 
 T = Topics("gridtwin/v1")
 

@@ -1,8 +1,11 @@
-"""MQTT topics of the contract, built and parsed in one place."""
+"""MQTT topics of the contract, built and parsed in one place: by the gateway, the simulator's
+devices and the web app's live feed alike."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+__all__ = ["Route", "Topics"]
 
 
 @dataclass(frozen=True, slots=True)
