@@ -19,14 +19,15 @@ reconnecting is the caller's loop, not the client's.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import ssl as _ssl
 import struct
 
 from firmware_sim.errors import ConnectError, ConnectRefused, MqttError, NotConnected, ProtocolError
-from mqttwire.packets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, Will, connect_packet,
-                              publish_packet)
+from mqttwire.packets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, PUBLISH,
+                              MalformedPacket, PacketReader, Will, connect_packet, publish_packet)
 from mqttwire.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
@@ -39,38 +40,25 @@ class State(enum.Enum):
 
 
 class _Protocol(asyncio.Protocol):
-    """Frames bytes from the socket into packets for its client."""
+    """Frames bytes from the socket into packets for its client (mqttwire.packets.PacketReader)."""
 
     def __init__(self, client: "MqttClient"):
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.reader = PacketReader(client._packet)
+        self.publishes: collections.deque = collections.deque()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buffer
-        buf += data
-        while len(buf) >= 2:
-            length, shift, pos = 0, 0, 1
-            while True:
-                if pos >= len(buf):
-                    return
-                byte = buf[pos]
-                length |= (byte & 0x7F) << shift
-                pos += 1
-                if not byte & 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    self.client._protocol_error("remaining length longer than 4 bytes")
-                    return
-            if len(buf) < pos + length:
-                return
-            first, body = buf[0], bytes(buf[pos : pos + length])
-            del buf[: pos + length]
-            self.client._packet(first, body)
+        try:
+            self.reader.feed(data, self.publishes, 0.0)
+        except MalformedPacket as exc:
+            self.client._protocol_error(str(exc))
+            return
+        while self.publishes:  # a device never subscribes, so none is expected: log and carry on
+            self.client._unexpected(PUBLISH, self.publishes.popleft().topic)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client._lost(self, exc)
@@ -262,7 +250,7 @@ class MqttClient:
         protocol.transport.write(bytes(data))
         self._last_sent = asyncio.get_running_loop().time()
 
-    def _packet(self, first: int, body: bytes) -> None:
+    def _packet(self, first: int, body: memoryview) -> None:
         self._last_received = asyncio.get_running_loop().time()
         kind = first & 0xF0
         if kind == PUBACK:
@@ -284,8 +272,12 @@ class MqttClient:
             else:
                 self._connack.set_result(None)
         else:
-            # A device never subscribes, so nothing else is expected; log and carry on.
-            log.warning("client %s: ignored MQTT packet type 0x%02x from %s:%d", self.client_id, first, self.host, self.port)
+            self._unexpected(first)
+
+    def _unexpected(self, first: int, topic: str = "") -> None:
+        # A device never subscribes, so nothing else is expected; log and carry on.
+        log.warning("client %s: ignored MQTT packet type 0x%02x%s from %s:%d", self.client_id, first,
+                    f" on {topic}" if topic else "", self.host, self.port)
 
     def _protocol_error(self, what: str) -> None:
         log.warning("client %s: protocol error from %s:%d: %s", self.client_id, self.host, self.port, what)

@@ -36,9 +36,9 @@ from gateway import handoff
 from gateway.handoff import AnyRecord, Handoff, HandoffError, HandoffVersionError
 from gateway.judge import Recorder
 from gateway.merge import Merge
-from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
 from gateway.types import DataClock, JudgedSink, Publish
+from mqttwire.packets import Inbound
 from twin.config import GatewaySettings
 
 log = logging.getLogger(__name__)

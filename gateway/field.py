@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.messages import Inbound
+from mqttwire.packets import Inbound
 from twin.cases.reports import ReportError, file_report, parse_report
 from twin.config import Settings
 from twin.contract.cloudevents import dead_letter_event

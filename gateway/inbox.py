@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Self
 
 from gateway.errors import TransportError
-from gateway.messages import Inbound
 from gateway.types import ConnectionState
+from mqttwire.packets import Inbound
 from twin.config import MqttSettings
 
 __all__ = ["InboxTransport"]

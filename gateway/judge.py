@@ -39,8 +39,8 @@ from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
 
 if TYPE_CHECKING:
-    from gateway.messages import Inbound
     from gateway.types import DataClock, JudgedSink
+    from mqttwire.packets import Inbound
     from twin.grid.cells import Grid
 
 __all__ = ["Judge", "LocalLink", "Recorder", "replay"]

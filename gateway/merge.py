@@ -16,7 +16,7 @@ import operator
 from collections.abc import Sequence
 
 from gateway.handoff import CameraRecord, ObserveRecord, OutOfRangeRecord, ReadingRecord, Record, StatusRecord
-from gateway.messages import Inbound
+from mqttwire.packets import Inbound
 
 __all__ = ["ABSENT_S", "Merge", "Released"]
 

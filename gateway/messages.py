@@ -1,4 +1,5 @@
-"""Messages inside the gateway: what arrived, what an adapter made of it, and what was rejected."""
+"""Messages inside the gateway: what an adapter made of what arrived (an mqttwire.packets.Inbound),
+and what was rejected."""
 
 from __future__ import annotations
 
@@ -6,20 +7,11 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-
-# Inbound and Observation are msgspec Structs, not dataclasses: one of each is made per message,
-# and a frozen dataclass's __init__ (one object.__setattr__ per field) is twenty times slower.
-class Inbound(msgspec.Struct, frozen=True, gc=False):
-    """One MQTT message as received: the topic, raw payload, receive time and broker message id."""
-
-    topic: str
-    payload: bytes
-    received_at: float
-    mid: int = 0
-    qos: int = 0
-    retain: bool = False
+from mqttwire.packets import Inbound
 
 
+# Observation is a msgspec Struct, as Inbound is, not a dataclass: one is made per message, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) is twenty times slower.
 class Observation(msgspec.Struct, frozen=True, gc=False):
     """A decoded reading before validation against the registry and catalog.
 

@@ -20,11 +20,12 @@ from gateway.adapters import IGNORE, build_adapters
 from gateway.deadletters import Reason
 from gateway.handoff import Record
 from gateway.judge import Judge, Recorder, replay
-from gateway.messages import Decoded, Inbound, Observation, Rejection
+from gateway.messages import Decoded, Observation, Rejection
 from gateway.outcome import Draft, Outcome
 from gateway.registry import RegistryCache
 from gateway.seqgaps import SeqGaps
 from gateway.types import Adapter, Judging
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus

@@ -30,7 +30,7 @@ from gateway.casedesk import CaseDesk
 from gateway.cluster import GroupLink, Membership
 from gateway.field import FieldDesk
 from gateway.judge import LocalLink
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
 from gateway.outbound import Outbound
 from gateway.outcome import Outcome
 from gateway.pipeline import Pipeline
@@ -43,6 +43,7 @@ from gateway.streamclock import StreamClock, WallClock
 from gateway.types import DataClock, JudgeLink, Transport
 from gateway.vitals import VitalsBook
 from gateway.wire import open_transport
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import Device

@@ -21,8 +21,8 @@ from paho.mqtt.properties import Properties
 
 from gateway.errors import ConnectError
 from gateway.inbox import InboxTransport
-from gateway.messages import Inbound
 from gateway.types import ConnectionState
+from mqttwire.packets import Inbound
 from mqttwire.tls import client_context, describe_tls_error
 from twin.config import MqttSettings
 

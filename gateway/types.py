@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from gateway.messages import Decoded, Inbound
+    from gateway.messages import Decoded
     from gateway.outcome import Outcome
+    from mqttwire.packets import Inbound
     from twin.devices.device import Device, DeviceStatus
     from twin.devices.health import Vitals
     from twin.sensing.anomalies import Anomaly

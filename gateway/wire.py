@@ -5,7 +5,7 @@ object, properties, callbacks, one queued PUBACK each), which cost the gateway
 about as much CPU as the rest of its pipeline. This transport reads up to
 256 KiB at a time and turns every complete PUBLISH in it into an `Inbound`, so
 a busy second costs a few hundred system calls instead of tens of thousands
-(the packets themselves are in gateway/packets.py). It has the same surface
+(the packets themselves are in mqttwire/packets.py). It has the same surface
 as the paho transport (gateway/transport.py), `gateway.types.Transport`:
 
     async with NativeTransport(settings.mqtt, filters, client_id="gridtwin-gateway", wake=wake) as transport:
@@ -34,11 +34,20 @@ from collections.abc import Callable, Sequence
 
 from gateway.errors import ConnectError
 from gateway.inbox import InboxTransport
-from gateway.messages import Inbound
-from gateway.packets import CONNACK_CODES, PUBACK, MalformedPacket, PacketReader
 from gateway.transport import MqttTransport
 from gateway.types import ConnectionState
-from mqttwire.packets import DISCONNECT_PACKET, PINGREQ_PACKET, connect_packet, publish_packet, subscribe_packet
+from mqttwire.packets import (
+    CONNACK_CODES,
+    DISCONNECT_PACKET,
+    PINGREQ_PACKET,
+    Inbound,
+    MalformedPacket,
+    PacketReader,
+    connect_packet,
+    pubacks,
+    publish_packet,
+    subscribe_packet,
+)
 from mqttwire.tls import client_context, describe_tls_error
 from twin.config import MqttSettings
 
@@ -368,8 +377,7 @@ class NativeTransport(InboxTransport):
         """Acknowledge the QoS 1 messages of a batch: all their PUBACKs in one write."""
         if not self.manual_ack:
             return
-        pack = PUBACK.pack
-        packet = b"".join([pack(0x40, 2, m.mid) for m in messages if m.qos == 1])
+        packet = pubacks([m.mid for m in messages if m.qos == 1])
         if packet:
             self._send(packet)
 

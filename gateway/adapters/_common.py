@@ -20,7 +20,8 @@ import orjson
 from gateway.adapters._units import FieldMapper
 from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound, Observation, Rejection, StatusObservation
+from gateway.messages import Decoded, Observation, Rejection, StatusObservation
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import DeviceKind

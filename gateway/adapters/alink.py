@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, position
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 
 KINDS = {
     "thing/event/property/post": "post",

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, text, topic_matches
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 
 COMPONENTS = ("sensor", "binary_sensor")
 UNKNOWN_STATES = frozenset({"", "nan", "-nan", "unknown", "none", "unavailable"})

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads
 from gateway.adapters.native import CONTROL, PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import CameraObservation, Decoded, Inbound
+from gateway.messages import CameraObservation, Decoded
+from mqttwire.packets import Inbound
 from twin.devices.device import DeviceKind, check_device_id
 from twin.errors import ConfigError, DeviceError
 from twin.grid.codes import is_cell_code

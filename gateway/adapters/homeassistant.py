@@ -21,7 +21,8 @@ from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, c
 from gateway.adapters._units import Field
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound, Observation
+from gateway.messages import Decoded, Observation
+from mqttwire.packets import Inbound
 
 log = logging.getLogger(__name__)
 

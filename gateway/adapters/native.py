@@ -11,7 +11,8 @@ from typing import Literal, overload
 import orjson
 
 from gateway.deadletters import Reason
-from gateway.messages import CameraObservation, Decoded, Inbound, Observation, Rejection, StatusObservation
+from gateway.messages import CameraObservation, Decoded, Observation, Rejection, StatusObservation
+from mqttwire.packets import Inbound
 from mqttwire.topics import Route, Topics
 
 CAMERA_STATES = ("start", "end")

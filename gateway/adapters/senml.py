@@ -31,7 +31,8 @@ from gateway.adapters._common import (
 from gateway.adapters._units import LATITUDE, LONGITUDE, normalize
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 
 VERSION = 10  # the SenML version this adapter understands (RFC 8428)
 RELATIVE_LIMIT = 2**28

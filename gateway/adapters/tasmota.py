@@ -23,7 +23,8 @@ from gateway.adapters._common import (
 )
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 from twin.errors import ConfigError
 
 UNIT_KEYS = frozenset({"TempUnit", "PressureUnit", "SpeedUnit", "Time", "Epoch"})

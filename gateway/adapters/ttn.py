@@ -24,7 +24,8 @@ from gateway.adapters._common import (
 from gateway.adapters._units import LATITUDE, LONGITUDE, normalize
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 
 MAX_DEPTH = 3
 

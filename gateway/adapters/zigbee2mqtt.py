@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from gateway.adapters._common import IGNORED, AdapterRoute, ThirdPartyAdapter, check_filters, epoch, loads, number, text
 from gateway.adapters.native import PayloadError
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 
 COMMANDS = frozenset({"set", "get"})
 # Members of a state payload that are about the radio link or the bridge, not measurements.

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from firmware_sim.player import ScenarioPlayer
 from firmware_sim.scenarios import World
-from gateway.messages import Inbound
 from gateway.streamclock import StreamClock
+from mqttwire.packets import Inbound
 from twin.config import Settings
 from twin.sensing.anomalies import Anomaly
 

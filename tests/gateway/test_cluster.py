@@ -23,10 +23,10 @@ from gateway.handoff import (
 )
 from gateway.judge import Recorder
 from gateway.merge import Merge
-from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
 from gateway.streamclock import StreamClock
 from gridtwin.evaluation.run import DirectLink
+from mqttwire.packets import Inbound
 from tests.gateway.conftest import small_grid
 from twin.config import GatewaySettings, Settings
 from twin.errors import ConfigError

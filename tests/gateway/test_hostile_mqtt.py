@@ -109,9 +109,9 @@ async def test_hostile_corpus_on_postgresql(mosquitto, migrated_postgres_url):
 def test_sequence_jumps_are_not_counted_as_lost_messages():
     """Regression: a seq of 2**62 after 1 counted 4.6e18 lost messages, and the sum of a few such jumps
     no longer fitted the 64 bits the gateway's published figures allow."""
-    from gateway.messages import Inbound
     from gateway.pipeline import Pipeline
     from gateway.seqgaps import MAX_SEQ_GAP
+    from mqttwire.packets import Inbound
     from tests.gateway.conftest import DEVICES, small_grid
     from twin.config import Settings
 

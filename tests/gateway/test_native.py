@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from gateway.adapters.native import NativeAdapter, parse_ts
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 
 T = Topics()

@@ -15,11 +15,11 @@ from gateway.spool import Spool, SpooledWriter, SpoolError, SpoolFull
 from gateway.storing import StoreBatch
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.devices.health import Vitals
+from twin.errors import StoreError, StoreUnavailable
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
 from twin.sensing.readings import CameraEvent, DeadLetter, Reading
-from twin.errors import StoreError, StoreUnavailable
 
 
 def test_items_come_back_in_order_and_survive_a_new_process(tmp_path):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.messages import Decoded, Inbound, Observation
+from gateway.messages import Decoded, Observation
 from gateway.pipeline import Pipeline
 from gateway.streamclock import StreamClock
+from mqttwire.packets import Inbound
 from tests.gateway.conftest import DEVICES, small_grid
 from twin.config import Settings
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 from twin.config import Settings
 

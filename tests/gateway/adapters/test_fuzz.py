@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from gateway.adapters import ADAPTERS, build_adapters
 from gateway.deadletters import Reason
-from gateway.messages import Decoded, Inbound
+from gateway.messages import Decoded
+from mqttwire.packets import Inbound
 from mqttwire.topics import Topics
 from twin.config import Settings
 from twin.devices.device import DEVICE_ID

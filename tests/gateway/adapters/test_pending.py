@@ -7,8 +7,8 @@ import time
 import orjson
 import pytest
 
-from gateway.messages import Inbound
 from gateway.pipeline import Pipeline
+from mqttwire.packets import Inbound
 from tests.gateway.conftest import A, B, C, D, DEVICES, small_grid
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
