@@ -1,6 +1,7 @@
 """`python -m bench NAME [options]`: run one benchmark (ingest, latency, dispatch, wall, backup,
-lookup, store, faults, map, memory, scaleout, hostile), or `all` of those with a target (bench/all.py); `mutation`
-runs mutation testing of the core modules (bench/mutation.py), which `all` leaves out."""
+lookup, store, faults, map, memory, scaleout, hostile, simulator), or `all` of those with a target
+(bench/all.py); `mutation` runs mutation testing of the core modules (bench/mutation.py), which `all`
+leaves out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("ingest", "latency", "dispatch", "wall", "lookup", "store", "backup", "faults", "map", "memory", "scaleout",
-              "hostile", "mutation", "all")
+              "hostile", "simulator", "mutation", "all")
 
 
 def main(argv: list[str]) -> int:

@@ -69,8 +69,8 @@ def bench_sqlite(rows: int, repeat: int, directory: Path) -> dict:
 def bench_postgres(rows: int, repeat: int, directory: Path) -> dict:
     import psycopg
 
+    from gridtwin.pgcluster import ThrowawayCluster
     from twin.store.backup import backup, restore
-    from twin.store.pgcluster import ThrowawayCluster
     from twin.store.postgres import PostgresStore
 
     times: dict[str, list[float]] = {"backup": [], "restore": [], "copy_out": [], "copy_in": [], "prune": [],

@@ -27,7 +27,7 @@ import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, publisher_result, settings_for, start_publisher
 from bench.latency import Stamps, percentiles
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from twin.devices.device import Device, DeviceKind
 
 BACKGROUND_DEVICES = 600

@@ -41,7 +41,8 @@ import paho.mqtt.client as mqtt
 from bench.common import bench_twin, emit, publisher_result
 from bench.processes import (PREFIX, GatewayProcess, SimProcess, StreamWatch, WebProcess, census, start_publisher,
                              wait_stored, write_config)
-from gridtwin.broker import MosquittoBroker, free_port
+from gridtwin.localbroker import MosquittoBroker
+from gridtwin.ports import free_port
 from twin.store.sqlite import sqlite_path
 
 SCENARIOS = ("kill9", "broker-restart", "db-down")
@@ -230,7 +231,7 @@ async def db_down(workdir: Path, *, rate: float, down_s: float, devices: int, be
     or one made for the run), or the SQLite file locked by another process (`store="sqlite"`).
     With `kill`, the gateway is SIGKILLed three quarters into the outage, holding a spool, and
     started again once the store is back (a gateway needs its store to start)."""
-    from twin.store.pgcluster import ThrowawayCluster
+    from gridtwin.pgcluster import ThrowawayCluster
 
     own = store == "postgres" and cluster is None
     if own:
@@ -317,7 +318,7 @@ async def run(args) -> dict:
             with contextlib.ExitStack() as stack:
                 url = None
                 if args.store == "postgres":
-                    from twin.store.pgcluster import ThrowawayCluster
+                    from gridtwin.pgcluster import ThrowawayCluster
 
                     url = stack.enter_context(ThrowawayCluster()).create_database()
                 if name == "kill9":

@@ -23,7 +23,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, median, publisher_result, settings_for, start_publisher
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from twin.config import Settings
 
 

@@ -28,7 +28,7 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, publisher_result, settings_for, start_publisher
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 
 DEVICES = 1000
 TRIGGER_EVERY = 50  # 20 devices flip every reading

@@ -181,7 +181,7 @@ def measure(cells: list[int], points: int, runs: int, shapes: list[str], postgre
             postgis_runs: int = 1) -> dict:
     from contextlib import nullcontext
 
-    from twin.store.pgcluster import ThrowawayCluster
+    from gridtwin.pgcluster import ThrowawayCluster
 
     results = []
     owner = nullcontext(cluster) if cluster is not None or not postgres else ThrowawayCluster()

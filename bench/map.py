@@ -33,7 +33,7 @@ from playwright.sync_api import sync_playwright
 
 from bench.common import emit
 from bench.wall import CHROMIUM_ARGS, MAP_STATE, bench_grid, serve
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from maps.app import create_app
 from twin.config import Settings
 from twin.sensing.catalog import Level

@@ -27,7 +27,8 @@ from pathlib import Path
 import psutil
 
 from bench.common import bench_twin, emit, publisher_result, start_publisher
-from gridtwin.broker import MosquittoBroker, free_port
+from gridtwin.localbroker import MosquittoBroker
+from gridtwin.ports import free_port
 
 GATEWAY_IMPORTS = "gateway, gateway.service, twin.store, gridtwin.cli, gridtwin.commands.gateway"
 WEB_IMPORTS = "maps.app, twin.store, gridtwin.cli, gridtwin.commands.serve"

@@ -36,8 +36,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from bench.common import bench_twin, emit, median, publisher_result, start_publisher
-from gridtwin.broker import MosquittoBroker
-from twin.store.pgcluster import ThrowawayCluster
+from gridtwin.localbroker import MosquittoBroker
+from gridtwin.pgcluster import ThrowawayCluster
 
 _TICK = os.sysconf("SC_CLK_TCK")
 

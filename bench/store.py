@@ -3,7 +3,7 @@
     python -m bench store [--rows 100000] [--repeat 3] [--days 30] [--backend all|sqlite|postgres] [--json]
 
 Writes. `write_readings` of N readings (500 devices, 3 metrics) into a freshly migrated store,
-beside, on PostgreSQL (a throwaway cluster, twin.store.pgcluster):
+beside, on PostgreSQL (a throwaway cluster, gridtwin.pgcluster):
 - `psql_copy`: the same rows as CSV, `\\copy readings (...) FROM file` through `psql` into the
   same freshly migrated `readings` table (same partition, key and indexes): the raw COPY;
 - `psql_copy_plain`: the same into a table of the same columns without any key or index.
@@ -274,7 +274,7 @@ def _queries(store, days: float, runs: int, rows: int, *, bare_day, bare_cell, d
 
 
 def measure(rows: int, repeat: int, days: float, queries: int, backends: tuple[str, ...], cluster=None) -> dict:
-    from twin.store.pgcluster import ThrowawayCluster
+    from gridtwin.pgcluster import ThrowawayCluster
 
     readings = make_readings(rows)
     result: dict = {"benchmark": "store", "rows": rows, "repeat": repeat}

@@ -32,7 +32,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench.common import emit
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from maps.app import WebServer, create_app
 from twin.cases.book import CaseBook
 from twin.cases.workflow import Status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.tls"]
 

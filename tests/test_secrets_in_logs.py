@@ -19,7 +19,7 @@ import uuid
 import httpx
 import pytest
 
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from tests.maps.common import S, SIZE, W
 
 

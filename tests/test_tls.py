@@ -24,10 +24,11 @@ from firmware_sim.errors import ConnectError as SimConnectError
 from firmware_sim.mqtt import MqttClient
 from gateway.errors import ConnectError
 from gateway.transport import MqttTransport
-from gridtwin.broker import MosquittoBroker, free_port, wait_for_port
 from gridtwin.cli import main as gridtwin_main
 from gridtwin.commands import sim as sim_command
 from gridtwin.console import Console
+from gridtwin.localbroker import MosquittoBroker
+from gridtwin.ports import free_port, wait_for_port
 from maps.hub import Hub
 from maps.live import CellBoard, LiveFeed
 from mqttwire.mosquitto import TlsListener, write_broker_files

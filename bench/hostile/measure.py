@@ -31,7 +31,7 @@ from bench.hostile.corpus import Case, make_world
 from bench.hostile.generate import SOURCE_NAMES, corpus
 from bench.hostile.run import reconcile, run_corpus, settings_for
 from bench.hostile.wire import dump_messages
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from twin.devices.device import Device, DeviceKind
 from twin.grid.demo import demo_grid
 from twin.store import open_store

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridtwin.broker import free_port, local_broker
+from gridtwin.localbroker import local_broker
+from gridtwin.ports import free_port
 
 # A few installed-but-not-yet-registered devices: realistic, and their readings show
 # the dead-letter path working (reason `unknown_device`) in every demo.

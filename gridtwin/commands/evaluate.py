@@ -82,8 +82,8 @@ def run(args, console) -> int:
 
 
 async def _evaluate(world, settings, args, console) -> dict:
-    from gridtwin.broker import local_broker
     from gridtwin.evaluation import acceptance, run_through_gateway, score
+    from gridtwin.localbroker import local_broker
     from twin.store import open_store
 
     scenario = world.scenario

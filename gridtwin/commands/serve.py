@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gridtwin.broker import free_port
 from gridtwin.cli import add_config_argument
+from gridtwin.ports import free_port
 from twin.config import load_settings
 from twin.store import redact
 

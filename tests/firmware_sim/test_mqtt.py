@@ -12,7 +12,8 @@ import pytest
 
 from firmware_sim.errors import ConnectError, ConnectRefused, NotConnected
 from firmware_sim.mqtt import MqttClient, Will
-from gridtwin.broker import MosquittoBroker, free_port
+from gridtwin.localbroker import MosquittoBroker
+from gridtwin.ports import free_port
 from tests.firmware_sim.common import Collector, unique
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from mqttwire.mosquitto import write_broker_files
 from tests.mqttclients import LoggedIn, Refused, refused, wait_refused
 from twin.config import Settings

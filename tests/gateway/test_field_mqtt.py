@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import orjson
 import pytest
 
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from mqttwire.mosquitto import write_broker_files
 from tests.gateway.conftest import Publisher, Recorder, gateway_running, running_gateway, wait_until
 from tests.mqttclients import LoggedIn, wait_refused

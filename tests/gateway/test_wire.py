@@ -24,7 +24,7 @@ import gateway.wire as wire
 from gateway.errors import ConnectError, TransportError
 from gateway.transport import MqttTransport
 from gateway.wire import NativeTransport, open_transport
-from gridtwin.broker import MosquittoBroker
+from gridtwin.localbroker import MosquittoBroker
 from mqttwire.packets import Inbound
 from tests.gateway.conftest import Publisher, Recorder
 from twin.config import MqttSettings, Settings
@@ -264,7 +264,7 @@ async def test_wrong_credentials_give_a_clear_error(tmp_path):
 
 
 async def test_an_unreachable_broker_is_a_clear_error():
-    from gridtwin.broker import free_port
+    from gridtwin.ports import free_port
 
     with pytest.raises(ConnectError, match=r"cannot reach MQTT broker 127.0.0.1:\d+"):
         settings = MqttSettings(port=free_port("127.0.0.1"), client="native")
@@ -273,7 +273,7 @@ async def test_an_unreachable_broker_is_a_clear_error():
 
 @pytest.mark.parametrize("client", ["native", "paho"])
 async def test_a_transport_starts_once(client):
-    from gridtwin.broker import free_port
+    from gridtwin.ports import free_port
 
     settings = MqttSettings(port=free_port("127.0.0.1"), client=client)
     transport = open_transport(settings, ("w/#",), client_id="once")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-import gridtwin.broker as broker
 import gridtwin.cli as cli
+import gridtwin.localbroker as broker
 from twin.grid.demo import demo_grid
 from twin.store import open_store
 
@@ -111,7 +111,7 @@ def test_without_mosquitto_the_demo_falls_back_to_amqtt_and_readings_flow(tmp_pa
     monkeypatch.setattr(broker, "SBIN", ())
     assert broker.mosquitto_path() is None
     assert isinstance(broker.local_broker(), broker.AmqttBroker)
-    caplog.set_level(logging.WARNING, logger="gridtwin.broker")
+    caplog.set_level(logging.WARNING, logger="gridtwin.localbroker")
     status = cli.main(["demo", "--duration", "6", "--port", "0", "--json", *FLEET, "--data-dir", str(tmp_path)])
     out, _ = capsys.readouterr()
     assert status == 0

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from prometheus_client.parser import text_string_to_metric_families
 from shapely.geometry import box
 
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from maps.app import WebServer
 from twin.config import Settings
 from twin.contract.cloudevents import cell_state_event

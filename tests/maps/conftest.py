@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, T0, fill_store, small_grid
 from twin.config import Settings

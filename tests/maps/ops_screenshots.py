@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, on_page, serving, wait_on_page
 from tests.maps.ops_helpers import log_in

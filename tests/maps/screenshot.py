@@ -18,7 +18,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 from shapely import Point
 
-from gridtwin.broker import free_port
+from gridtwin.ports import free_port
 from maps.app import create_app
 from tests.maps.common import CHROMIUM_ARGS, serving, wait_on_page
 from twin.config import Settings

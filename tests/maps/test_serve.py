@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from gridtwin.broker import free_port, wait_for_port
+from gridtwin.ports import free_port, wait_for_port
 
 
 def test_serve_runs_the_app_and_stops_on_sigint(tmp_path, mosquitto):

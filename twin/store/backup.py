@@ -31,6 +31,7 @@ from twin.errors import StoreError
 from twin.store.codec import redact
 from twin.store.migrations import postgres as pg_schema
 from twin.store.migrations import sqlite as sqlite_schema
+from twin.store.pgbin import find_bindir
 from twin.store.sqlite import SqliteStore, sqlite_path
 
 __all__ = ["BackupReport", "backup", "restore", "store_tables_with_rows"]
@@ -233,8 +234,6 @@ def _pg_tool(name: str) -> str:
     if found:
         return found
     try:
-        from twin.store.pgcluster import find_bindir
-
         candidate = find_bindir() / name
         if candidate.exists():
             return str(candidate)

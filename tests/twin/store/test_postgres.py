@@ -23,6 +23,8 @@ from shapely.geometry import LineString, box
 
 
 import gridtwin.cli as cli
+from gridtwin.pgcluster import ThrowawayCluster
+from gridtwin.ports import free_port
 from twin.devices.device import Device, DeviceKind
 from twin.errors import StoreError
 from twin.grid.cells import Cell, Grid
@@ -31,7 +33,6 @@ from twin.sensing.cellstate import CellState
 from twin.sensing.readings import Reading
 from twin.store import open_store
 from twin.store.migrations import postgres as schema
-from twin.store.pgcluster import ThrowawayCluster, _free_port
 from twin.store.postgres import PostgresStore
 
 PG_ALL = [m.name for m in schema.MIGRATIONS]  # every migration, in order
@@ -343,7 +344,7 @@ def test_time_bucket_aggregate_matches_date_bin(migrated_postgres_url):
 
 # -- errors and the pool -----------------------------------------------------------------
 def test_an_unreachable_server_is_a_store_error():
-    url = f"postgresql://postgres:secret@127.0.0.1:{_free_port('127.0.0.1')}/twin"
+    url = f"postgresql://postgres:secret@127.0.0.1:{free_port('127.0.0.1')}/twin"
     with pytest.raises(StoreError, match="cannot connect to the store at postgresql://postgres:\\*\\*\\*@") as err:
         open_store(url)
     assert "secret" not in str(err.value)
@@ -414,7 +415,7 @@ def test_the_server_dies_with_the_process_that_started_it(tmp_path):
     """A test run killed without teardown must not leave a server running."""
     script = (
         "import os, sys\n"
-        "from twin.store.pgcluster import ThrowawayCluster\n"
+        "from gridtwin.pgcluster import ThrowawayCluster\n"
         "c = ThrowawayCluster(extensions=()).start()\n"
         "print(c.proc.pid, c.dir, flush=True)\n"
         "os._exit(0)\n"  # no teardown at all

@@ -20,7 +20,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,31 +29,12 @@ from pathlib import Path
 
 import psycopg
 
+from gridtwin.ports import free_port
+from twin.store.pgbin import find_bindir
+
 log = logging.getLogger(__name__)
 
-DEFAULT_BINDIR = "/usr/lib/postgresql/15/bin"
 TEMPLATE_DB = "gridtwin_template"
-
-
-def find_bindir() -> Path:
-    """The directory holding initdb and postgres: $GRIDTWIN_PG_BINDIR, pg_config --bindir, or PATH."""
-    candidates = [os.environ.get("GRIDTWIN_PG_BINDIR"), DEFAULT_BINDIR]
-    if shutil.which("pg_config"):
-        try:
-            out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
-            candidates.append(out.stdout.strip())
-        except (OSError, subprocess.CalledProcessError):
-            pass
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(str(Path(initdb).parent))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
-            return Path(candidate)
-    raise FileNotFoundError(
-        "PostgreSQL server binaries (initdb, postgres) not found; install postgresql-15 "
-        "or set GRIDTWIN_PG_BINDIR"
-    )
 
 
 def _die_with_parent() -> None:
@@ -68,12 +48,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class ThrowawayCluster:
@@ -94,7 +68,7 @@ class ThrowawayCluster:
         settings: dict[str, str] | None = None,
     ):
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.extensions = extensions
         self.bindir = Path(bindir) if bindir else find_bindir()
         self.settings = {

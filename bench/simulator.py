@@ -1,7 +1,7 @@
 """Measure the simulator at fleet scale: connect time, CPU and memory for N devices, next to a
 baseline of one aiomqtt client per device measured in the same run.
 
-    python -m firmware_sim.measure --devices 2000 --interval 10 --duration 30 [--json] [--no-baseline]
+    python -m bench simulator --devices 2000 --interval 10 --duration 30 [--json] [--no-baseline]
 
 Each variant gets a fresh Mosquitto (started here) unless --host/--port name
 a broker. CPU is user+system time of this process (and of the broker when it
@@ -19,7 +19,6 @@ import json
 import os
 import random
 import resource
-import sys
 import time
 
 import orjson
@@ -27,6 +26,7 @@ import orjson
 from firmware_sim.clock import format_ts
 from firmware_sim.fleet import make_fleet
 from firmware_sim.simulator import Simulator, raise_open_files_limit
+from gridtwin.localbroker import MosquittoBroker
 from twin.config import MqttSettings
 from twin.grid.demo import demo_grid
 
@@ -173,8 +173,6 @@ async def _measure_aiomqtt(mqtt: MqttSettings, devices, interval: float, duratio
 
 
 def _run_variant(name: str, args, devices) -> dict:
-    from gridtwin.broker import MosquittoBroker
-
     broker = None
     if args.host:
         mqtt = MqttSettings(host=args.host, port=args.port, prefix=f"bench/{name}")
@@ -206,8 +204,8 @@ def _lines(result: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m firmware_sim.measure", description=__doc__.split("\n\n")[0])
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench simulator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--cameras", type=int, default=0, help="of the devices, how many are cameras")
     parser.add_argument("--interval", type=float, default=10.0)
@@ -230,6 +228,3 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(_lines(result)))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
