@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from firmware_sim.behaviour import Storm, Weather
 from firmware_sim.errors import FleetError, ScenarioError
@@ -218,8 +217,3 @@ def _fault_metric(device: Device, wanted: str | None, catalog: MetricCatalog) ->
         return wanted if wanted in numeric else None
     with_threshold = [m for m in numeric if catalog[m].critical is not None or catalog[m].warning is not None]
     return (with_threshold or numeric or [None])[0]
-
-
-def observers_of(world: World, truth: TruthIncident) -> Sequence[Device]:
-    ids = set(truth.observers)
-    return [d for d in world.devices if d.id in ids]

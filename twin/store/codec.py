@@ -40,11 +40,6 @@ def to_us(ts: float) -> int:
     return round(ts * US)
 
 
-def from_us(us: int) -> float:
-    """Integer microseconds -> epoch seconds (correctly rounded: one division)."""
-    return us / US
-
-
 def bucket_us(bucket_s: float) -> int:
     """A bucket width in microseconds; StoreError unless it is at least one microsecond."""
     width = to_us(bucket_s) if bucket_s == bucket_s else 0  # NaN -> 0
