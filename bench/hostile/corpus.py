@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from gateway.adapters._common import make_device_id
+from gateway.adapters import make_device_id
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 
 DAY = 86400.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from bench.hostile.corpus import Case, Expect, Row, World, dumps, json_junk, letter, oversized, value_in
-from gateway.adapters._common import make_device_id
+from gateway.adapters import make_device_id
 from twin.devices.device import DeviceKind
 
 FIELDS = {"temperature": "temperature_c", "humidity": "humidity_pct", "pm25": "pm25"}

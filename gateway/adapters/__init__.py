@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from gateway.adapters._common import IGNORE, AdapterRoute, ThirdPartyAdapter
+from gateway.adapters._common import IGNORE, AdapterRoute, ThirdPartyAdapter, make_device_id
 from gateway.adapters.alink import AlinkAdapter
 from gateway.adapters.esphome import EsphomeAdapter
 from gateway.adapters.frigate import FrigateAdapter
@@ -44,6 +44,7 @@ __all__ = [
     "ThirdPartyAdapter",
     "Zigbee2MqttAdapter",
     "build_adapters",
+    "make_device_id",
 ]
 
 
