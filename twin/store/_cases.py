@@ -1,18 +1,13 @@
 """Cases, the audit log and the governance figures in the store: written once for both backends.
 
-`CaseTables` is mixed into SqliteStore and PostgresStore. It needs from each backend
-its `_dialect`, `_fetch(operation, (sql, params))`, an `_audit_transaction(operation)`
-yielding a DB-API cursor in a write transaction that holds the audit log's lock (so
-hash-chained appends happen one at a time, and `seq` order is commit order), and
-`_epoch_sql(column)`, the SQL of a time column in epoch seconds for arithmetic.
-`append_entries` chains audit rows in such a transaction; the people's tables
-(twin/store/_people.py) record their changes with it too.
+`CaseTables` is mixed into SqliteStore and PostgresStore (what it needs of each backend:
+`Tables` in twin/store/_sql.py). `append_entries` chains audit rows in the audit log's
+transaction; the people's tables (twin/store/_people.py) record their changes with it too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
@@ -85,19 +80,8 @@ def _markers(d: sql.Dialect, values: Sequence) -> str:
     return ", ".join(d.param for _ in values)
 
 
-class CaseTables:
+class CaseTables(sql.Tables):
     """The case, audit and figures methods of TwinStore (see twin/store/base.py for their contracts)."""
-
-    _dialect: sql.Dialect
-
-    def _audit_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
-        raise NotImplementedError
-
-    def _epoch_sql(self, column: str) -> str:  # pragma: no cover - per backend
-        raise NotImplementedError
-
-    def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:  # pragma: no cover - per backend
-        raise NotImplementedError
 
     # -- writing ------------------------------------------------------------------
     def save_case(self, case: Case, entries: Sequence[AuditEntry], *,

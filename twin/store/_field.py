@@ -1,14 +1,12 @@
 """MQTT accounts, device vitals, field reports and the reporters' ledger in the store: written
 once for both backends.
 
-`FieldTables` is mixed into SqliteStore and PostgresStore. It needs from each backend its
-`_dialect`, `_fetch(operation, (sql, params))` and `write_transaction(operation)`, a context
-manager yielding a DB-API cursor in a write transaction.
+`FieldTables` is mixed into SqliteStore and PostgresStore (what it needs of each backend:
+`Tables` in twin/store/_sql.py).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Iterable, Sequence
 
 from twin.cases.reports import Report, ReportView
@@ -46,16 +44,8 @@ def _markers(d: sql.Dialect, values: Sequence) -> str:
     return ", ".join(d.param for _ in values)
 
 
-class FieldTables:
+class FieldTables(sql.Tables):
     """The accounts, vitals and reports methods of TwinStore (see twin/store/base.py for their contracts)."""
-
-    _dialect: sql.Dialect
-
-    def write_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
-        raise NotImplementedError
-
-    def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:  # pragma: no cover - per backend
-        raise NotImplementedError
 
     # -- MQTT accounts ------------------------------------------------------------------
     def _account_row(self, a: MqttAccount) -> list:

@@ -1,14 +1,12 @@
 """Users and their bearer tokens in the store: written once for both backends.
 
-`PeopleTables` is mixed into SqliteStore and PostgresStore beside `CaseTables`. It needs from
-each backend its `_dialect`, `_fetch(operation, (sql, params))` and `_audit_transaction(operation)`
-(see twin/store/_cases.py): every change to a user or a token is recorded in the audit log in
-the same transaction.
+`PeopleTables` is mixed into SqliteStore and PostgresStore beside `CaseTables` (what it needs of
+each backend: `Tables` in twin/store/_sql.py). Every change to a user or a token is recorded in
+the audit log in the same transaction.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Sequence
 
 from twin.people.audit import AuditEntry, AuditRecord
@@ -25,16 +23,8 @@ def user_from_row(row: Sequence) -> User:
     return User(name, Role(role), password_hash, display_name, created_at, bool(disabled))
 
 
-class PeopleTables:
+class PeopleTables(sql.Tables):
     """The users and bearer tokens methods of TwinStore (see twin/store/base.py for their contracts)."""
-
-    _dialect: sql.Dialect
-
-    def _audit_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
-        raise NotImplementedError
-
-    def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:  # pragma: no cover - per backend
-        raise NotImplementedError
 
     def put_user(self, user: User, entry: AuditEntry) -> AuditRecord:
         d = self._dialect

@@ -8,6 +8,7 @@ builder returns `(sql, params)`.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -20,6 +21,31 @@ class Dialect:
     time_out: Callable[[str], str]  # SQL expression giving epoch seconds from a time column
     time_in: Callable[[float], Any]  # epoch seconds -> the parameter a time column compares with
     decode_json: Callable[[Any], Any]
+
+
+class Tables:
+    """The base of the tables written once for both backends (twin/store/_cases.py, _people.py,
+    _field.py), which SqliteStore and PostgresStore mix in: what they need of each backend, which
+    defines all of these."""
+
+    _dialect: Dialect
+
+    def _fetch(self, operation: str, query: tuple[str, list]) -> list[tuple]:  # pragma: no cover - per backend
+        """The rows of one `(sql, params)` query."""
+        raise NotImplementedError
+
+    def write_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
+        """A DB-API cursor in a write transaction (see TwinStore.write_transaction)."""
+        raise NotImplementedError
+
+    def _audit_transaction(self, operation: str) -> AbstractContextManager:  # pragma: no cover - per backend
+        """A write transaction that holds the audit log's lock, so that hash-chained appends happen one
+        at a time and `seq` order is commit order."""
+        raise NotImplementedError
+
+    def _epoch_sql(self, column: str) -> str:  # pragma: no cover - per backend
+        """The SQL of a time column in epoch seconds, for arithmetic."""
+        raise NotImplementedError
 
 
 def select_list(d: Dialect, columns: Sequence[str], times: Iterable[str] = ("ts",), table: str = "") -> str:
