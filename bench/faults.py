@@ -39,8 +39,17 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from bench.common import bench_twin, emit, publisher_result
-from bench.processes import (PREFIX, GatewayProcess, SimProcess, StreamWatch, WebProcess, census, start_publisher,
-                             wait_stored, write_config)
+from bench.processes import (
+    PREFIX,
+    GatewayProcess,
+    SimProcess,
+    StreamWatch,
+    WebProcess,
+    census,
+    start_publisher,
+    wait_stored,
+    write_config,
+)
 from gridtwin.localbroker import MosquittoBroker
 from gridtwin.ports import free_port
 from twin.store.sqlite import sqlite_path

@@ -26,8 +26,20 @@ import ssl as _ssl
 import struct
 
 from firmware_sim.errors import ConnectError, ConnectRefused, MqttError, NotConnected, ProtocolError
-from mqttwire.packets import (CONNACK, DISCONNECT_PACKET, DUP, PINGREQ_PACKET, PINGRESP, PUBACK, PUBLISH,
-                              MalformedPacket, PacketReader, Will, connect_packet, publish_packet)
+from mqttwire.packets import (
+    CONNACK,
+    DISCONNECT_PACKET,
+    DUP,
+    PINGREQ_PACKET,
+    PINGRESP,
+    PUBACK,
+    PUBLISH,
+    MalformedPacket,
+    PacketReader,
+    Will,
+    connect_packet,
+    publish_packet,
+)
 from mqttwire.tls import describe_tls_error
 
 log = logging.getLogger(__name__)

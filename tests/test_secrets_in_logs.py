@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from gridtwin.ports import free_port
-from tests.maps.common import S, SIZE, W
-
+from tests.maps.common import SIZE, S, W
 
 USER_PW = f"userpw-{uuid.uuid4().hex[:12]}"
 DSN_PW = f"dsnpw-{uuid.uuid4().hex[:12]}"

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from bench.hostile.corpus import (DAY, Event, Expect, Letter, bad_time, dumps, future, iso, letter, nothing, out_of,
-                                  recent, stale)
+from bench.hostile.corpus import (
+    DAY,
+    Event,
+    Expect,
+    Letter,
+    bad_time,
+    dumps,
+    future,
+    iso,
+    letter,
+    nothing,
+    out_of,
+    recent,
+    stale,
+)
 from bench.hostile.source import FIELDS, Source, _values
 from twin.devices.device import DeviceKind
 

@@ -30,8 +30,7 @@ def register(sub) -> None:
 
 
 def run_verify(args, console) -> int:
-    from twin.store import open_store
-    from twin.store import redact
+    from twin.store import open_store, redact
 
     url = args.store or load_settings(args.config).store.url
     rows, head_seq, head_hash, error = 0, 0, GENESIS, None

@@ -68,8 +68,7 @@ def register(sub) -> None:
 
 
 def run_migrate(args, console) -> int:
-    from twin.store import open_store
-    from twin.store import redact
+    from twin.store import open_store, redact
 
     url = args.store or load_settings(args.config).store.url
     with open_store(url) as store:

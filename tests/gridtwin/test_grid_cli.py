@@ -13,8 +13,8 @@ import gridtwin.cli as cli
 from tests.common import SMALL_BBOX, small_square_grid
 from tests.twin.grid.test_files import broken_frame
 from twin.grid.cells import Grid
-from twin.grid.files import export_grid, grid_to_frame, import_grid
 from twin.grid.demo import demo_grid
+from twin.grid.files import export_grid, grid_to_frame, import_grid
 from twin.store import open_store
 
 GRID = small_square_grid()

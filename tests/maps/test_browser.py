@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from maps.app import create_app
 from maps.render import LEVEL_STYLE, render_map
-from tests.maps.common import A, B, CODES, DEVICES, E, T0, page_state, publish, serving, small_grid, state_message
+from tests.maps.common import CODES, DEVICES, T0, A, B, E, page_state, publish, serving, small_grid, state_message
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
 

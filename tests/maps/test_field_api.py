@@ -10,7 +10,7 @@ import time
 import jsonschema
 import pytest
 
-from tests.maps.common import A, B, E, T0, centre
+from tests.maps.common import T0, A, B, E, centre
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.people.accounts import create_user, issue_token
 from twin.sensing.readings import DeadLetter

@@ -9,12 +9,12 @@ import pytest
 from shapely.geometry import box
 
 from maps.render import render_map, render_page
-from tests.maps.common import A, DEVICES, E, T0, small_grid
+from tests.maps.common import DEVICES, T0, A, E, small_grid
 from twin.basemap import basemap_from_config
 from twin.config import Settings
 from twin.gcj02 import to_gcj02
-from twin.grid.demo import demo_grid
 from twin.grid.cells import Cell, Grid
+from twin.grid.demo import demo_grid
 from twin.sensing.catalog import Level
 from twin.sensing.cellstate import CellState
 

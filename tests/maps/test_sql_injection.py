@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from maps.app import create_app
-from tests.maps.common import A, T0, fill_store, serving, small_grid
+from tests.maps.common import T0, A, fill_store, serving, small_grid
 from twin.cases.book import CaseBook
 from twin.cases.reports import file_report, parse_report
 from twin.people.access import Principal

@@ -13,7 +13,7 @@ from playwright.async_api import async_playwright
 from bench.processes import WebProcess
 from gridtwin.ports import free_port
 from maps.render import LEVEL_STYLE
-from tests.maps.common import B, CHROMIUM_ARGS, on_page, publish, state_message, wait_on_page_async
+from tests.maps.common import CHROMIUM_ARGS, B, on_page, publish, state_message, wait_on_page_async
 from twin.sensing.catalog import Level
 
 

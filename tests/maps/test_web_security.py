@@ -9,7 +9,7 @@ import pytest
 from maps.app import create_app
 from maps.headers import inline_script_hashes, tile_sources
 from maps.ratelimit import LoginLimiter
-from tests.maps.common import A, T0
+from tests.maps.common import T0, A
 from twin.basemap import basemap_from_config
 from twin.config import AuthSettings, Settings
 from twin.errors import ConfigError

@@ -9,7 +9,7 @@ import pytest
 from starlette.routing import Mount, Route
 
 from maps.app import create_app
-from tests.maps.common import A, T0, centre, serving
+from tests.maps.common import T0, A, centre, serving
 from twin.cases.book import CaseBook
 from twin.people.access import Principal
 from twin.people.accounts import create_user, issue_token

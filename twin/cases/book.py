@@ -19,8 +19,18 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from twin.cases.autodispatch import Match, cells_near, find_matches
 from twin.cases.deadlines import Limits
 from twin.cases.responsibility import Responsibility
-from twin.cases.workflow import (CASE_TYPE, MAX_NOTE, SYSTEM_ACTOR, Action, Case, CaseQuery, Status, Tier, new_case,
-                                 transition)
+from twin.cases.workflow import (
+    CASE_TYPE,
+    MAX_NOTE,
+    SYSTEM_ACTOR,
+    Action,
+    Case,
+    CaseQuery,
+    Status,
+    Tier,
+    new_case,
+    transition,
+)
 from twin.errors import CaseNotFound, InvalidTransition, StaleCase
 from twin.people.access import Principal, authorize
 from twin.people.audit import AuditRecord

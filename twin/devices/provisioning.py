@@ -21,8 +21,14 @@ from typing import TYPE_CHECKING
 import orjson
 
 from twin.devices.device import Device, DeviceStatus, check_device_id
-from twin.devices.mqttaccounts import (AccountKind, MqttAccount, claim_username, issue_account, new_claim_code,
-                                       verify_mosquitto_hash)
+from twin.devices.mqttaccounts import (
+    AccountKind,
+    MqttAccount,
+    claim_username,
+    issue_account,
+    new_claim_code,
+    verify_mosquitto_hash,
+)
 from twin.errors import DeviceNotFound, TwinError
 from twin.people.users import Role
 from twin.times import rfc3339

@@ -11,11 +11,31 @@ from __future__ import annotations
 
 from twin.grid.cells import NEIGHBOUR_TOLERANCE_DEG, Cell, Grid
 from twin.grid.checks import grid_violations
-from twin.grid.codes import (CODE_LENGTH, PART_MAX, CellCode, check_district, code_problem, district_problem,
-                             is_cell_code, make_code, normalize_code, parse_code)
+from twin.grid.codes import (
+    CODE_LENGTH,
+    PART_MAX,
+    CellCode,
+    check_district,
+    code_problem,
+    district_problem,
+    is_cell_code,
+    make_code,
+    normalize_code,
+    parse_code,
+)
 from twin.grid.demo import demo_grid, square_demo_grid
-from twin.grid.files import (DRIVERS, cells_from_frame, configured_grid, export_grid, grid_from_frame, grid_to_frame,
-                             import_grid, read_area, read_roads, read_units)
+from twin.grid.files import (
+    DRIVERS,
+    cells_from_frame,
+    configured_grid,
+    export_grid,
+    grid_from_frame,
+    grid_to_frame,
+    import_grid,
+    read_area,
+    read_roads,
+    read_units,
+)
 from twin.grid.generate import generate_grid, metres_per_degree
 from twin.grid.streets import Unit, street_grid
 

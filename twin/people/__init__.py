@@ -8,8 +8,17 @@ from __future__ import annotations
 from twin.people.access import ANONYMOUS_NAME, PERMISSIONS, Principal, authorize, can, describe
 from twin.people.accounts import create_user, issue_token, login, logout, user_for_session, user_for_token
 from twin.people.audit import GENESIS, AuditEntry, AuditRecord, canonical, chain, row_hash, verify_chain
-from twin.people.users import (SCRYPT_COST, BearerToken, Role, User, check_user_name, digest, hash_password, new_secret,
-                               verify_password)
+from twin.people.users import (
+    SCRYPT_COST,
+    BearerToken,
+    Role,
+    User,
+    check_user_name,
+    digest,
+    hash_password,
+    new_secret,
+    verify_password,
+)
 
 __all__ = ["SCRYPT_COST", "BearerToken", "Role", "User", "check_user_name", "digest", "hash_password", "new_secret",
            "verify_password", "create_user", "issue_token", "login", "logout", "user_for_session", "user_for_token",

@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
 from twin.people.audit import AuditEntry
-from twin.people.users import (DUMMY_HASH, BearerToken, Role, User, check_user_name, digest, hash_password, new_secret,
-                               verify_password)
+from twin.people.users import (
+    DUMMY_HASH,
+    BearerToken,
+    Role,
+    User,
+    check_user_name,
+    digest,
+    hash_password,
+    new_secret,
+    verify_password,
+)
 
 if TYPE_CHECKING:
     from twin.store.base import TwinStore

@@ -13,8 +13,8 @@ import logging
 from twin.errors import StoreError
 from twin.grid.cells import Grid
 from twin.grid.files import configured_grid
-from twin.store.codec import redact
 from twin.store.base import TwinStore
+from twin.store.codec import redact
 from twin.store.sqlite import SqliteStore
 
 __all__ = ["TwinStore", "open_store", "open_twin", "redact"]

@@ -31,12 +31,14 @@ from twin.errors import StoreError, StoreUnavailable
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
 from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import codec, _sql as sql
+from twin.store import _sql as sql
+from twin.store import codec
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
 from twin.store._people import PeopleTables
 from twin.store.base import TwinStore
-from twin.store.migrations import pending, postgres as schema
+from twin.store.migrations import pending
+from twin.store.migrations import postgres as schema
 
 __all__ = ["PostgresStore"]
 

@@ -22,7 +22,8 @@ from twin.errors import StoreError
 from twin.sensing.anomalies import Anomaly
 from twin.sensing.cellstate import CellState
 from twin.sensing.readings import Bucket, CameraEvent, DeadLetter, Reading
-from twin.store import codec, _sql as sql
+from twin.store import _sql as sql
+from twin.store import codec
 from twin.store._cases import CaseTables
 from twin.store._field import FieldTables
 from twin.store._people import PeopleTables

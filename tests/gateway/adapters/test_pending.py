@@ -9,7 +9,7 @@ import pytest
 
 from gateway.pipeline import Pipeline
 from mqttwire.packets import Inbound
-from tests.gateway.conftest import A, B, C, D, DEVICES, small_grid
+from tests.gateway.conftest import DEVICES, A, B, C, D, small_grid
 from twin.config import Settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.devices.registry import register_devices

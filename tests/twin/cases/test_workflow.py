@@ -9,8 +9,17 @@ import itertools
 import pytest
 
 from twin.cases.deadlines import Limits
-from twin.cases.workflow import (CANCEL_REASONS, TRANSITIONS, Action, Case, Status, Tier, allowed_actions, new_case,
-                                 transition)
+from twin.cases.workflow import (
+    CANCEL_REASONS,
+    TRANSITIONS,
+    Action,
+    Case,
+    Status,
+    Tier,
+    allowed_actions,
+    new_case,
+    transition,
+)
 from twin.errors import IllegalTransition, InvalidTransition
 from twin.sensing.catalog import Level
 

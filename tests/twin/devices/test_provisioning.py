@@ -13,8 +13,13 @@ from twin.cases.deadlines import Limits
 from twin.cases.reports import REPORT_ACTOR, file_report, parse_report, settle
 from twin.cases.workflow import transition
 from twin.devices.mqttaccounts import AccountKind, mosquitto_hash, verify_mosquitto_hash
-from twin.devices.provisioning import (ClaimRefused, issue_claim_code, issue_device_credentials,
-                                       issue_reporter_credentials, redeem_claim_code)
+from twin.devices.provisioning import (
+    ClaimRefused,
+    issue_claim_code,
+    issue_device_credentials,
+    issue_reporter_credentials,
+    redeem_claim_code,
+)
 from twin.errors import TwinError
 from twin.store import open_store
 

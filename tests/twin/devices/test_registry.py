@@ -11,8 +11,8 @@ from twin.config import load_settings
 from twin.devices.device import Device, DeviceKind, DeviceStatus
 from twin.devices.registry import read_devices_csv, register_devices, relocate_devices
 from twin.errors import DeviceError, GridError, OutsideGrid
-from twin.grid.files import export_grid
 from twin.grid.demo import demo_grid
+from twin.grid.files import export_grid
 from twin.grid.generate import generate_grid
 from twin.sensing.catalog import MetricCatalog
 from twin.store import open_store, open_twin

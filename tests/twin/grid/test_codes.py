@@ -7,8 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twin.errors import GridError
-from twin.grid.codes import (CellCode, check_district, code_problem, district_problem, is_cell_code, make_code,
-                             normalize_code, parse_code)
+from twin.grid.codes import (
+    CellCode,
+    check_district,
+    code_problem,
+    district_problem,
+    is_cell_code,
+    make_code,
+    normalize_code,
+    parse_code,
+)
 
 
 @pytest.mark.parametrize(

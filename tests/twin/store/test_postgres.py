@@ -21,7 +21,6 @@ import pytest
 import shapely
 from shapely.geometry import LineString, box
 
-
 import gridtwin.cli as cli
 from gridtwin.pgcluster import ThrowawayCluster
 from gridtwin.ports import free_port
