@@ -44,7 +44,7 @@ from maps.render import render_page
 from twin.cases.book import CaseBook
 from twin.config import Settings
 from twin.grid.cells import Grid
-from twin.grid.files import configured_grid
+from twin.grid.source import configured_grid
 from twin.store import open_twin
 from twin.store.base import TwinStore
 from twin.times import rfc3339

@@ -192,7 +192,8 @@ def run_import(args, console) -> int:
 
 
 def run_export(args, console) -> int:
-    from twin.grid.files import configured_grid, export_grid
+    from twin.grid.files import export_grid
+    from twin.grid.source import configured_grid
     from twin.store import open_store
 
     settings = load_settings(args.config)

@@ -4,7 +4,8 @@ grid, the rules a grid keeps, and grid files (GeoJSON, GeoPackage, Shapefile) re
 written back.
 
 `cells.Grid` knows nothing of files or generators: `generate`, `streets` and `files` are functions that
-make, read or write a Grid; `checks` lists every rule a grid breaks.
+make, read or write a Grid; `checks` lists every rule a grid breaks; `source` is the grid a deployment
+names in `[grid] source`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from twin.grid.demo import demo_grid, square_demo_grid
 from twin.grid.files import (
     DRIVERS,
     cells_from_frame,
-    configured_grid,
     export_grid,
     grid_from_frame,
     grid_to_frame,
@@ -37,10 +37,11 @@ from twin.grid.files import (
     read_units,
 )
 from twin.grid.generate import generate_grid, metres_per_degree
+from twin.grid.source import configured_grid
 from twin.grid.streets import Unit, street_grid
 
 __all__ = ["NEIGHBOUR_TOLERANCE_DEG", "Cell", "Grid", "CODE_LENGTH", "PART_MAX", "CellCode", "check_district",
            "code_problem", "district_problem", "is_cell_code", "make_code", "normalize_code", "parse_code",
            "demo_grid", "square_demo_grid", "generate_grid", "metres_per_degree", "Unit", "street_grid",
-           "grid_violations", "DRIVERS", "cells_from_frame", "configured_grid", "export_grid", "grid_from_frame",
-           "grid_to_frame", "import_grid", "read_area", "read_roads", "read_units"]
+           "grid_violations", "DRIVERS", "cells_from_frame", "export_grid", "grid_from_frame", "grid_to_frame",
+           "import_grid", "read_area", "read_roads", "read_units", "configured_grid"]

@@ -9,7 +9,6 @@ cells and gaps inside the grid.
 
 Columns `district_name`, `street_name`, `community_name` and `worker` fill the
 cell fields of the same names; every other column becomes a cell attribute.
-`configured_grid` is the grid a deployment names in `[grid] source`: the demo grid or a file.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ from twin.grid.streets import Unit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_grid", "export_grid", "configured_grid", "read_roads", "read_area", "read_units", "grid_from_frame", "grid_to_frame", "cells_from_frame",
-           "DRIVERS"]
+__all__ = ["import_grid", "export_grid", "read_roads", "read_area", "read_units", "grid_from_frame", "grid_to_frame",
+           "cells_from_frame", "DRIVERS"]
 
 DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile"}
 
@@ -282,11 +281,3 @@ def export_grid(grid: Grid, path: str | Path) -> Path:
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError, OSError) as exc:
         raise GridError(f"cannot write grid file {path}: {exc}") from exc
     return path
-
-
-def configured_grid(settings) -> Grid:
-    """The grid named by `settings.grid.source`: "demo", or a grid file to import."""
-    from twin.grid.demo import demo_grid  # the demo reads its inputs with this module
-
-    source = settings.grid.source
-    return demo_grid() if source == "demo" else import_grid(source)

@@ -12,7 +12,7 @@ import logging
 
 from twin.errors import StoreError
 from twin.grid.cells import Grid
-from twin.grid.files import configured_grid
+from twin.grid.source import configured_grid
 from twin.store.base import TwinStore
 from twin.store.codec import redact
 from twin.store.sqlite import SqliteStore
@@ -36,7 +36,7 @@ def open_store(url: str) -> TwinStore:
 def open_twin(settings, store_url: str | None = None) -> tuple[TwinStore, Grid]:
     """Open and migrate the store (`store_url`, else `settings.store.url`) and return (store, grid).
 
-    A store that holds no grid yet gets the configured one (`twin.grid.files.configured_grid`)
+    A store that holds no grid yet gets the configured one (`twin.grid.source.configured_grid`)
     written into it first. The caller closes the store.
     """
     url = store_url or settings.store.url
